@@ -1,0 +1,1 @@
+"""Classical (non-learned) fillers behind the model interface; importing registers them."""

@@ -1,0 +1,139 @@
+"""Self-describing model weights in the safetensors format.
+
+A checkpoint file holds the tensors of a model's ``state_dict`` and, in the safetensors
+metadata, the registered model name and its constructor kwargs, so
+:func:`load_checkpoint` rebuilds the model without any other information. safetensors
+is a plain tensor container: reading one never executes code, unlike ``torch.load`` on a
+pickle. A pickle (or a ``torch.save`` zip) given by mistake is refused with a clear message.
+
+Weights may be stored in float16 to keep shipped files small; they are cast back to
+float32 on load.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from unmasked.models.base import InpaintModel
+from unmasked.registry import create_model
+
+FORMAT = "unmasked-checkpoint/1"
+
+
+class CheckpointError(ValueError):
+    """A file that is not a usable unmasked checkpoint."""
+
+
+def save_checkpoint(
+    model: InpaintModel,
+    path: str | os.PathLike,
+    *,
+    dtype: torch.dtype | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``model`` (built by ``create_model``) to ``path`` atomically.
+
+    ``dtype`` (e.g. ``torch.float16``) casts floating-point tensors for storage.
+    ``metadata`` is any JSON-serialisable dict (training steps, scores, data) kept in the file.
+    """
+    config = getattr(model, "config", None)
+    if not config or "name" not in config:
+        raise CheckpointError("model has no registry config; build it with unmasked.create_model(name, **kwargs)")
+    tensors = {}
+    for key, value in model.state_dict().items():
+        t = value.detach().cpu()
+        if dtype is not None and t.is_floating_point():
+            t = t.to(dtype)
+        tensors[key] = t.contiguous().clone()  # clone: safetensors refuses shared storage
+    meta = {
+        "format": FORMAT,
+        "model": config["name"],
+        "kwargs": json.dumps(config.get("kwargs", {}), sort_keys=True),
+        "metadata": json.dumps(metadata or {}, sort_keys=True),
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    save_file(tensors, str(tmp), metadata=meta)
+    os.replace(tmp, path)  # never leave a half-written checkpoint under the real name
+    return path
+
+
+def _check_header(path: Path) -> None:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint not found: {path}") from None
+    except IsADirectoryError:
+        raise CheckpointError(f"checkpoint path is a directory: {path}") from None
+    if head[:2] == b"PK" or head[:1] == b"\x80":
+        raise CheckpointError(
+            f"{path} is a pickle / torch.save file; unmasked only loads safetensors checkpoints, "
+            "because unpickling can execute arbitrary code"
+        )
+    if len(head) < 10:
+        raise CheckpointError(f"{path} is too short to be a safetensors checkpoint")
+    (n,) = struct.unpack("<Q", head[:8])
+    if n > 100_000_000 or head[8:9] != b"{":
+        raise CheckpointError(f"{path} is not a safetensors checkpoint")
+
+
+def read_checkpoint_info(path: str | os.PathLike) -> dict[str, Any]:
+    """The model name, kwargs and free-form metadata stored in a checkpoint (tensors not read)."""
+    path = Path(path)
+    _check_header(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except Exception as e:
+        raise CheckpointError(f"{path} is not a readable safetensors file: {e}") from None
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is a safetensors file but not an unmasked checkpoint (no '{FORMAT}' metadata)")
+    return {
+        "model": meta["model"],
+        "kwargs": json.loads(meta.get("kwargs", "{}")),
+        "metadata": json.loads(meta.get("metadata", "{}")),
+    }
+
+
+def load_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The tensors of a checkpoint, floating point ones as float32."""
+    path = Path(path)
+    _check_header(path)
+    out = {}
+    with safe_open(str(path), framework="pt") as f:
+        for key in f.keys():
+            t = f.get_tensor(key)
+            out[key] = t.float() if t.is_floating_point() else t
+    return out
+
+
+def load_checkpoint(path: str | os.PathLike, **override_kwargs: Any) -> InpaintModel:
+    """Rebuild the model stored in ``path`` and load its weights (in eval mode).
+
+    ``override_kwargs`` replace stored constructor kwargs (e.g. a different working size).
+    """
+    info = read_checkpoint_info(path)
+    kwargs = {**info["kwargs"], **override_kwargs}
+    model = create_model(info["model"], **kwargs)
+    state = load_state(path)
+    try:
+        result = model.load_state_dict(state, strict=False)
+    except RuntimeError as e:  # shape mismatches
+        raise CheckpointError(f"{path} does not fit model {info['model']!r} with kwargs {kwargs}: {e}") from None
+    if result.missing_keys or result.unexpected_keys:
+        raise CheckpointError(
+            f"{path} does not fit model {info['model']!r} with kwargs {kwargs}: "
+            f"missing {result.missing_keys[:5]}, unexpected {result.unexpected_keys[:5]}"
+        )
+    model.checkpoint_metadata = info["metadata"]
+    return model.eval()

@@ -1,0 +1,1 @@
+"""Learned inpainting models, one file per paper; importing this package registers them."""

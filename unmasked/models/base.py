@@ -1,0 +1,56 @@
+"""The interface every inpainting model and baseline follows.
+
+A model is an ``nn.Module`` whose ``forward(image, mask[, reference])`` takes
+``image`` (N, 3, H, W) in [-1, 1] and ``mask`` (N, 1, H, W) with 1 = hole, and returns an
+:class:`InpaintOutput`. Models never composite (``conventions.composite`` does that once)
+and never see files, HTTP or uint8.
+
+Class attributes tell the pipelines how to drive a model:
+
+* ``multiple``: H and W must be a multiple of this (the pipeline pads).
+* ``working_size``: the resolution the model was trained at; larger inputs are filled
+  crop-by-crop around each hole at this size. ``None`` = any size (classical baselines).
+* ``uses_reference``: the model accepts a ``reference`` image of the same person.
+* ``trainable``: False for classical (non-learned) baselines.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+
+@dataclass
+class InpaintOutput:
+    """What a model returns: ``image`` (N, 3, H, W) in [-1, 1], not composited.
+
+    ``extras`` holds intermediate results a paper defines (e.g. DeepFill's ``coarse``).
+    """
+
+    image: torch.Tensor
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> torch.Tensor:
+        # dataclass fields are found before __getattr__ is consulted; this only serves extras
+        extras = self.__dict__.get("extras", {})
+        if name in extras:
+            return extras[name]
+        raise AttributeError(name)
+
+
+class InpaintModel(nn.Module):
+    """Base class: declares how pipelines should call a model (see module docstring)."""
+
+    multiple: ClassVar[int] = 1
+    working_size: int | None = None
+    uses_reference: ClassVar[bool] = False
+    trainable: ClassVar[bool] = True
+
+    #: set by :func:`unmasked.registry.create_model`: {"name": ..., "kwargs": {...}}
+    config: dict
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor, reference: torch.Tensor | None = None) -> InpaintOutput:
+        raise NotImplementedError
