@@ -5,6 +5,7 @@ second photo of the same person. Images inside the library are float32 NCHW RGB 
 in [-1, 1]; masks are N x 1 x H x W with 1 = hole (see :mod:`unmasked.conventions`).
 """
 
+from unmasked.api import Inpainter, load_model
 from unmasked.checkpoint import load_checkpoint, save_checkpoint
 from unmasked.models.base import InpaintModel, InpaintOutput
 from unmasked.registry import create_model, list_models, register_model
@@ -12,6 +13,8 @@ from unmasked.registry import create_model, list_models, register_model
 __version__ = "0.1.0"
 
 __all__ = [
+    "Inpainter",
+    "load_model",
     "InpaintModel",
     "InpaintOutput",
     "create_model",

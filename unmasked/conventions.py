@@ -129,6 +129,8 @@ def image_to_tensor(array: np.ndarray) -> torch.Tensor:
         array = array[None]
     if array.ndim != 4 or array.shape[-1] != 3:
         raise ValueError(f"expected a uint8 array of shape (H, W, 3) or (N, H, W, 3), got {array.shape}")
+    if not array.flags.writeable:  # e.g. views of PIL buffers; torch wants writable memory
+        array = array.copy()
     t = torch.from_numpy(np.ascontiguousarray(array)).permute(0, 3, 1, 2).float()
     return t / 127.5 - 1.0
 

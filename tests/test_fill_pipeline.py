@@ -1,0 +1,243 @@
+"""The fill pipeline, the Python API and the `unmasked fill` command."""
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from unmasked import Inpainter, load_model, registry
+from unmasked.cli import main
+from unmasked.conventions import load_image
+from unmasked.models.base import InpaintModel, InpaintOutput
+from unmasked.pipelines.fill import InputError, fill_array
+
+
+class _MeanFill(InpaintModel):
+    """Fills with the mean known colour; records the input sizes it was called with."""
+
+    multiple = 8
+    working_size = 64
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def forward(self, image, mask, reference=None):
+        self.calls.append((tuple(image.shape[-2:]), float(mask.mean()), float((image * mask).abs().max())))
+        known = (1 - mask)
+        mean = (image * known).sum((2, 3), keepdim=True) / known.sum((2, 3), keepdim=True)
+        return InpaintOutput(mean.expand_as(image).clone())
+
+
+@pytest.fixture
+def mean_fill():
+    registry.register_model("_test_mean_fill")(_MeanFill)
+    yield registry.create_model("_test_mean_fill")
+    registry._REGISTRY.pop("_test_mean_fill", None)
+
+
+def _scene(h, w, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("model_name", ["telea", "navier_stokes"])
+@pytest.mark.parametrize("h,w", [(37, 53), (64, 64), (5, 7)])
+def test_baselines_keep_known_pixels_exactly_at_odd_sizes(model_name, h, w):
+    rgb = _scene(h, w)
+    hole = np.zeros((h, w), bool)
+    hole[h // 3 : h // 2 + 1, w // 4 : w // 2 + 1] = True
+    out = fill_array(rgb, hole, load_model(model_name)).image
+    assert out.shape == rgb.shape and out.dtype == np.uint8
+    np.testing.assert_array_equal(out[~hole], rgb[~hole])
+    assert not np.array_equal(out[hole], rgb[hole])
+
+
+def test_telea_fills_smooth_gradient_accurately():
+    x = np.linspace(0, 255, 64)
+    rgb = np.stack([np.tile(x, (64, 1))] * 3, -1).round().astype(np.uint8)
+    hole = np.zeros((64, 64), bool)
+    hole[24:40, 24:40] = True
+    out = fill_array(rgb, hole, load_model("telea")).image
+    err = np.abs(out.astype(int) - rgb.astype(int))[hole].mean()
+    mean_fill_err = np.abs(rgb[~hole].mean() - rgb[hole].astype(float)).mean()
+    assert err < 0.6 * mean_fill_err  # diffusion follows the ramp; a flat fill cannot
+
+
+def test_small_image_runs_once_padded_to_multiple(mean_fill):
+    rgb = np.empty((30, 45, 3), np.uint8)
+    rgb[:] = (77, 150, 200)
+    hole = np.zeros((30, 45), bool)
+    hole[10:20, 10:20] = True
+    rgb[hole] = _scene(10, 10).reshape(-1, 3)  # content to remove
+    out = fill_array(rgb, hole, mean_fill).image
+    assert mean_fill.calls[0][0] == (32, 48)
+    assert mean_fill.calls[0][2] == 0  # the hole's original pixels were zeroed before the model
+    np.testing.assert_array_equal(out[~hole], rgb[~hole])
+    assert (out[hole] == (77, 150, 200)).all()
+
+
+def test_large_image_is_filled_crop_by_crop_at_working_size(mean_fill):
+    rgb = np.zeros((300, 500, 3), np.uint8)
+    rgb[:, :250] = 40  # left half dark, right half bright
+    rgb[:, 250:] = 220
+    hole = np.zeros((300, 500), bool)
+    hole[40:90, 30:100] = True  # a hole on the dark side
+    hole[200:260, 380:460] = True  # another on the bright side
+    result = fill_array(rgb, hole, mean_fill)
+    out = result.image
+    assert result.regions == 2 and len(mean_fill.calls) == 2
+    for (h, w), _, _ in mean_fill.calls:
+        assert h <= 64 and w <= 64 and h % 8 == 0 and w % 8 == 0
+    np.testing.assert_array_equal(out[~hole], rgb[~hole])
+    # each hole was filled from its own neighbourhood, not from the whole image
+    assert np.abs(out[40:90, 30:100].astype(int) - 40).max() <= 2
+    assert np.abs(out[200:260, 380:460].astype(int) - 220).max() <= 2
+
+
+def test_thin_stroke_survives_downscaling(mean_fill):
+    rgb = np.full((400, 400, 3), 100, np.uint8)
+    hole = np.zeros((400, 400), bool)
+    hole[100:300, 200] = True  # 1 px wide
+    rgb[hole] = 255  # an object to remove
+    out = fill_array(rgb, hole, mean_fill).image
+    assert np.abs(out[hole].astype(int) - 100).max() <= 2
+
+
+def test_empty_full_and_mismatched_masks():
+    rgb = _scene(20, 30)
+    telea = load_model("telea")
+    result = fill_array(rgb, np.zeros((20, 30), bool), telea)
+    assert result.note and "empty" in result.note
+    np.testing.assert_array_equal(result.image, rgb)
+    with pytest.raises(InputError, match="covers the whole image"):
+        fill_array(rgb, np.ones((20, 30), bool), telea)
+    with pytest.raises(InputError, match="does not match image size 30x20"):
+        fill_array(rgb, np.zeros((30, 20), bool), telea)
+
+
+def test_load_model_errors():
+    with pytest.raises(registry.UnknownModelError, match="available: .*telea"):
+        load_model("no_such_model")
+
+
+def test_inpainter_keeps_mode_and_alpha():
+    rgba = Image.fromarray(_scene(24, 32, 1)).convert("RGBA")
+    alpha = np.full((24, 32), 200, np.uint8)
+    rgba.putalpha(Image.fromarray(alpha))
+    mask = np.zeros((24, 32), bool)
+    mask[5:10, 5:12] = True
+    out = Inpainter("telea").fill(rgba, mask)
+    assert out.mode == "RGBA" and out.size == (32, 24)
+    np.testing.assert_array_equal(np.asarray(out)[..., 3], alpha)
+    grey = Image.fromarray(_scene(24, 32)[..., 0], "L")
+    assert Inpainter("telea").fill(grey, mask).mode == "L"
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+@pytest.fixture
+def files(tmp_path):
+    rgb = _scene(40, 60, 2)
+    Image.fromarray(rgb).save(tmp_path / "img.png")
+    hole = np.zeros((40, 60), np.uint8)
+    hole[10:20, 20:35] = 255
+    Image.fromarray(hole).save(tmp_path / "mask.png")
+    return tmp_path, rgb, hole > 0
+
+
+def _invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_cli_fill_writes_result_preserving_known_pixels(files):
+    d, rgb, hole = files
+    r = _invoke("fill", d / "img.png", "--mask", d / "mask.png", "-o", d / "out.png")
+    assert r.exit_code == 0, r.output
+    out = load_image(d / "out.png").rgb
+    np.testing.assert_array_equal(out[~hole], rgb[~hole])
+
+
+@pytest.mark.parametrize(
+    "case,expect",
+    [
+        ("unreadable", "not a supported image"),
+        ("missing", "not found"),
+        ("size", "does not match image size"),
+        ("full", "covers the whole image"),
+        ("model", "unknown model 'nope'; available:"),
+        ("huge", "above the limit"),
+    ],
+)
+def test_cli_fill_bad_input_gives_message_not_traceback(files, case, expect):
+    d, _, _ = files
+    image, mask, extra = d / "img.png", d / "mask.png", []
+    if case == "unreadable":
+        (d / "bad.png").write_bytes(b"garbage")
+        image = d / "bad.png"
+    elif case == "missing":
+        image = d / "missing.png"
+    elif case == "size":
+        Image.fromarray(np.zeros((10, 10), np.uint8)).save(d / "small.png")
+        mask = d / "small.png"
+    elif case == "full":
+        Image.fromarray(np.full((40, 60), 255, np.uint8)).save(d / "full.png")
+        mask = d / "full.png"
+    elif case == "model":
+        extra = ["--model", "nope"]
+    elif case == "huge":
+        extra = ["--max-pixels", "1000"]
+    r = _invoke("fill", image, "--mask", mask, "-o", d / "out.png", *extra)
+    assert r.exit_code == 1, r.output
+    assert expect in r.output and "Traceback" not in r.output
+    assert not (d / "out.png").exists()
+
+
+def test_cli_fill_empty_mask_copies_with_note(files):
+    d, rgb, _ = files
+    Image.fromarray(np.zeros((40, 60), np.uint8)).save(d / "empty.png")
+    r = _invoke("fill", d / "img.png", "--mask", d / "empty.png", "-o", d / "out.png")
+    assert r.exit_code == 0 and "empty" in r.output
+    np.testing.assert_array_equal(load_image(d / "out.png").rgb, rgb)
+
+
+def test_cli_fill_folder_mode_reports_each_file(files):
+    d, rgb, hole = files
+    (d / "in" / "sub").mkdir(parents=True)
+    (d / "masks" / "sub").mkdir(parents=True)
+    Image.fromarray(rgb).save(d / "in" / "a.jpg")
+    Image.fromarray(rgb).save(d / "in" / "sub" / "b.png")
+    Image.fromarray(rgb).save(d / "in" / "c.png")  # no mask for this one
+    Image.fromarray(hole.astype(np.uint8) * 255).save(d / "masks" / "a.png")
+    Image.fromarray(hole.astype(np.uint8) * 255).save(d / "masks" / "sub" / "b_mask.png")
+    r = _invoke("fill", "--input-dir", d / "in", "--mask-dir", d / "masks", "--output-dir", d / "out")
+    assert r.exit_code == 1  # one file failed
+    assert "filled 2, copied 0 (empty mask), failed 1" in r.output
+    assert (d / "out" / "a.jpg").is_file() and (d / "out" / "sub" / "b.png").is_file()
+    out = load_image(d / "out" / "sub" / "b.png").rgb
+    np.testing.assert_array_equal(out[~hole], rgb[~hole])
+
+
+def test_cli_fill_argument_combinations(files):
+    d, _, _ = files
+    assert "give IMAGE, --mask and --output" in _invoke("fill", d / "img.png").output
+    assert "folder mode needs all" in _invoke("fill", "--input-dir", d).output
+
+
+def test_cli_help_lists_commands():
+    r = _invoke("--help")
+    for cmd in ("fill", "eval", "masks", "models"):
+        assert cmd in r.output
+    assert "telea" in _invoke("models").output
+
+
+def test_channels_last_input_gives_same_result(mean_fill):
+    rgb = _scene(32, 32, 3)
+    hole = np.zeros((32, 32), bool)
+    hole[4:12, 4:12] = True
+    a = fill_array(rgb, hole, load_model("telea")).image
+    b = fill_array(np.ascontiguousarray(rgb[:, :, :]), hole, load_model("telea")).image
+    np.testing.assert_array_equal(a, b)
+    assert torch.get_num_threads() >= 1

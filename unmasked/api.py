@@ -1,0 +1,86 @@
+"""The Python API: :func:`load_model` and :class:`Inpainter`.
+
+    >>> from unmasked import Inpainter
+    >>> Inpainter("telea").fill("photo.jpg", "mask.png").save("filled.png")
+
+``Inpainter.fill`` takes paths, bytes, PIL images or arrays, and returns a PIL image of
+the input's size and mode (an alpha channel is carried through untouched).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from unmasked.checkpoint import load_checkpoint
+from unmasked.conventions import DEFAULT_MAX_PIXELS, LoadedImage, load_image, load_mask
+from unmasked.models.base import InpaintModel
+from unmasked.pipelines.fill import FillResult, fill_array
+from unmasked.registry import create_model, model_entry
+
+CHECKPOINT_SUFFIXES = (".safetensors",)
+
+
+def load_model(spec: str | os.PathLike | InpaintModel) -> InpaintModel:
+    """A model from a registered name (``"telea"``) or a checkpoint path (``*.safetensors``).
+
+    Learned models need weights: naming one without a checkpoint raises ``ValueError``.
+    """
+    if isinstance(spec, InpaintModel):
+        return spec.eval()
+    text = os.fspath(spec)
+    if text.endswith(CHECKPOINT_SUFFIXES) or os.sep in text or Path(text).is_file():
+        return load_checkpoint(text)
+    entry = model_entry(text)  # raises UnknownModelError listing the valid names
+    if entry.trainable:
+        raise ValueError(f"model {text!r} is learned and has no shipped weights yet; pass a checkpoint file (.safetensors)")
+    return create_model(text).eval()
+
+
+def _as_loaded(source, max_pixels: int) -> LoadedImage:
+    if isinstance(source, LoadedImage):
+        return source
+    if isinstance(source, Image.Image):
+        import io
+
+        buf = io.BytesIO()
+        source.save(buf, format="PNG")
+        return load_image(buf.getvalue(), max_pixels)
+    if isinstance(source, np.ndarray):
+        if source.dtype != np.uint8 or source.ndim != 3 or source.shape[2] != 3:
+            raise ValueError(f"image arrays must be uint8 (H, W, 3), got {source.dtype} {source.shape}")
+        return LoadedImage(source, None, "RGB")
+    return load_image(source, max_pixels)
+
+
+def _as_mask(source, max_pixels: int) -> np.ndarray:
+    if isinstance(source, np.ndarray):
+        if source.ndim != 2:
+            raise ValueError(f"mask arrays must be (H, W), got shape {source.shape}")
+        return source.astype(bool)
+    if isinstance(source, Image.Image):
+        return np.asarray(source.convert("L")) > 127
+    return load_mask(source, max_pixels)
+
+
+class Inpainter:
+    """Fill holes with one model: ``Inpainter(model).fill(image, mask) -> PIL.Image``."""
+
+    def __init__(self, model: str | os.PathLike | InpaintModel = "telea", max_pixels: int = DEFAULT_MAX_PIXELS):
+        self.model = load_model(model)
+        self.max_pixels = max_pixels
+
+    def fill_result(self, image, mask, reference=None) -> tuple[FillResult, LoadedImage]:
+        """The :class:`FillResult` (uint8 RGB + note) and the loaded input."""
+        loaded = _as_loaded(image, self.max_pixels)
+        hole = _as_mask(mask, self.max_pixels)
+        ref = None if reference is None else _as_loaded(reference, self.max_pixels).rgb
+        return fill_array(loaded.rgb, hole, self.model, reference=ref), loaded
+
+    def fill(self, image, mask, reference=None) -> Image.Image:
+        """Filled image, same size and mode as ``image``; pixels outside the hole unchanged."""
+        result, loaded = self.fill_result(image, mask, reference)
+        return loaded.to_pil(result.image)

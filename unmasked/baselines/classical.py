@@ -1,0 +1,69 @@
+"""Classical (non-learned) inpainting behind the model interface.
+
+* ``telea``: Telea, "An Image Inpainting Technique Based on the Fast Marching Method",
+  J. Graphics Tools 2004 (``cv2.INPAINT_TELEA``).
+* ``navier_stokes``: Bertalmio, Bertozzi, Sapiro, "Navier-Stokes, Fluid Dynamics, and
+  Image and Video Inpainting", CVPR 2001 (``cv2.INPAINT_NS``).
+* ``patchmatch``: exemplar-based synthesis with PatchMatch (Barnes et al., SIGGRAPH 2009),
+  see :mod:`unmasked.baselines.patchmatch`.
+
+They work on uint8 pixels at any resolution, so ``working_size`` is ``None`` and the
+pipelines run them on the whole image. Their ``forward`` converts the library's tensors
+to uint8 and back, so they can be scored exactly like learned models.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+
+from unmasked.conventions import check_mask, image_to_tensor, tensor_to_image, tensor_to_mask
+from unmasked.models.base import InpaintModel, InpaintOutput
+from unmasked.registry import register_model
+
+
+class ClassicalBaseline(InpaintModel):
+    """A non-learned filler: subclasses implement :meth:`fill_uint8` on one image."""
+
+    trainable = False
+    working_size = None
+    multiple = 1
+
+    def fill_uint8(self, rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        """``rgb`` uint8 (H, W, 3), ``hole`` bool (H, W) -> filled uint8 (H, W, 3)."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def forward(self, image: torch.Tensor, mask: torch.Tensor, reference: torch.Tensor | None = None) -> InpaintOutput:
+        check_mask(mask, like=image)
+        rgbs, holes = tensor_to_image(image), tensor_to_mask(mask)
+        filled = np.stack([self.fill_uint8(rgb, hole) for rgb, hole in zip(rgbs, holes)])
+        return InpaintOutput(image_to_tensor(filled).to(image.device))
+
+
+class _OpenCVInpaint(ClassicalBaseline):
+    flag: int
+
+    def __init__(self, radius: int = 5):
+        super().__init__()
+        if radius < 1:
+            raise ValueError(f"radius must be >= 1, got {radius}")
+        self.radius = radius
+
+    def fill_uint8(self, rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        return cv2.inpaint(np.ascontiguousarray(rgb), hole.astype(np.uint8), self.radius, self.flag)
+
+
+@register_model("telea")
+class Telea(_OpenCVInpaint):
+    """OpenCV fast-marching inpainting (Telea 2004): smooth, fast, good for thin holes."""
+
+    flag = cv2.INPAINT_TELEA
+
+
+@register_model("navier_stokes")
+class NavierStokes(_OpenCVInpaint):
+    """OpenCV Navier-Stokes inpainting (Bertalmio et al. 2001): isophote-following diffusion."""
+
+    flag = cv2.INPAINT_NS

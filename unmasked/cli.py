@@ -1,0 +1,199 @@
+"""``unmasked`` command line: parse, call a library function, print.
+
+Heavy imports (torch, OpenCV) happen inside the commands so ``unmasked --help`` is instant.
+Every user error ends in a one-line message and exit code 1 or 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+# errors a user can cause; anything else is a bug and keeps its traceback
+_USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, IsADirectoryError, PermissionError)
+
+
+def _fail(message: str) -> None:
+    raise click.ClickException(message)
+
+
+def _run(fn, *args, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except _USER_ERRORS as e:
+        _fail(str(e))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="unmasked")
+def main() -> None:
+    """Deep image inpainting: fill holes in photos with learned models or classical baselines.
+
+    Images are any RGB/RGBA/greyscale file Pillow reads; masks are images where white
+    (> 127) marks the hole. Run `unmasked COMMAND --help` for each command's options.
+    """
+
+
+# --------------------------------------------------------------------------- models
+
+
+@main.command("models")
+def models_cmd() -> None:
+    """List the models and baselines that --model accepts."""
+    from unmasked.registry import list_models, model_entry
+
+    for name in list_models():
+        entry = model_entry(name)
+        kind = "learned " if entry.trainable else "classical"
+        click.echo(f"{name:16s} {kind}  {entry.description}")
+
+
+# --------------------------------------------------------------------------- fill
+
+MAX_PIXELS_HELP = "Refuse images with more pixels than this (checked before decoding)."
+
+
+@main.command("fill")
+@click.argument("image", required=False, type=click.Path(path_type=Path))
+@click.option("--mask", "-m", "mask", type=click.Path(path_type=Path), help="Mask image (white = hole), same size as IMAGE.")
+@click.option("--output", "-o", type=click.Path(path_type=Path), help="Where to write the result (format from suffix).")
+@click.option("--model", default="telea", show_default=True, help="Model name (see `unmasked models`) or a .safetensors checkpoint.")
+@click.option("--input-dir", type=click.Path(path_type=Path), help="Fill every image below this folder instead of IMAGE.")
+@click.option("--mask-dir", type=click.Path(path_type=Path), help="Masks for --input-dir: same relative name (or NAME_mask.*).")
+@click.option("--output-dir", type=click.Path(path_type=Path), help="Results for --input-dir, mirroring its tree.")
+@click.option("--max-pixels", default=None, type=int, help=MAX_PIXELS_HELP + "  [default: 40,000,000]")
+def fill_cmd(image, mask, output, model, input_dir, mask_dir, output_dir, max_pixels) -> None:
+    """Fill the hole of IMAGE given by --mask and write --output.
+
+    Any size and mode in, same size and mode out; pixels outside the hole are copied
+    byte for byte. Large images are filled crop by crop around each hole at the model's
+    working size. An empty mask copies the image through with a note.
+
+    \b
+    Examples:
+      unmasked fill photo.jpg --mask mask.png -o filled.png --model patchmatch
+      unmasked fill --input-dir photos/ --mask-dir masks/ --output-dir filled/
+    """
+    from unmasked.api import Inpainter
+    from unmasked.conventions import DEFAULT_MAX_PIXELS, save_image
+
+    max_pixels = max_pixels or DEFAULT_MAX_PIXELS
+    folder_mode = any(x is not None for x in (input_dir, mask_dir, output_dir))
+    if folder_mode:
+        if image is not None or mask is not None or output is not None:
+            _fail("use either IMAGE --mask --output, or --input-dir --mask-dir --output-dir, not both")
+        if None in (input_dir, mask_dir, output_dir):
+            _fail("folder mode needs all of --input-dir, --mask-dir and --output-dir")
+    elif image is None or mask is None or output is None:
+        _fail("give IMAGE, --mask and --output (or the --input-dir/--mask-dir/--output-dir trio); see --help")
+
+    inpainter = _run(Inpainter, model, max_pixels=max_pixels)
+    if not folder_mode:
+        result, loaded = _run(inpainter.fill_result, image, mask)
+        _run(save_image, output, loaded.to_pil(result.image))
+        if result.note:
+            click.echo(f"note: {result.note}", err=True)
+        click.echo(f"wrote {output}")
+        return
+
+    from tqdm import tqdm
+
+    from unmasked.pipelines.batch import fill_folder, plan_folder
+
+    total = len(_run(plan_folder, input_dir, mask_dir))
+    counts = {"filled": 0, "copied": 0, "error": 0}
+    for item in tqdm(fill_folder(inpainter, input_dir, mask_dir, output_dir), total=total, unit="img", file=sys.stderr):
+        counts[item.status] += 1
+        if item.status != "filled":
+            tqdm.write(f"{item.status}: {item.source}: {item.message}", file=sys.stderr)
+    click.echo(f"filled {counts['filled']}, copied {counts['copied']} (empty mask), failed {counts['error']} -> {output_dir}")
+    if counts["error"]:
+        sys.exit(1)
+
+
+# --------------------------------------------------------------------------- masks
+
+
+@main.group("masks")
+def masks_group() -> None:
+    """Generate hole masks (free-form strokes, irregular, boxes, bucketed by hole ratio)."""
+
+
+@masks_group.command("generate")
+@click.option("--kind", required=True, type=click.Choice(["free_form", "free_form_box", "irregular", "box", "centre_box", "bucketed"]),
+              help="free_form: DeepFill v2 strokes; irregular: PConv-style; bucketed: hole ratio in a PConv bucket.")
+@click.option("--count", default=100, show_default=True, help="Number of masks (for bucketed without --bucket: per each of the 12 cells).")
+@click.option("--size", default=256, show_default=True, help="Mask side in pixels.")
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Output folder (PNG masks + masks.csv).")
+@click.option("--seed", default=0, show_default=True, help="Random seed: the same seed gives the same masks.")
+@click.option("--bucket", type=click.IntRange(0, 5), help="Bucketed only: hole-ratio bucket 0..5 = (0.01,0.1] .. (0.5,0.6].")
+@click.option("--border/--no-border", default=None, help="Bucketed only (with --bucket): holes touch the border or not.")
+def masks_generate_cmd(kind, count, size, out_dir, seed, bucket, border) -> None:
+    """Write COUNT masks of KIND as white-on-black PNGs and a masks.csv of their statistics."""
+    from unmasked.masks import generate_masks
+
+    kwargs = {}
+    if bucket is not None or border is not None:
+        if kind != "bucketed":
+            _fail("--bucket and --border/--no-border apply to --kind bucketed only")
+        if bucket is None or border is None:
+            _fail("give both --bucket and --border/--no-border (or neither, for all 12 cells)")
+        kwargs = {"bucket": bucket, "touches_border": border}
+    paths = _run(generate_masks, kind, count, size, out_dir, seed=seed, **kwargs)
+    click.echo(f"wrote {len(paths)} masks to {out_dir}")
+
+
+# --------------------------------------------------------------------------- eval
+
+
+@main.command("eval")
+@click.option("--model", "models", multiple=True, required=True, help="Model name or checkpoint; repeat to compare several.")
+@click.option("--images", required=True, type=click.Path(path_type=Path), help="Folder of evaluation images (recursive).")
+@click.option("--split", default="all", show_default=True, type=click.Choice(["all", "train", "val"]),
+              help="train/val: treat --images as <identity>/<image> folders and keep one side of the identity split.")
+@click.option("--crop", default="center", show_default=True, type=click.Choice(["center", "celeba", "resize"]),
+              help="celeba: rows 20..198 of 178x218 img_align_celeba crops.")
+@click.option("--size", default=128, show_default=True, help="Evaluation resolution (square).")
+@click.option("--limit", type=int, help="Use at most this many images (spread over the set).")
+@click.option("--masks", "mask_dir", type=click.Path(path_type=Path), help="Folder of mask PNGs (e.g. the NVIDIA irregular test set).")
+@click.option("--mask-kind", default="bucketed", show_default=True,
+              type=click.Choice(["bucketed", "free_form", "free_form_box", "irregular", "box", "centre_box"]),
+              help="Generated masks when --masks is not given.")
+@click.option("--per-cell", default=5, show_default=True, help="Masks per (bucket, border) cell.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--out", "out_dir", default="runs/eval", show_default=True, type=click.Path(path_type=Path), help="Report folder.")
+def eval_cmd(models, images, split, crop, size, limit, mask_dir, mask_kind, per_cell, seed, out_dir) -> None:
+    """Score models and baselines per hole-ratio bucket x border (L1 %, PSNR, SSIM).
+
+    Writes report.md, records.csv, summary.csv/json and psnr_by_bucket.png to --out and
+    prints the PSNR table.
+
+    \b
+    Example (faces, identity split, 128x128, Telea vs Navier-Stokes vs PatchMatch):
+      unmasked eval --model telea --model navier_stokes --model patchmatch \\
+        --images ../shared/data/faces/celeba_align --split val --crop celeba --size 128
+    """
+    from tqdm import tqdm
+
+    from unmasked.evaluation.report import markdown_table, summarise
+    from unmasked.evaluation.run import run_evaluation
+
+    bars: dict[str, tqdm] = {}
+
+    def progress(model: str, done: int, total: int) -> None:
+        bar = bars.get(model) or bars.setdefault(model, tqdm(total=total, desc=model, unit="img", file=sys.stderr))
+        bar.update(1)
+        if done == total:
+            bar.close()
+
+    result = _run(run_evaluation, list(models), images, out_dir, size=size, masks=mask_dir, mask_kind=mask_kind,
+                  per_cell=per_cell, split=split, crop=crop, limit=limit, seed=seed, progress=progress)
+    summary = summarise(result.records)
+    click.echo(markdown_table(summary, "psnr"))
+    click.echo(f"\nfull report: {result.paths['report_md']}")
+
+
+if __name__ == "__main__":
+    main()

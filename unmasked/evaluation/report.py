@@ -1,0 +1,353 @@
+"""Aggregate per-sample scores by hole-ratio bucket and write a report (CSV, JSON, Markdown, plot).
+
+The grouping follows the Partial Convolutions evaluation protocol (Liu et al., "Image
+Inpainting for Irregular Holes Using Partial Convolutions", ECCV 2018, Sec. 5.1 / Table 1):
+six hole-ratio buckets (0.01, 0.1] ... (0.5, 0.6], each split by whether the hole touches the
+image border, reporting ℓ1 %, PSNR and SSIM (Wang et al., IEEE TIP 2004). The buckets
+themselves live in :mod:`unmasked.masks.stats`.
+
+A *record* is one (model, image, mask) sample, a dict with the keys of :data:`RECORD_FIELDS`::
+
+    {"model": str, "image": str, "mask": str, "hole_ratio": float, "bucket": int | None,
+     "touches_border": bool, "l1": float, "psnr": float, "ssim": float, "seconds": float}
+
+``bucket`` is None when the hole ratio lies outside all six buckets; such records count only
+in the model's overall row. PSNR of identical images is ``inf`` per sample; every PSNR is
+capped at :data:`~unmasked.evaluation.metrics.PSNR_CAP_DB` (100 dB) before averaging, so
+means stay finite.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from unmasked.evaluation.metrics import PSNR_CAP_DB, SSIM_WIN_SIZE
+from unmasked.masks.stats import HOLE_RATIO_BUCKETS, bucket_label
+
+RECORD_FIELDS: tuple[str, ...] = (
+    "model", "image", "mask", "hole_ratio", "bucket", "touches_border", "l1", "psnr", "ssim", "seconds",
+)  # fmt: skip
+
+#: metrics averaged by :func:`summarise`
+SUMMARY_METRICS: tuple[str, ...] = ("l1", "psnr", "ssim", "seconds")
+
+SUMMARY_FIELDS: tuple[str, ...] = ("model", "bucket", "bucket_label", "touches_border", "n", *SUMMARY_METRICS)
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """How a metric is titled, formatted and ranked in tables."""
+
+    title: str
+    higher_is_better: bool
+    decimals: int
+
+
+METRICS: dict[str, MetricInfo] = {
+    "l1": MetricInfo("ℓ1 (%)", higher_is_better=False, decimals=2),
+    "psnr": MetricInfo("PSNR (dB)", higher_is_better=True, decimals=2),
+    "ssim": MetricInfo("SSIM", higher_is_better=True, decimals=4),
+    "seconds": MetricInfo("Time (s / image)", higher_is_better=False, decimals=3),
+}
+
+_BORDER_TEXT = {False: "no", True: "yes", None: "both"}
+
+
+# ----------------------------------------------------------------------------- aggregation
+
+
+def _check_record(i: int, record: Mapping[str, Any]) -> None:
+    missing = [k for k in RECORD_FIELDS if k not in record]
+    if missing:
+        raise ValueError(f"record {i} lacks keys {missing}; a record needs {list(RECORD_FIELDS)}")
+    bucket = record["bucket"]
+    valid = isinstance(bucket, int) and not isinstance(bucket, bool) and 0 <= bucket < len(HOLE_RATIO_BUCKETS)
+    if bucket is not None and not valid:
+        raise ValueError(
+            f"record {i}: bucket must be None or an int in 0..{len(HOLE_RATIO_BUCKETS) - 1}, got {bucket!r}"
+        )
+
+
+def _mean(values: Sequence[float]) -> float:
+    return math.fsum(values) / len(values)
+
+
+def _summary_row(model: str, bucket: int | str, border: bool | None, group: list[Mapping[str, Any]], psnr_cap: float):
+    row: dict[str, Any] = {"model": model, "bucket": bucket, "touches_border": border, "n": len(group)}
+    for metric in SUMMARY_METRICS:
+        values = [float(r[metric]) for r in group]
+        if metric == "psnr":
+            values = [min(v, psnr_cap) for v in values]
+        row[metric] = _mean(values)
+    return row
+
+
+def summarise(records: Iterable[Mapping[str, Any]], *, psnr_cap: float = PSNR_CAP_DB) -> list[dict[str, Any]]:
+    """Mean l1 / psnr / ssim / seconds and count per group, one dict per group.
+
+    Each row is ``{"model", "bucket", "touches_border", "n", "l1", "psnr", "ssim", "seconds"}``
+    where ``bucket`` is an int (0..5) or ``"all"`` and ``touches_border`` is True, False or
+    None (None = both kinds pooled). Per model, in order of first appearance: for each bucket
+    present (ascending) the no-border row, the border row (each only if it has samples) and the
+    pooled row, then the overall row ``bucket="all"`` (which also counts records whose bucket is
+    None). PSNR values are capped at ``psnr_cap`` before averaging.
+    """
+    records = list(records)
+    for i, record in enumerate(records):
+        _check_record(i, record)
+
+    models = list(dict.fromkeys(str(r["model"]) for r in records))
+    summary: list[dict[str, Any]] = []
+    for model in models:
+        mine = [r for r in records if r["model"] == model]
+        buckets = sorted({r["bucket"] for r in mine if r["bucket"] is not None})
+        for bucket in buckets:
+            in_bucket = [r for r in mine if r["bucket"] == bucket]
+            for border in (False, True):
+                group = [r for r in in_bucket if bool(r["touches_border"]) is border]
+                if group:
+                    summary.append(_summary_row(model, bucket, border, group, psnr_cap))
+            summary.append(_summary_row(model, bucket, None, in_bucket, psnr_cap))
+        summary.append(_summary_row(model, "all", None, mine, psnr_cap))
+    return summary
+
+
+# ----------------------------------------------------------------------------- markdown
+
+
+def _row_keys(summary: Sequence[Mapping[str, Any]]) -> list[tuple[int | str, bool | None]]:
+    """Table rows in reading order: per bucket no border, border, both; then all."""
+    present = {(row["bucket"], row["touches_border"]) for row in summary}
+    buckets = sorted({b for b, _ in present if b != "all"})
+    keys = [(b, border) for b in buckets for border in (False, True, None) if (b, border) in present]
+    if ("all", None) in present:
+        keys.append(("all", None))
+    return keys
+
+
+def _format(value: float, decimals: int) -> str:
+    return f"{value:.{decimals}f}" if math.isfinite(value) else str(value)
+
+
+def markdown_table(summary: Sequence[Mapping[str, Any]], metric: str = "psnr", *, caption: bool = True) -> str:
+    """One Markdown table of ``metric`` from :func:`summarise` output, after a caption line.
+
+    Rows are hole-ratio buckets (label from :func:`~unmasked.masks.stats.bucket_label`) split
+    into border "no" / "yes" / "both", then "all"; columns are models; cells are means. The
+    ``n`` column gives the sample count when all models agree, otherwise each cell carries its
+    own ``(n=…)``. In rows with at least two models, the best value as displayed (lowest for
+    ℓ1 and time, highest for PSNR and SSIM) is bold; ties are all bold. ``caption=False``
+    leaves out the caption line (title, direction) for callers that write their own heading.
+    """
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; choose one of {list(METRICS)}")
+    info = METRICS[metric]
+    models = list(dict.fromkeys(str(row["model"]) for row in summary))
+    cells = {(row["model"], row["bucket"], row["touches_border"]): row for row in summary}
+
+    direction = "higher" if info.higher_is_better else "lower"
+    lines = [f"**{info.title}**, {direction} is better; best per row in bold.", ""] if caption else []
+    lines += [
+        "| Hole ratio | Border | n | " + " | ".join(models) + " |",
+        "|---|---|--:|" + "--:|" * len(models),
+    ]
+    for bucket, border in _row_keys(summary):
+        found = {m: cells[(m, bucket, border)] for m in models if (m, bucket, border) in cells}
+        shown = {m: _format(float(row[metric]), info.decimals) for m, row in found.items()}
+        ranked = {m: float(s) for m, s in shown.items() if math.isfinite(float(s))}
+        best = None
+        if len(ranked) >= 2:
+            best = max(ranked.values()) if info.higher_is_better else min(ranked.values())
+        counts = {row["n"] for row in found.values()}
+        same_n = len(counts) == 1
+        row_cells = []
+        for m in models:
+            if m not in found:
+                row_cells.append("–")
+                continue
+            text = shown[m] if same_n else f"{shown[m]} (n={found[m]['n']})"
+            row_cells.append(f"**{text}**" if best is not None and ranked.get(m) == best else text)
+        label = "all" if bucket == "all" else bucket_label(int(bucket))
+        n_text = str(counts.pop()) if same_n else "varies"
+        lines.append(f"| {label} | {_BORDER_TEXT[border]} | {n_text} | " + " | ".join(row_cells) + " |")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def write_records_csv(records: Sequence[Mapping[str, Any]], path: Path) -> None:
+    """One row per sample; columns :data:`RECORD_FIELDS`, then any extra keys (sorted)."""
+    extras = sorted({k for r in records for k in r} - set(RECORD_FIELDS))
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=[*RECORD_FIELDS, *extras])
+        writer.writeheader()
+        for record in records:
+            writer.writerow({k: ("" if v is None else v) for k, v in record.items()})
+
+
+def read_records(path: str | Path) -> list[dict[str, Any]]:
+    """Read ``records.csv`` back with the types of a record (extra columns stay strings)."""
+    records = []
+    with open(path, newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            record: dict[str, Any] = dict(row)
+            record["hole_ratio"] = float(row["hole_ratio"])
+            record["bucket"] = int(row["bucket"]) if row["bucket"] != "" else None
+            record["touches_border"] = row["touches_border"] == "True"
+            for metric in ("l1", "psnr", "ssim", "seconds"):
+                record[metric] = float(row[metric])
+            records.append(record)
+    return records
+
+
+def _write_summary_csv(summary: Sequence[Mapping[str, Any]], path: Path) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(SUMMARY_FIELDS))
+        writer.writeheader()
+        for row in summary:
+            bucket = row["bucket"]
+            border = row["touches_border"]
+            writer.writerow(
+                {
+                    **{k: row[k] for k in ("model", "bucket", "n", *SUMMARY_METRICS)},
+                    "bucket_label": "all" if bucket == "all" else bucket_label(int(bucket)),
+                    "touches_border": "both" if border is None else border,
+                }
+            )
+
+
+def _json_safe(value: Any) -> Any:
+    """Strict JSON: non-finite floats become None, paths and other objects become strings."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    return str(value)
+
+
+def plot_by_bucket(summary: Sequence[Mapping[str, Any]], path: Path) -> None:
+    """PSNR (top) and ℓ1 % (bottom) vs hole-ratio bucket per model; left no border, right border."""
+    from matplotlib.figure import Figure  # object API with the Agg canvas: no pyplot, no global backend
+
+    models = list(dict.fromkeys(str(row["model"]) for row in summary))
+    fig = Figure(figsize=(11, 7), layout="constrained")
+    axes = fig.subplots(2, 2, sharex=True, sharey="row")
+    x_ticks = range(len(HOLE_RATIO_BUCKETS))
+    for col, border in enumerate((False, True)):
+        for row_i, (metric, ylabel) in enumerate((("psnr", "PSNR (dB) ↑"), ("l1", "ℓ1 (%) ↓"))):
+            ax = axes[row_i][col]
+            for model in models:
+                points = sorted(
+                    (r["bucket"], r[metric])
+                    for r in summary
+                    if r["model"] == model and r["bucket"] != "all" and r["touches_border"] is border
+                )
+                if points:
+                    xs, ys = zip(*points, strict=True)
+                    ax.plot(xs, ys, marker="o", label=model)
+            if row_i == 0:
+                ax.set_title("hole touches border" if border else "hole inside (no border)")
+            if col == 0:
+                ax.set_ylabel(ylabel)
+            ax.set_xticks(list(x_ticks), [bucket_label(b) for b in x_ticks], rotation=30)
+            ax.grid(alpha=0.3)
+        axes[1][col].set_xlabel("hole ratio")
+    if models:
+        axes[0][0].legend(fontsize="small")
+    fig.savefig(path, dpi=100)
+
+
+def _report_markdown(
+    records: Sequence[Mapping[str, Any]],
+    summary: Sequence[Mapping[str, Any]],
+    title: str,
+    meta: Mapping[str, Any],
+    plot_name: str,
+) -> str:
+    models = list(dict.fromkeys(str(r["model"]) for r in records))
+    n_images = len({r["image"] for r in records})
+    n_masks = len({r["mask"] for r in records})
+    unbucketed = sum(1 for r in records if r["bucket"] is None)
+    lines = [
+        f"# {title}",
+        "",
+        f"- models: {', '.join(models) if models else '(none)'}",
+        f"- images: {n_images}, masks: {n_masks}, samples (model × image × mask): {len(records)}",
+        f'- samples outside the six buckets (counted only in "all"): {unbucketed}',
+    ]
+    lines += [f"- {key}: {value}" for key, value in meta.items()]
+    lines += [
+        "",
+        "Protocol: hole-ratio buckets and border split as in Liu et al., ECCV 2018 (Partial Convolutions). "
+        "Metrics are computed on the whole composited image (known pixels from the ground truth). "
+        f"ℓ1 % = 100 · mean |output − target| / 255. PSNR uses data range 255, each sample capped at "
+        f"{PSNR_CAP_DB:g} dB (identical images) before averaging. SSIM (Wang et al., 2004) uses scikit-image "
+        f"defaults: uniform {SSIM_WIN_SIZE}×{SSIM_WIN_SIZE} window, not the 11×11 Gaussian, mean over RGB. "
+        'Border: "yes" = the hole touches the image edge, "both" = the two pooled. '
+        "Best model per row in bold (ties all bold).",
+    ]
+    for metric, info in METRICS.items():
+        direction = "higher" if info.higher_is_better else "lower"
+        lines += ["", f"## {info.title}, {direction} is better", "", markdown_table(summary, metric, caption=False)]
+    lines += ["", "## By bucket", "", f"![PSNR and ℓ1 by hole-ratio bucket]({plot_name})", ""]
+    return "\n".join(lines)
+
+
+def write_report(
+    records: Iterable[Mapping[str, Any]],
+    out_dir: str | Path,
+    title: str = "Inpainting evaluation",
+    meta: Mapping[str, Any] | None = None,
+) -> dict[str, Path]:
+    """Write the full report of one evaluation run into ``out_dir`` (created if needed).
+
+    Files: ``records.csv`` (per sample; read back with :func:`read_records`), ``summary.json``
+    (title, meta, counts and the :func:`summarise` rows), ``summary.csv``, ``report.md`` (title,
+    counts, ``meta`` such as size / data path / seed, one table per metric) and
+    ``psnr_by_bucket.png``. Returns ``{"records_csv", "summary_json", "summary_csv",
+    "report_md", "plot_png"}`` → path.
+    """
+    records = list(records)
+    meta = dict(meta or {})
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = summarise(records)
+    paths = {
+        "records_csv": out / "records.csv",
+        "summary_json": out / "summary.json",
+        "summary_csv": out / "summary.csv",
+        "report_md": out / "report.md",
+        "plot_png": out / "psnr_by_bucket.png",
+    }
+
+    write_records_csv(records, paths["records_csv"])
+    _write_summary_csv(summary, paths["summary_csv"])
+    document = {
+        "title": title,
+        "meta": meta,
+        "psnr_cap_db": PSNR_CAP_DB,
+        "n_records": len(records),
+        "n_images": len({r["image"] for r in records}),
+        "n_masks": len({r["mask"] for r in records}),
+        "models": list(dict.fromkeys(str(r["model"]) for r in records)),
+        "rows": summary,
+    }
+    paths["summary_json"].write_text(
+        json.dumps(_json_safe(document), indent=2, allow_nan=False) + "\n", encoding="utf-8"
+    )
+    plot_by_bucket(summary, paths["plot_png"])
+    paths["report_md"].write_text(
+        _report_markdown(records, summary, title, meta, paths["plot_png"].name), encoding="utf-8"
+    )
+    return paths

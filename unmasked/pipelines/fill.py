@@ -1,0 +1,147 @@
+"""Fill the holes of an image with any registered model or baseline.
+
+The one path that the CLI, the REST server and the Python API share:
+
+* any size in, same size out; pixels outside the hole are returned byte for byte;
+* the input is padded to the model's ``multiple`` and unpadded after;
+* for images larger than a model's ``working_size`` each hole region is filled from a crop
+  around it (hole bounding box plus a margin), resized to the working size, filled,
+  resized back, and only that region's hole pixels are pasted (the strategy IOPaint calls
+  "crop"); regions are filled one after another, so later crops see earlier fills.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+from unmasked.conventions import composite, image_to_tensor, mask_to_tensor, pad_to_multiple, tensor_to_image, unpad
+from unmasked.models.base import InpaintModel
+
+
+class InputError(ValueError):
+    """The user's input cannot be filled (size mismatch, mask covering everything, ...)."""
+
+
+@dataclass
+class FillResult:
+    """``image``: uint8 (H, W, 3); ``note``: a remark for the user (e.g. empty mask), or None."""
+
+    image: np.ndarray
+    note: str | None = None
+    regions: int = 0
+
+
+def validate_inputs(rgb: np.ndarray, hole: np.ndarray) -> None:
+    """Raise :class:`InputError` for mismatched or malformed image/mask arrays."""
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise InputError(f"image must be uint8 (H, W, 3), got {rgb.dtype} {rgb.shape}")
+    if hole.ndim != 2:
+        raise InputError(f"mask must be (H, W), got shape {hole.shape}")
+    if hole.shape != rgb.shape[:2]:
+        raise InputError(
+            f"mask size {hole.shape[1]}x{hole.shape[0]} does not match image size {rgb.shape[1]}x{rgb.shape[0]} (width x height)"
+        )
+
+
+def _as_tensor(rgb: np.ndarray) -> torch.Tensor:
+    return image_to_tensor(rgb).contiguous(memory_format=torch.channels_last)
+
+
+@torch.no_grad()
+def run_model(
+    model: InpaintModel, rgb: np.ndarray, hole: np.ndarray, reference: np.ndarray | None = None
+) -> np.ndarray:
+    """One forward pass at the given resolution (padded to ``model.multiple``); composited uint8."""
+    image = _as_tensor(rgb)
+    mask = mask_to_tensor(hole)
+    padded, pad = pad_to_multiple(image, model.multiple)
+    padded_mask, _ = pad_to_multiple(mask, model.multiple, mode="constant")
+    kwargs = {}
+    if reference is not None and model.uses_reference:
+        kwargs["reference"] = _as_tensor(reference)
+    # the hole's original content must not leak into the model: zero it before the call
+    out = model(padded * (1 - padded_mask), padded_mask, **kwargs).image
+    return tensor_to_image(composite(unpad(out, pad), image, mask))[0]
+
+
+def _regions(hole: np.ndarray, merge_px: int) -> list[np.ndarray]:
+    """Hole pixels grouped into regions (components after dilating by ``merge_px``)."""
+    grown = cv2.dilate(hole.astype(np.uint8), np.ones((2 * merge_px + 1,) * 2, np.uint8))
+    n, labels = cv2.connectedComponents(grown, connectivity=8)
+    return [(labels == i) & hole for i in range(1, n)]
+
+
+def _crop_box(region: np.ndarray, shape: tuple[int, int], margin: float, min_margin: int) -> tuple[int, int, int, int]:
+    """A square-ish window around ``region`` with a margin, shifted to stay inside the image."""
+    ys, xs = np.nonzero(region)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    side = max(y1 - y0, x1 - x0)
+    side = int(side + 2 * max(min_margin, margin * side))
+    h, w = shape
+    boxes = []
+    for lo, hi, size in ((y0, y1, h), (x0, x1, w)):
+        length = min(side, size)
+        start = (lo + hi) // 2 - length // 2
+        start = int(np.clip(start, 0, size - length))
+        boxes.append((start, start + length))
+    (top, bottom), (left, right) = boxes
+    return top, bottom, left, right
+
+
+def fill_array(
+    rgb: np.ndarray,
+    hole: np.ndarray,
+    model: InpaintModel,
+    *,
+    reference: np.ndarray | None = None,
+    margin: float = 0.5,
+    min_margin: int = 16,
+) -> FillResult:
+    """Fill ``hole`` (bool (H, W), True = hole) of ``rgb`` (uint8 (H, W, 3)) with ``model``.
+
+    ``margin`` is the context added around each hole region for models with a working
+    size, as a fraction of the region's size (at least ``min_margin`` pixels).
+    """
+    validate_inputs(rgb, hole)
+    hole = hole.astype(bool)
+    if not hole.any():
+        return FillResult(rgb.copy(), note="mask is empty: image copied unchanged")
+    if hole.all():
+        raise InputError("mask covers the whole image: there are no known pixels to fill from")
+
+    model.eval()
+    size = model.working_size
+    h, w = hole.shape
+    if size is None or max(h, w) <= size:
+        filled = run_model(model, rgb, hole, reference)
+        out = rgb.copy()
+        out[hole] = filled[hole]
+        return FillResult(out, regions=1)
+
+    out = rgb.copy()
+    remaining = hole.copy()
+    regions = _regions(hole, merge_px=max(min_margin, size // 16))
+    for region in regions:
+        top, bottom, left, right = _crop_box(region, (h, w), margin, min_margin)
+        crop, crop_hole = out[top:bottom, left:right], remaining[top:bottom, left:right]
+        ch, cw = crop_hole.shape
+        scale = size / max(ch, cw)
+        if scale < 1:
+            small = (max(1, round(cw * scale)), max(1, round(ch * scale)))
+            crop_in = cv2.resize(crop, small, interpolation=cv2.INTER_AREA)
+            # any coverage makes a hole, so thin strokes survive down-sampling
+            hole_in = cv2.resize(crop_hole.astype(np.float32), small, interpolation=cv2.INTER_AREA) > 0
+            if hole_in.all():
+                hole_in[0, 0] = False  # degenerate crop: keep one known pixel for the model
+            filled = run_model(model, crop_in, hole_in, reference)
+            filled = cv2.resize(filled, (cw, ch), interpolation=cv2.INTER_CUBIC)
+        else:
+            filled = run_model(model, crop, crop_hole, reference)
+        paste = region[top:bottom, left:right]
+        crop[paste] = filled[paste]  # crop is a view of out
+        remaining[top:bottom, left:right] &= ~paste
+    return FillResult(out, regions=len(regions))
