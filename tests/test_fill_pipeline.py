@@ -42,7 +42,7 @@ def _scene(h, w, seed=0):
     return rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
 
 
-@pytest.mark.parametrize("model_name", ["telea", "navier_stokes"])
+@pytest.mark.parametrize("model_name", ["telea", "navier_stokes", "patchmatch"])
 @pytest.mark.parametrize("h,w", [(37, 53), (64, 64), (5, 7)])
 def test_baselines_keep_known_pixels_exactly_at_odd_sizes(model_name, h, w):
     rgb = _scene(h, w)

@@ -1,5 +1,5 @@
 """Classical (non-learned) fillers behind the model interface; importing registers them."""
 
-from unmasked.baselines.classical import ClassicalBaseline, NavierStokes, Telea
+from unmasked.baselines.classical import ClassicalBaseline, NavierStokes, PatchMatch, Telea
 
-__all__ = ["ClassicalBaseline", "NavierStokes", "Telea"]
+__all__ = ["ClassicalBaseline", "NavierStokes", "PatchMatch", "Telea"]

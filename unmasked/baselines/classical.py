@@ -67,3 +67,20 @@ class NavierStokes(_OpenCVInpaint):
     """OpenCV Navier-Stokes inpainting (Bertalmio et al. 2001): isophote-following diffusion."""
 
     flag = cv2.INPAINT_NS
+
+
+@register_model("patchmatch")
+class PatchMatch(ClassicalBaseline):
+    """Exemplar synthesis with PatchMatch (Barnes et al. 2009): copies texture from the image."""
+
+    def __init__(self, patch_size: int = 7, seed: int = 0):
+        super().__init__()
+        if patch_size < 3 or patch_size % 2 == 0:
+            raise ValueError(f"patch_size must be an odd number >= 3, got {patch_size}")
+        self.patch_size, self.seed = patch_size, seed
+
+    def fill_uint8(self, rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        # imported here: numba's start-up cost is paid only when PatchMatch is used
+        from unmasked.baselines.patchmatch import patchmatch_inpaint
+
+        return patchmatch_inpaint(rgb, hole, patch_size=self.patch_size, seed=self.seed)
