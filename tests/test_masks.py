@@ -354,6 +354,7 @@ def test_cli_masks_generate_writes_reproducible_bucketed_cells(tmp_path):
     args = ["masks", "generate", "--kind", "bucketed", "--count", "1", "--size", "48", "--seed", "3"]
     r1 = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "a")])
     r2 = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "b")])
+    assert r2.exit_code == 0
     assert r1.exit_code == 0 and "wrote 12 masks" in r1.output
     folder = MaskFolder(tmp_path / "a")
     assert sorted((r.bucket, r.touches_border) for r in folder.records) == [(b, t) for b in range(6) for t in (False, True)]

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from unmasked.checkpoint import load_checkpoint
+from unmasked.conventions import load_image
 from unmasked.training.config import load_config
 from unmasked.training.fit import fit
 
@@ -62,7 +63,8 @@ def test_run_folder_holds_config_weights_and_samples(tmp_path):
     module = _fit(cfg)
     run = tmp_path / "files"
     assert (run / "config.yaml").is_file() and (run / "last.ckpt").is_file()
-    assert (run / "samples" / "step_000002.png").is_file()
+    grid = load_image(run / "samples" / "step_000002.png").rgb
+    assert grid.shape == (4 * 32, 4 * 32, 3)  # 4 rows of masked | coarse | output | truth
     assert not any(p.name.endswith(".tmp") for p in run.iterdir())
     exported = load_checkpoint(run / "generator.safetensors")
     assert exported.checkpoint_metadata["steps"] == 2 and "psnr" in exported.checkpoint_metadata["val"]

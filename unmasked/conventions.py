@@ -17,14 +17,14 @@ import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Union
+from typing import BinaryIO
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-PathOrFile = Union[str, os.PathLike, BinaryIO, bytes]
+PathOrFile = str | os.PathLike | BinaryIO | bytes
 
 #: Images with more pixels than this are refused before they are decoded
 #: (about 8k x 5k). Callers may pass their own limit.

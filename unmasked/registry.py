@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from unmasked.models.base import InpaintModel
 
-_REGISTRY: dict[str, "ModelEntry"] = {}
+_REGISTRY: dict[str, ModelEntry] = {}
 # modules whose import registers the built-in models
 _BUILTIN_MODULES = ("unmasked.models", "unmasked.baselines")
 

@@ -38,7 +38,7 @@ class ClassicalBaseline(InpaintModel):
     def forward(self, image: torch.Tensor, mask: torch.Tensor, reference: torch.Tensor | None = None) -> InpaintOutput:
         check_mask(mask, like=image)
         rgbs, holes = tensor_to_image(image), tensor_to_mask(mask)
-        filled = np.stack([self.fill_uint8(rgb, hole) for rgb, hole in zip(rgbs, holes)])
+        filled = np.stack([self.fill_uint8(rgb, hole) for rgb, hole in zip(rgbs, holes, strict=True)])
         return InpaintOutput(image_to_tensor(filled).to(image.device))
 
 

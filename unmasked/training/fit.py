@@ -30,10 +30,12 @@ from unmasked.training.config import TrainConfig, save_config
 from unmasked.training.module import InpaintingModule
 
 
-def sample_grid(masked: np.ndarray, filled: np.ndarray, truth: np.ndarray, rows: int = 4) -> np.ndarray:
-    """Rows of masked input | output (composited) | ground truth, uint8 (H', W', 3)."""
+def sample_grid(masked: np.ndarray, filled: np.ndarray, truth: np.ndarray, coarse: np.ndarray | None = None,
+                rows: int = 4) -> np.ndarray:
+    """Rows of masked input | coarse (if any) | output (composited) | ground truth, uint8 (H', W', 3)."""
     rows = min(rows, len(truth))
-    return np.concatenate([np.concatenate([masked[i], filled[i], truth[i]], axis=1) for i in range(rows)], axis=0)
+    columns = [masked, filled, truth] if coarse is None else [masked, coarse, filled, truth]
+    return np.concatenate([np.concatenate([c[i] for c in columns], axis=1) for i in range(rows)], axis=0)
 
 
 class CheckpointEveryInterval(Callback):
@@ -45,12 +47,12 @@ class CheckpointEveryInterval(Callback):
     def on_train_epoch_end(self, trainer: L.Trainer, module: InpaintingModule) -> None:
         step = module.steps_done
         if trainer.is_global_zero:
-            scores, filled = module.validate_now()
+            scores, filled, coarse = module.validate_now()
             for logger in trainer.loggers:
                 logger.log_metrics({f"val/{k}": v for k, v in scores.items()}, step=step)
             truth = module.val_images.numpy()
             masked = np.where(module.val_masks[..., None], 255, truth).astype(np.uint8)
-            grid = sample_grid(masked, filled, truth)
+            grid = sample_grid(masked, filled, truth, coarse)
             save_image(self.run_dir / "samples" / f"step_{step:06d}.png", grid)
             for logger in trainer.loggers:
                 if isinstance(logger, TensorBoardLogger):

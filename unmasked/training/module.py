@@ -137,27 +137,30 @@ class InpaintingModule(L.LightningModule):
     # ------------------------------------------------------------------ validation
 
     @torch.no_grad()
-    def validate_now(self, batch_size: int = 16) -> tuple[dict[str, float], np.ndarray]:
+    def validate_now(self, batch_size: int = 16) -> tuple[dict[str, float], np.ndarray, np.ndarray | None]:
         """Mean L1 % / PSNR / SSIM of composited fills on the fixed validation set.
 
-        Returns the scores and uint8 (N, S, S, 3) composited outputs.
+        Returns the scores, uint8 (N, S, S, 3) composited outputs, and the raw coarse outputs
+        (uint8, or None for models without a coarse stage).
         """
         was_training = self.generator.training
         self.generator.eval()
-        outputs = []
+        outputs, coarse = [], []
         for i in range(0, len(self.val_images), batch_size):
             image = self.val_images[i : i + batch_size].permute(0, 3, 1, 2).float() / 127.5 - 1.0
             mask = torch.from_numpy(self.val_masks[i : i + batch_size]).float()[:, None]
             image, mask = image.to(self.device, memory_format=CL), mask.to(self.device, memory_format=CL)
             out = self.generator(image * (1 - mask), mask)
             outputs.append(tensor_to_image(composite(out.image, image, mask)))
+            if "coarse" in out.extras:
+                coarse.append(tensor_to_image(out.coarse))
         self.generator.train(was_training)
         filled = np.concatenate(outputs)
         truth = self.val_images.numpy()
-        scores = [score_image(o, t) for o, t in zip(filled, truth)]
+        scores = [score_image(o, t) for o, t in zip(filled, truth, strict=True)]
         means = {k: float(np.mean([min(s[k], 100.0) for s in scores])) for k in ("l1", "psnr", "ssim")}
         self.last_val = means
-        return means, filled
+        return means, filled, (np.concatenate(coarse) if coarse else None)
 
     # ------------------------------------------------------------------ checkpoint state
 
