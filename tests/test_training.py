@@ -103,3 +103,17 @@ def test_ddp_two_cpu_processes_keep_weights_identical(tmp_path):
     for key in w0:
         if key.startswith("generator") or key.startswith("discriminator"):
             assert torch.equal(w0[key], w1[key]), key
+
+
+def test_init_from_starts_a_new_stage_from_trained_weights(tmp_path):
+    first = _fit(_cfg(tmp_path, "stage1", max_steps=2))
+    run = tmp_path / "stage1"
+    assert (run / "discriminator.safetensors").is_file()
+    init = {"generator": str(run / "generator.safetensors"), "discriminator": str(run / "discriminator.safetensors")}
+    second = _fit(_cfg(tmp_path, "stage2", max_steps=1, lr_g=0.0, lr_d=0.0, init_from=init))
+    assert second.steps_done == 1  # a new run: its own step counter
+    for key, value in first.state_dict().items():
+        if not key.endswith(("_u", "_v")):  # spectral-norm power-iteration vectors move every forward
+            torch.testing.assert_close(second.state_dict()[key], value, msg=key)
+    with pytest.raises(ValueError, match="config asks for deepfill_v2"):
+        _fit(_cfg(tmp_path, "stage2b", model_kwargs={"cnum": 8, "working_size": 32}, init_from=init))

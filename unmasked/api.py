@@ -19,24 +19,41 @@ from unmasked.checkpoint import load_checkpoint
 from unmasked.conventions import DEFAULT_MAX_PIXELS, LoadedImage, load_image, load_mask
 from unmasked.models.base import InpaintModel
 from unmasked.pipelines.fill import FillResult, fill_array
-from unmasked.registry import create_model, model_entry
+from unmasked.registry import UnknownModelError, create_model, model_entry
 
 CHECKPOINT_SUFFIXES = (".safetensors",)
+#: trained weights that ship inside the package: ``<preset>.safetensors`` + model card ``<preset>.md``
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+
+
+def shipped_weights() -> dict[str, Path]:
+    """Preset name -> weights file, for the trained models that ship with unmasked."""
+    return {p.stem: p for p in sorted(WEIGHTS_DIR.glob("*.safetensors"))}
 
 
 def load_model(spec: str | os.PathLike | InpaintModel) -> InpaintModel:
-    """A model from a registered name (``"telea"``) or a checkpoint path (``*.safetensors``).
+    """A model from a shipped preset (see ``unmasked models``), a registered baseline name
+    (``"telea"``), or a checkpoint path (``*.safetensors``).
 
-    Learned models need weights: naming one without a checkpoint raises ``ValueError``.
+    A learned architecture named without weights raises ``ValueError`` naming the presets.
     """
     if isinstance(spec, InpaintModel):
         return spec.eval()
     text = os.fspath(spec)
+    presets = shipped_weights()
+    if text in presets:
+        return load_checkpoint(presets[text])
     if text.endswith(CHECKPOINT_SUFFIXES) or os.sep in text or Path(text).is_file():
         return load_checkpoint(text)
-    entry = model_entry(text)  # raises UnknownModelError listing the valid names
+    try:
+        entry = model_entry(text)
+    except UnknownModelError as e:
+        if presets:
+            raise UnknownModelError(f"{e}; trained presets: {', '.join(presets)}") from None
+        raise
     if entry.trainable:
-        raise ValueError(f"model {text!r} is learned and has no shipped weights yet; pass a checkpoint file (.safetensors)")
+        hint = f"use a trained preset ({', '.join(presets)}) or" if presets else "no trained weights ship for it yet;"
+        raise ValueError(f"model {text!r} is an untrained architecture: {hint} pass a checkpoint file (.safetensors)")
     return create_model(text).eval()
 
 

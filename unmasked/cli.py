@@ -41,13 +41,18 @@ def main() -> None:
 
 @main.command("models")
 def models_cmd() -> None:
-    """List the models and baselines that --model accepts."""
+    """List the trained presets, baselines and architectures that --model accepts."""
+    from unmasked.api import shipped_weights
+    from unmasked.checkpoint import read_checkpoint_info
     from unmasked.registry import list_models, model_entry
 
+    for name, path in shipped_weights().items():
+        info = read_checkpoint_info(path)
+        click.echo(f"{name:24s} trained    {info['model']} {info['kwargs']} (model card: {path.with_suffix('.md')})")
     for name in list_models():
         entry = model_entry(name)
-        kind = "learned " if entry.trainable else "classical"
-        click.echo(f"{name:16s} {kind}  {entry.description}")
+        kind = "architecture (needs a checkpoint)" if entry.trainable else "classical"
+        click.echo(f"{name:24s} {kind}  {entry.description}")
 
 
 # --------------------------------------------------------------------------- fill

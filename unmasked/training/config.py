@@ -74,6 +74,9 @@ class TrainConfig:
     out_dir: str = "runs"
     seed: int = 0
     resume_checkpoint: str | None = None
+    #: start a new run from trained weights (a fresh optimiser, step 0):
+    #: {"generator": "runs/x/generator.safetensors", "discriminator": "runs/x/discriminator.safetensors"}
+    init_from: dict[str, str] = field(default_factory=dict)
 
     @property
     def run_dir(self) -> Path:
@@ -120,6 +123,9 @@ def validate(cfg: TrainConfig) -> None:
     for name in ("batch_size", "max_steps", "ckpt_every", "d_every", "devices"):
         if getattr(cfg, name) < 1:
             raise ValueError(f"{name} must be >= 1, got {getattr(cfg, name)}")
+    unknown = sorted(set(cfg.init_from) - {"generator", "discriminator"})
+    if unknown:
+        raise ValueError(f"init_from takes 'generator' and/or 'discriminator', got {unknown}")
     if not cfg.masks.kinds or min(cfg.masks.kinds.values()) <= 0:
         raise ValueError("masks.kinds needs at least one kind with a positive weight")
 

@@ -27,7 +27,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from unmasked.checkpoint import save_checkpoint
 from unmasked.conventions import save_image
 from unmasked.training.config import TrainConfig, save_config
-from unmasked.training.module import InpaintingModule
+from unmasked.training.module import InpaintingModule, save_discriminator
 
 
 def sample_grid(masked: np.ndarray, filled: np.ndarray, truth: np.ndarray, coarse: np.ndarray | None = None,
@@ -60,6 +60,8 @@ class CheckpointEveryInterval(Callback):
             meta = {"steps": step, "val": scores, "run": module.cfg.name, "batch_size": module.cfg.batch_size,
                     "size": module.cfg.data.size}
             save_checkpoint(module.generator, self.run_dir / "generator.safetensors", metadata=meta)
+            if module.discriminator is not None:
+                save_discriminator(module.discriminator, module.cfg.discriminator, self.run_dir / "discriminator.safetensors")
         tmp = self.run_dir / ".last.ckpt.tmp"
         trainer.save_checkpoint(tmp)  # collective under DDP: every rank calls it, rank 0 writes
         if trainer.is_global_zero:

@@ -15,11 +15,18 @@ Lightning's ``global_step`` counts optimiser steps, which differ between G and D
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
+
 import lightning as L
 import numpy as np
 import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
 from torch.utils.data import DataLoader
 
+from unmasked.checkpoint import load_state, read_checkpoint_info
 from unmasked.conventions import composite, tensor_to_image
 from unmasked.evaluation.metrics import score_image
 from unmasked.losses import PConvLoss, VGG19Relu31, hinge_d_loss, hinge_g_loss
@@ -30,6 +37,27 @@ from unmasked.training.config import TrainConfig
 from unmasked.training.data import StepBatchSampler, StepSamples, build_images, build_mask_banks, validation_masks
 
 CL = torch.channels_last
+DISCRIMINATOR_FORMAT = "unmasked-discriminator/1"
+
+
+def save_discriminator(discriminator: torch.nn.Module, kwargs: dict, path) -> None:
+    """The discriminator's tensors + its constructor kwargs, as safetensors (to continue GAN training)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in discriminator.state_dict().items()}
+    save_file(tensors, str(tmp), metadata={"format": DISCRIMINATOR_FORMAT, "kwargs": json.dumps(kwargs, sort_keys=True)})
+    os.replace(tmp, path)
+
+
+def load_discriminator(path, kwargs: dict) -> dict[str, torch.Tensor]:
+    """Tensors saved by :func:`save_discriminator`; its kwargs must equal ``kwargs``."""
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+        if meta.get("format") != DISCRIMINATOR_FORMAT:
+            raise ValueError(f"{path} is not an unmasked discriminator file")
+        if json.loads(meta["kwargs"]) != kwargs:
+            raise ValueError(f"{path} holds a discriminator with {meta['kwargs']}, the config asks for {kwargs}")
+        return {k: f.get_tensor(k) for k in f.keys()}
 
 
 class InpaintingModule(L.LightningModule):
@@ -47,6 +75,21 @@ class InpaintingModule(L.LightningModule):
             self.weights = {"l1": 1.0, "l1_coarse": 1.0, "perceptual": 0.05, **cfg.loss_weights}
         self.steps_done = 0
         self.last_val: dict[str, float] = {}
+        self._init_weights(cfg.init_from)
+
+    def _init_weights(self, init_from: dict[str, str]) -> None:
+        """Load trained weights for a new stage (fresh optimiser); shapes must match exactly."""
+        if "generator" in init_from:
+            info = read_checkpoint_info(init_from["generator"])
+            if info["model"] != self.cfg.model or info["kwargs"] != self.cfg.model_kwargs:
+                raise ValueError(f"{init_from['generator']} holds {info['model']} {info['kwargs']}, "
+                                 f"the config asks for {self.cfg.model} {self.cfg.model_kwargs}")
+            self.generator.load_state_dict(load_state(init_from["generator"]), strict=True)
+        if "discriminator" in init_from:
+            if self.discriminator is None:
+                raise ValueError("init_from.discriminator given, but the config has no discriminator")
+            self.discriminator.load_state_dict(load_discriminator(init_from["discriminator"], self.cfg.discriminator),
+                                               strict=True)
 
     def describe_loss(self) -> str:
         """What is being optimised, for the log: says clearly when feature terms are off."""
