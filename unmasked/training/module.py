@@ -110,9 +110,11 @@ class InpaintingModule(L.LightningModule):
         cfg = self.cfg
         banks, weights = build_mask_banks(cfg)
         self.train_samples = StepSamples(build_images(cfg, "train"), banks, weights, cfg.seed, cfg.data.flip, self.global_rank)
-        val = build_images(cfg, "val")[: cfg.val_images]
-        self.val_images = val
-        self.val_masks = validation_masks(cfg, len(val))
+        val = build_images(cfg, "val")
+        # spread over the whole split, so validation covers many identities, not the first few
+        pick = np.linspace(0, len(val) - 1, min(cfg.val_images, len(val))).round().astype(int)
+        self.val_images = val[torch.from_numpy(pick)]
+        self.val_masks = validation_masks(cfg, len(self.val_images))
 
     def train_dataloader(self) -> DataLoader:
         start = self.steps_done
