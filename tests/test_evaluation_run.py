@@ -53,3 +53,12 @@ def test_faces_eval_with_nvidia_masks(shared_data, tmp_path):
     cells = {(r["bucket"], r["touches_border"]) for r in result.records}
     assert len(result.records) >= 10 and len(cells) >= 8  # resizing 512->64 can move a mask across a bucket edge
     assert np.mean([r["psnr"] for r in result.records]) > 18
+
+
+@pytest.mark.data
+def test_face_mask_evaluation_gives_one_mask_per_face(shared_data, tmp_path):
+    result = run_evaluation(["telea"], shared_data / "faces" / "celeba_wild256", tmp_path, size=128, split="val",
+                            limit=4, mask_kind="face")
+    assert [r["mask"] for r in result.records] == [f"face_{i:04d}" for i in range(4)]
+    assert len({r["image"] for r in result.records}) == 4  # each mask on its own face
+    assert all(0.05 < r["hole_ratio"] < 0.36 for r in result.records)

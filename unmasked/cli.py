@@ -123,7 +123,7 @@ def fill_cmd(image, mask, output, model, input_dir, mask_dir, output_dir, max_pi
 
 @main.group("masks")
 def masks_group() -> None:
-    """Generate hole masks (free-form strokes, irregular, boxes, bucketed by hole ratio)."""
+    """Generate hole masks (free-form strokes, irregular, boxes, bucketed by hole ratio; worn face masks)."""
 
 
 @masks_group.command("generate")
@@ -150,6 +150,47 @@ def masks_generate_cmd(kind, count, size, out_dir, seed, bucket, border) -> None
     click.echo(f"wrote {len(paths)} masks to {out_dir}")
 
 
+@masks_group.command("face")
+@click.option("--input-dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Folder of photos (recursive).")
+@click.option("--output-dir", required=True, type=click.Path(path_type=Path),
+              help="Masked photos (NAME.png) and their masks (NAME_mask.png, white = hole), mirroring the input tree.")
+@click.option("--type", "kind", default="random", show_default=True,
+              help="Mask type: surgical, n95, kn95, cloth or random; with --templates, any template name in it.")
+@click.option("--templates", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="A MaskTheFace template folder (masks.cfg + templates/*.png) instead of the built-in drawings.")
+@click.option("--detector", default="auto", show_default=True, type=click.Choice(["auto", "hog", "cnn"]),
+              help="auto: HOG, then HOG upsampled once more, then the slower CNN.")
+@click.option("--seed", default=0, show_default=True, help="Random seed: the same seed gives the same masks.")
+def masks_face_cmd(input_dir, output_dir, kind, templates, detector, seed) -> None:
+    """Put synthetic worn face masks (MaskTheFace method) on every face found in --input-dir.
+
+    \b
+    Example:
+      unmasked masks face --input-dir photos/ --output-dir masked/ --type surgical --seed 1
+    """
+    from tqdm import tqdm
+
+    from unmasked.data.datasets import list_images
+    from unmasked.masks.face_mask import TemplateSet, mask_folder
+
+    template_set = _run(TemplateSet.from_folder, templates) if templates is not None else None
+    total = len(_run(list_images, input_dir))
+    counts = {"masked": 0, "no_face": 0, "error": 0}
+    faces = 0
+    items = mask_folder(input_dir, output_dir, kind=kind, templates=template_set, seed=seed, detector=detector)
+    try:
+        for item in tqdm(items, total=total, unit="img", file=sys.stderr):
+            counts[item.status] += 1
+            faces += item.faces
+            if item.status == "error":
+                tqdm.write(f"error: {item.source}: {item.message}", file=sys.stderr)
+    except _USER_ERRORS as e:
+        _fail(str(e))
+    click.echo(f"masked {faces} faces in {counts['masked']} images; {counts['no_face']} images without a face; "
+               f"{counts['error']} unreadable -> {output_dir}")
+
+
 # --------------------------------------------------------------------------- eval
 
 
@@ -164,8 +205,8 @@ def masks_generate_cmd(kind, count, size, out_dir, seed, bucket, border) -> None
 @click.option("--limit", type=int, help="Use at most this many images (spread over the set).")
 @click.option("--masks", "mask_dir", type=click.Path(path_type=Path), help="Folder of mask PNGs (e.g. the NVIDIA irregular test set).")
 @click.option("--mask-kind", default="bucketed", show_default=True,
-              type=click.Choice(["bucketed", "free_form", "free_form_box", "irregular", "box", "centre_box"]),
-              help="Generated masks when --masks is not given.")
+              type=click.Choice(["bucketed", "free_form", "free_form_box", "irregular", "box", "centre_box", "face"]),
+              help="Generated masks when --masks is not given; face: a synthetic worn face mask on each (aligned) face.")
 @click.option("--per-cell", default=5, show_default=True, help="Masks per (bucket, border) cell.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--out", "out_dir", default="runs/eval", show_default=True, type=click.Path(path_type=Path), help="Report folder.")

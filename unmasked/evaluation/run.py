@@ -34,6 +34,7 @@ CELLS = [(b, border) for b in range(len(HOLE_RATIO_BUCKETS)) for border in (Fals
 class EvalMask:
     name: str
     hole: np.ndarray  # bool (S, S)
+    image_index: int | None = None  # a mask made for one image (e.g. a face mask on its face)
 
 
 @dataclass
@@ -89,6 +90,25 @@ def generated_masks(kind: str, size: int, per_cell: int, seed: int = 0) -> list[
     return [EvalMask(f"{kind}_{k:04d}", make_mask(kind, size, rng)) for k in range(per_cell * len(CELLS))]
 
 
+def face_masks_for_images(images: np.ndarray, seed: int = 0, kind: str = "random") -> list[EvalMask]:
+    """One synthetic worn face mask per aligned face image (MaskTheFace method, built-in templates).
+
+    Landmarks come from dlib on each image; where no face is found the mean aligned face is
+    used (see :func:`unmasked.masks.face_mask.face_mask_for_aligned`).
+    """
+    from unmasked.faces import detect_faces
+    from unmasked.masks.face_mask import face_mask_for_aligned
+
+    masks = []
+    for i, image in enumerate(images):
+        faces = detect_faces(image, detector="hog", upsample=1)
+        landmarks = faces[0].landmarks if faces else None
+        rng = np.random.default_rng([seed, i])
+        _, hole = face_mask_for_aligned(image.shape[0], rng, landmarks=landmarks, kind=kind)
+        masks.append(EvalMask(f"face_{i:04d}", hole, image_index=i))
+    return masks
+
+
 def evaluate(
     models: Sequence[str],
     names: Sequence[str],
@@ -106,7 +126,7 @@ def evaluate(
         if m.hole.shape != size:
             raise ValueError(f"mask {m.name} is {m.hole.shape}, images are {size}")
     order = np.random.default_rng(seed).permutation(len(images))
-    pairs = [(int(order[j % len(images)]), m) for j, m in enumerate(masks)]
+    pairs = [(m.image_index if m.image_index is not None else int(order[j % len(images)]), m) for j, m in enumerate(masks)]
     loaded = [(spec, load_model(spec)) for spec in models]
     records = []
     for spec, model in loaded:
@@ -133,11 +153,18 @@ def run_evaluation(models: Sequence[str], images: str | Path, out_dir: str | Pat
                    progress: Callable[[str, int, int], None] | None = None) -> EvalResult:
     """Load images and masks, :func:`evaluate`, and write the report into ``out_dir``."""
     names, pixels = load_eval_images(images, size, split=split, crop=crop, limit=limit)
-    mask_list = masks_from_folder(masks, size, per_cell) if masks else generated_masks(mask_kind, size, per_cell, seed)
+    if masks:
+        mask_list = masks_from_folder(masks, size, per_cell)
+    elif mask_kind == "face":
+        mask_list = face_masks_for_images(pixels, seed)
+    else:
+        mask_list = generated_masks(mask_kind, size, per_cell, seed)
     records = evaluate(models, names, pixels, mask_list, seed=seed, progress=progress)
     meta = {
         "images": f"{images} (split {split}, crop {crop}, {len(names)} images)",
-        "masks": f"{masks} (first {per_cell} per cell)" if masks else f"generated '{mask_kind}', {per_cell} per cell, seed {seed}",
+        "masks": (f"{masks} (first {per_cell} per cell)" if masks else
+                  f"synthetic worn face masks (MaskTheFace method), one per image, seed {seed}" if mask_kind == "face" else
+                  f"generated '{mask_kind}', {per_cell} per cell, seed {seed}"),
         "size": f"{size}x{size}",
     }
     paths = write_report(records, out_dir, title="Inpainting evaluation", meta=meta)

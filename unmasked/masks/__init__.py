@@ -1,5 +1,16 @@
-"""Mask generators (explicit numpy Generator), mask folders, and mask statistics. 1 = hole."""
+"""Mask generators (explicit numpy Generator), mask folders, and mask statistics. 1 = hole.
 
+Worn face masks (MaskTheFace method) are in :mod:`unmasked.masks.face_mask`.
+"""
+
+from unmasked.masks.face_mask import (
+    PROCEDURAL_KINDS,
+    TemplateSet,
+    face_mask_for_aligned,
+    landmarks_cache,
+    put_face_mask,
+    put_face_masks,
+)
 from unmasked.masks.folder import MaskBank, MaskFolder, MaskRecord, generate_masks
 from unmasked.masks.generators import (
     MASK_KINDS,
@@ -17,14 +28,20 @@ __all__ = [
     "MaskBank",
     "MaskFolder",
     "MaskRecord",
+    "PROCEDURAL_KINDS",
+    "TemplateSet",
     "box_mask",
     "bucket_label",
     "bucket_of",
     "bucketed_mask",
+    "face_mask_for_aligned",
     "free_form_mask",
     "generate_masks",
     "hole_ratio",
     "irregular_mask",
+    "landmarks_cache",
     "make_mask",
+    "put_face_mask",
+    "put_face_masks",
     "touches_border",
 ]
