@@ -191,6 +191,59 @@ def masks_face_cmd(input_dir, output_dir, kind, templates, detector, seed) -> No
                f"{counts['error']} unreadable -> {output_dir}")
 
 
+# --------------------------------------------------------------------------- unmask
+
+DEFAULT_FACE_MODEL = "deepfill_v2_faces128"
+
+
+def _parse_box(text: str) -> tuple[int, int, int, int]:
+    try:
+        x, y, w, h = (int(v) for v in text.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected x,y,w,h as four integers, got {text!r}") from None
+    return x, y, w, h
+
+
+@main.command("unmask")
+@click.argument("photo", type=click.Path(path_type=Path))
+@click.option("--output", "-o", required=True, type=click.Path(path_type=Path), help="Where to write the restored photo.")
+@click.option("--model", default=DEFAULT_FACE_MODEL, show_default=True, help="Face model preset or .safetensors checkpoint.")
+@click.option("--box", "boxes", multiple=True, metavar="X,Y,W,H", help="Face square to restore (skips detection); repeatable.")
+@click.option("--detector", default="auto", show_default=True, type=click.Choice(["auto", "hog", "cnn"]),
+              help="auto: HOG, then HOG upsampled, then the CNN detector.")
+@click.option("--save-mask", type=click.Path(path_type=Path), help="Also write the filled region as a mask PNG (white = filled).")
+@click.option("--max-pixels", default=None, type=int, help=MAX_PIXELS_HELP + "  [default: 40,000,000]")
+def unmask_cmd(photo, output, model, boxes, detector, save_mask, max_pixels) -> None:
+    """Remove worn face masks in PHOTO and restore the faces beneath.
+
+    Each face is found (or given with --box), aligned, the region a worn mask covers is
+    estimated from the face landmarks, filled by the face model, and blended back; pixels
+    away from the faces are unchanged.
+
+    \b
+    Example:
+      unmasked unmask family.jpg -o family_unmasked.png
+      unmasked unmask group.jpg -o out.png --box 120,80,160,160
+    """
+    from unmasked.api import load_model
+    from unmasked.conventions import DEFAULT_MAX_PIXELS, load_image, save_image
+    from unmasked.conventions import save_mask as write_mask
+    from unmasked.pipelines.unmask import unmask_array
+
+    parsed = [_parse_box(b) for b in boxes]
+    loaded = _run(load_image, photo, max_pixels or DEFAULT_MAX_PIXELS)
+    face_model = _run(load_model, model)
+    result = _run(unmask_array, loaded.rgb, face_model, boxes=parsed or None, detector=detector)
+    _run(save_image, output, loaded.to_pil(result.image))
+    if result.note:
+        click.echo(f"note: {result.note}", err=True)
+    for face in result.faces:
+        click.echo(f"face at x,y,w,h={','.join(map(str, face.box))} (found by {face.detector}): restored")
+    if save_mask is not None and result.region is not None:
+        _run(write_mask, save_mask, result.region)
+    click.echo(f"wrote {output}")
+
+
 # --------------------------------------------------------------------------- eval
 
 
