@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner
 from PIL import Image
 
@@ -231,13 +230,3 @@ def test_cli_help_lists_commands():
     for cmd in ("fill", "eval", "masks", "models"):
         assert cmd in r.output
     assert "telea" in _invoke("models").output
-
-
-def test_channels_last_input_gives_same_result(mean_fill):
-    rgb = _scene(32, 32, 3)
-    hole = np.zeros((32, 32), bool)
-    hole[4:12, 4:12] = True
-    a = fill_array(rgb, hole, load_model("telea")).image
-    b = fill_array(np.ascontiguousarray(rgb[:, :, :]), hole, load_model("telea")).image
-    np.testing.assert_array_equal(a, b)
-    assert torch.get_num_threads() >= 1

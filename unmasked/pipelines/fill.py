@@ -35,10 +35,15 @@ class FillResult:
     regions: int = 0
 
 
-def validate_inputs(rgb: np.ndarray, hole: np.ndarray) -> None:
-    """Raise :class:`InputError` for mismatched or malformed image/mask arrays."""
+def validate_image(rgb: np.ndarray) -> None:
+    """Raise :class:`InputError` unless ``rgb`` is uint8 (H, W, 3)."""
     if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
         raise InputError(f"image must be uint8 (H, W, 3), got {rgb.dtype} {rgb.shape}")
+
+
+def validate_inputs(rgb: np.ndarray, hole: np.ndarray) -> None:
+    """Raise :class:`InputError` for mismatched or malformed image/mask arrays."""
+    validate_image(rgb)
     if hole.ndim != 2:
         raise InputError(f"mask must be (H, W), got shape {hole.shape}")
     if hole.shape != rgb.shape[:2]:

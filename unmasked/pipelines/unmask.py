@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from unmasked.models.base import InpaintModel
-from unmasked.pipelines.fill import fill_array, validate_inputs
+from unmasked.pipelines.fill import fill_array, validate_image
 
 
 @dataclass
@@ -77,7 +77,7 @@ def unmask_array(
     """
     from unmasked.faces import align_face, detect_faces, face_from_box, paste_back
 
-    validate_inputs(rgb, np.zeros(rgb.shape[:2], bool))
+    validate_image(rgb)
     h, w = rgb.shape[:2]
     if boxes:
         for x, y, bw, bh in boxes:
