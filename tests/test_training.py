@@ -117,3 +117,41 @@ def test_init_from_starts_a_new_stage_from_trained_weights(tmp_path):
             torch.testing.assert_close(second.state_dict()[key], value, msg=key)
     with pytest.raises(ValueError, match="config asks for deepfill_v2"):
         _fit(_cfg(tmp_path, "stage2b", model_kwargs={"cnum": 8, "working_size": 32}, init_from=init))
+
+
+def test_face_mask_kinds_sit_on_the_lower_face_and_are_reproducible():
+    import numpy as np
+
+    from unmasked.training.data import face_mask_bank
+
+    size = 64
+    for kind in ("face", "face_region"):
+        bank = face_mask_bank(kind, 24, size, seed=3)
+        masks = bank.masks.astype(bool)
+        ratio = masks.mean(axis=(1, 2))
+        assert (ratio > 0.08).all() and (ratio < 0.45).all(), (kind, ratio)
+        rows = np.nonzero(masks.any(axis=(0, 2)))[0]
+        # below the eyes of the FFHQ-aligned face (eye line at ~0.48 of the side), never the top third
+        assert rows.min() > size // 3, kind
+        np.testing.assert_array_equal(bank.masks, face_mask_bank(kind, 24, size, seed=3).masks)
+        # no flips or rotations when sampling: a worn mask stays on the lower face
+        rng = np.random.default_rng(0)
+        assert all(np.nonzero(bank.sample(rng).any(axis=1))[0].min() > size // 3 for _ in range(20))
+    with pytest.raises(ValueError, match="unknown face mask kind"):
+        face_mask_bank("eyes", 2, size, seed=0)
+
+
+def test_perceptual_output_weight_zero_skips_that_term(tmp_path):
+    from unmasked.training.module import InpaintingModule
+
+    cfg = _cfg(tmp_path, "p", loss_weights={"perceptual": 0.05, "perceptual_output": 0.0}, discriminator=None)
+    module = InpaintingModule(cfg)
+    module.features = lambda x: {"a": x.mean(dim=1, keepdim=True)}  # a stand-in feature network
+    image = torch.rand(2, 3, 32, 32) * 2 - 1
+    mask = torch.zeros(2, 1, 32, 32)
+    mask[..., 8:20, 8:20] = 1
+    out = module.generator(image * (1 - mask), mask)
+    terms = module.reconstruction_losses(out, image, mask)
+    assert "perceptual" in terms and "perceptual_output" not in terms
+    module.weights["perceptual_output"] = 0.05
+    assert "perceptual_output" in module.reconstruction_losses(out, image, mask)

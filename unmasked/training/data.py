@@ -37,10 +37,50 @@ def build_images(cfg: TrainConfig, split: str) -> torch.Tensor:
     return torch.from_numpy(np.stack([ds.pixels(i) for i in range(n)]))
 
 
+FACE_MASK_KINDS = ("face", "face_region")
+"""Mask kinds drawn on the mean FFHQ-aligned face rather than by :func:`~unmasked.masks.make_mask`:
+
+* ``face``: the exact hole of a synthetic worn mask (MaskTheFace method, procedural templates)
+  on jittered mean landmarks, dilated by 0-4 % of the side, as a mask segmenter's dilated
+  output would be;
+* ``face_region``: the landmark-heuristic worn-mask region used by ``unmasked unmask`` when no
+  segmenter is available (:func:`~unmasked.pipelines.unmask.worn_mask_region`).
+"""
+
+
+def face_mask_bank(kind: str, count: int, size: int, seed: int) -> MaskBank:
+    """A bank of ``count`` worn-mask holes of ``kind`` (one of :data:`FACE_MASK_KINDS`) at ``size``.
+
+    Not augmented by flips or rotations (a mask belongs on the lower face); the training
+    images' horizontal flips mirror them.
+    """
+    import cv2
+
+    from unmasked.masks.face_mask import face_mask_for_aligned, jittered_mean_landmarks
+    from unmasked.pipelines.unmask import worn_mask_region
+
+    if kind not in FACE_MASK_KINDS:
+        raise ValueError(f"unknown face mask kind {kind!r}; valid: {', '.join(FACE_MASK_KINDS)}")
+    masks = np.empty((count, size, size), np.uint8)
+    for i, child in enumerate(np.random.SeedSequence(seed).spawn(count)):
+        rng = np.random.default_rng(child)
+        if kind == "face":
+            hole = face_mask_for_aligned(size, rng)[1].astype(np.uint8)
+            r = int(rng.integers(0, max(1, round(0.04 * size)) + 1))
+            if r:
+                hole = cv2.dilate(hole, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+        else:
+            hole = worn_mask_region(jittered_mean_landmarks(size, rng), size, grow=rng.uniform(0.02, 0.06))
+        masks[i] = hole
+    return MaskBank(masks, augment=False)
+
+
 def build_mask_banks(cfg: TrainConfig) -> tuple[list[MaskBank], np.ndarray]:
     """One bank per mask kind and the normalised mixing weights."""
     kinds = cfg.masks.kinds
     banks = [
+        face_mask_bank(kind, cfg.masks.bank_size, cfg.data.size, seed=cfg.masks.seed + k)
+        if kind in FACE_MASK_KINDS else
         MaskBank.generate(kind, cfg.masks.bank_size, cfg.data.size, seed=cfg.masks.seed + k, augment=True)
         for k, kind in enumerate(kinds)
     ]

@@ -4,7 +4,8 @@ One module serves both papers:
 
 * ``loss: pconv``: the Partial Convolutions loss (Liu et al., ECCV 2018), no discriminator;
 * ``loss: deepfill``: L1 on the coarse and refined outputs (+ perceptual when VGG weights
-  are given) and, with ``discriminator:`` set, the SN-PatchGAN hinge loss (Yu et al., ICCV
+  are given: ``loss_weights.perceptual`` on the composited output, ``perceptual_output`` on
+  the raw output, defaulting to the same weight; 0 skips that VGG pass) and, with ``discriminator:`` set, the SN-PatchGAN hinge loss (Yu et al., ICCV
   2019). The discriminator sees composited outputs and the mask, and steps once every
   ``d_every`` batches (the Unmasked report used 5).
 
@@ -73,6 +74,7 @@ class InpaintingModule(L.LightningModule):
         else:
             self.features = features
             self.weights = {"l1": 1.0, "l1_coarse": 1.0, "perceptual": 0.05, **cfg.loss_weights}
+            self.weights.setdefault("perceptual_output", self.weights["perceptual"])
         self.steps_done = 0
         self.last_val: dict[str, float] = {}
         self._init_weights(cfg.init_from)
@@ -98,7 +100,8 @@ class InpaintingModule(L.LightningModule):
         if self.cfg.loss == "pconv":
             return self.pconv_loss.describe() + gan
         w = self.weights
-        feat = (f" + {w['perceptual']:g}*perceptual (VGG-19 from {self.cfg.feature_weights})" if self.features is not None
+        feat = (f" + {w['perceptual']:g}*perceptual(composite) + {w['perceptual_output']:g}*perceptual(output)"
+                f" (VGG-19 from {self.cfg.feature_weights})" if self.features is not None
                 else "; perceptual term OFF (no feature_weights given)")
         return f"DeepFill loss: {w['l1']:g}*L1(refined) + {w['l1_coarse']:g}*L1(coarse){feat}{gan}"
 
@@ -140,11 +143,15 @@ class InpaintingModule(L.LightningModule):
         if "coarse" in out.extras:
             terms["l1_coarse"] = (out.coarse - image).abs().mean()
             total = total + w["l1_coarse"] * terms["l1_coarse"]
-        if self.features is not None and w["perceptual"]:
+        if self.features is not None and (w["perceptual"] or w["perceptual_output"]):
             gt = self.features(image)
-            comp = composite(out.image, image, mask)
-            terms["perceptual"] = perceptual_loss(self.features(out.image), gt) + perceptual_loss(self.features(comp), gt)
-            total = total + w["perceptual"] * terms["perceptual"]
+            if w["perceptual"]:
+                comp = composite(out.image, image, mask)
+                terms["perceptual"] = perceptual_loss(self.features(comp), gt)
+                total = total + w["perceptual"] * terms["perceptual"]
+            if w["perceptual_output"]:
+                terms["perceptual_output"] = perceptual_loss(self.features(out.image), gt)
+                total = total + w["perceptual_output"] * terms["perceptual_output"]
         terms["total"] = total
         return terms
 
