@@ -1,4 +1,4 @@
-"""`unmasked unmask`: find faces, fill the worn-mask region, paste back."""
+"""`unmasked unmask`: find faces, find the worn mask (segmenter or landmarks), fill, paste back."""
 
 import numpy as np
 import pytest
@@ -18,9 +18,10 @@ def _masked_face(shared_data, name="00003"):
 
 
 @pytest.mark.data
-def test_unmask_fills_the_worn_mask_and_nothing_far_away(shared_data):
+@pytest.mark.parametrize("region", ["segmenter", "landmarks"])
+def test_unmask_fills_the_worn_mask_and_nothing_far_away(shared_data, region):
     _, rgb, worn = _masked_face(shared_data)
-    result = unmask_array(rgb, load_model("telea"))
+    result = unmask_array(rgb, load_model("telea"), region=region)
     assert len(result.faces) == 1
     covered = (result.region & worn).sum() / worn.sum()
     assert covered > 0.95  # the labelled mask fabric is (almost) all replaced
@@ -31,6 +32,10 @@ def test_unmask_fills_the_worn_mask_and_nothing_far_away(shared_data):
     allowed[max(0, y + h // 4) : y + h + h // 4, max(0, x - w // 4) : x + w + w // 4] = True
     assert not (result.region & ~allowed).any()
     assert result.region.mean() < 0.4
+    assert result.faces[0].mask_found and result.masks[0].shape == worn.shape
+    if region == "segmenter":  # the detected mask itself matches the label
+        inter = (result.masks[0] & worn).sum()
+        assert inter / (result.masks[0] | worn).sum() > 0.75
 
 
 def test_region_from_landmarks_covers_mouth_not_eyes():
@@ -47,7 +52,7 @@ def test_region_from_landmarks_covers_mouth_not_eyes():
 def test_no_face_returns_copy_with_note():
     rgb = np.full((64, 64, 3), 120, np.uint8)
     result = unmask_array(rgb, load_model("telea"))
-    assert not result.faces and "no face found" in result.note
+    assert not result.faces and not result.masks and "no face found" in result.note
     np.testing.assert_array_equal(result.image, rgb)
     with pytest.raises(ValueError, match="outside the 64x64 image"):
         unmask_array(rgb, load_model("telea"), boxes=[(40, 40, 50, 50)])
@@ -59,7 +64,85 @@ def test_cli_unmask_with_box_and_mask_output(shared_data, tmp_path):
     r = CliRunner().invoke(main, ["unmask", str(img), "-o", str(tmp_path / "out.png"), "--model", "telea",
                                   "--box", "40,40,180,180", "--save-mask", str(tmp_path / "m.png")])
     assert r.exit_code == 0, r.output
-    assert "found by" in r.output and (tmp_path / "m.png").is_file()
+    assert "found by" in r.output and "mask found" in r.output
+    written = load_image(tmp_path / "m.png").rgb[..., 0] > 127  # the detected worn mask, white
+    assert written.shape == rgb.shape[:2] and 0.05 < written.mean() < 0.3
     assert load_image(tmp_path / "out.png").rgb.shape == rgb.shape
     bad = CliRunner().invoke(main, ["unmask", str(img), "-o", str(tmp_path / "o.png"), "--model", "telea", "--box", "1,2,3"])
     assert bad.exit_code == 2 and "x,y,w,h" in bad.output
+
+
+# --------------------------------------------------------------------------- segmenter decisions
+
+ASTRONAUT_BOX = (175, 76, 91, 91)  # skimage's astronaut: Eileen Collins, no mask (public domain, NASA)
+
+
+@pytest.fixture(scope="module")
+def astronaut():
+    from skimage import data
+
+    return data.astronaut()
+
+
+def test_face_without_mask_is_left_untouched(astronaut):
+    import unmasked
+
+    result = unmasked.unmask(astronaut, model="telea", boxes=[ASTRONAUT_BOX])  # the Python API
+    assert len(result.faces) == 1 and not result.faces[0].mask_found
+    assert result.faces[0].mask_area < 0.01 and result.faces[0].hole_ratio == 0
+    np.testing.assert_array_equal(result.image, astronaut)
+    assert not result.masks[0].any() and not result.region.any()
+    assert "no worn mask found" in result.note
+
+
+def test_synthetic_mask_is_found_and_only_its_surroundings_change(astronaut):
+    import cv2
+
+    from unmasked.faces import align_face, face_from_box
+    from unmasked.masks.face_mask import put_face_mask
+    from unmasked.pipelines.unmask import DILATE
+
+    face = face_from_box(astronaut, ASTRONAUT_BOX)
+    masked, hole = put_face_mask(astronaut, face, np.random.default_rng(0), kind="surgical")
+    result = unmask_array(masked, load_model("telea"), boxes=[ASTRONAUT_BOX])
+    f = result.faces[0]
+    assert f.mask_found and 0.05 < f.mask_area < 0.4
+    found = result.masks[0]
+    assert (found & hole).sum() / (found | hole).sum() > 0.7  # the detected mask is the synthetic one
+    assert (result.region & hole).sum() / hole.sum() > 0.97  # its fabric is replaced
+    # nothing away from it changed: every changed pixel lies within the hole's dilation (DILATE of the
+    # 128 px crop), two crop pixels of prediction error, and paste-back's own dilation + feathering
+    px = 1 / np.sqrt(abs(np.linalg.det(align_face(masked, face, 128).matrix[:, :2])))  # photo px per crop px
+    bound = (round(DILATE * 128) + 2) * px + np.ceil(px) + max(2, round(3 * px)) + 1  # ~15 px here
+    dist = cv2.distanceTransform((~hole).astype(np.uint8), cv2.DIST_L2, 5)
+    assert dist[result.region].max() <= bound
+    assert result.region.sum() < 2 * hole.sum()
+    heuristic = unmask_array(astronaut, load_model("telea"), boxes=[ASTRONAUT_BOX], region="landmarks")
+    assert heuristic.faces[0].mask_found and heuristic.region.any()  # the fallback fills regardless
+
+
+def test_cli_no_mask_note_debug_dir_and_folder(astronaut, tmp_path):
+    from unmasked.conventions import save_image
+    from unmasked.faces import face_from_box
+    from unmasked.masks.face_mask import put_face_mask
+
+    masked, _ = put_face_mask(astronaut, face_from_box(astronaut, ASTRONAUT_BOX), np.random.default_rng(1), kind="n95")
+    save_image(tmp_path / "in" / "plain.png", astronaut)
+    save_image(tmp_path / "in" / "masked.png", masked)
+    box = ",".join(map(str, ASTRONAUT_BOX))
+    r = CliRunner().invoke(main, ["unmask", str(tmp_path / "in" / "plain.png"), "-o", str(tmp_path / "o.png"),
+                                  "--model", "telea", "--box", box, "--save-mask", str(tmp_path / "m.png")])
+    assert r.exit_code == 0, r.output
+    assert "no mask" in r.output and "left untouched" in r.output and "no worn mask found" in r.output
+    assert not (load_image(tmp_path / "m.png").rgb > 127).any()  # an empty mask is still written
+    r = CliRunner().invoke(main, ["unmask", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--model", "telea",
+                                  "--box", box, "--debug-dir", str(tmp_path / "dbg"), "--save-mask", str(tmp_path / "ms")])
+    assert r.exit_code == 0, r.output
+    assert "wrote 2 images" in r.output
+    np.testing.assert_array_equal(load_image(tmp_path / "out" / "plain.png").rgb, astronaut)
+    assert not np.array_equal(load_image(tmp_path / "out" / "masked.png").rgb, masked)
+    assert (load_image(tmp_path / "ms" / "masked_mask.png").rgb > 127).mean() > 0.01
+    stages = sorted(p.name for p in (tmp_path / "dbg" / "masked").iterdir())
+    assert stages == ["face0_1_aligned.png", "face0_2_mask.png", "face0_2_probability.png", "face0_3_hole.png",
+                      "face0_4_filled.png"]
+    assert "face0_4_filled.png" not in {p.name for p in (tmp_path / "dbg" / "plain").iterdir()}

@@ -5,7 +5,7 @@ second photo of the same person. Images inside the library are float32 NCHW RGB 
 in [-1, 1]; masks are N x 1 x H x W with 1 = hole (see :mod:`unmasked.conventions`).
 """
 
-from unmasked.api import Inpainter, load_model
+from unmasked.api import Inpainter, load_model, unmask
 from unmasked.checkpoint import load_checkpoint, save_checkpoint
 from unmasked.models.base import InpaintModel, InpaintOutput
 from unmasked.registry import create_model, list_models, register_model
@@ -22,4 +22,5 @@ __all__ = [
     "load_checkpoint",
     "register_model",
     "save_checkpoint",
+    "unmask",
 ]

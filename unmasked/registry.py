@@ -39,6 +39,10 @@ class ModelEntry:
     def uses_reference(self) -> bool:
         return bool(getattr(self.cls, "uses_reference", False))
 
+    @property
+    def task(self) -> str:
+        return str(getattr(self.cls, "task", "inpaint"))
+
 
 def register_model(name: str, description: str = "") -> Callable[[type], type]:
     """Class decorator adding an :class:`InpaintModel` subclass to the registry under ``name``."""
@@ -61,10 +65,15 @@ def _load_builtins() -> None:
         importlib.import_module(module)
 
 
-def list_models(trainable: bool | None = None) -> list[str]:
-    """Sorted names of registered models; ``trainable=False`` lists only classical baselines."""
+def list_models(trainable: bool | None = None, task: str | None = "inpaint") -> list[str]:
+    """Sorted names of registered models; ``trainable=False`` lists only classical baselines.
+
+    ``task``: "inpaint" (default: models that fill holes), "segment" (e.g. ``mask_segmenter``)
+    or ``None`` for all.
+    """
     _load_builtins()
-    return sorted(n for n, e in _REGISTRY.items() if trainable is None or e.trainable == trainable)
+    return sorted(n for n, e in _REGISTRY.items()
+                  if (trainable is None or e.trainable == trainable) and (task is None or e.task == task))
 
 
 def model_entry(name: str) -> ModelEntry:
@@ -73,7 +82,7 @@ def model_entry(name: str) -> ModelEntry:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise UnknownModelError(f"unknown model {name!r}; available: {', '.join(list_models())}") from None
+        raise UnknownModelError(f"unknown model {name!r}; available: {', '.join(list_models(task=None))}") from None
 
 
 def create_model(name: str, **kwargs: Any) -> InpaintModel:

@@ -12,6 +12,9 @@ Class attributes tell the pipelines how to drive a model:
   crop-by-crop around each hole at this size. ``None`` = any size (classical baselines).
 * ``uses_reference``: the model accepts a ``reference`` image of the same person.
 * ``trainable``: False for classical (non-learned) baselines.
+* ``task``: "inpaint" (``forward(image, mask[, reference])``, the default) or "segment" (a
+  helper network such as the worn-mask segmenter, ``forward(image) -> logits``); only inpainting
+  models are offered to fill pipelines.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ class InpaintModel(nn.Module):
     working_size: int | None = None
     uses_reference: ClassVar[bool] = False
     trainable: ClassVar[bool] = True
+    task: ClassVar[str] = "inpaint"
 
     #: set by :func:`unmasked.registry.create_model`: {"name": ..., "kwargs": {...}}
     config: dict
