@@ -1,0 +1,143 @@
+"""Bounded work for the REST server: a shared model store and a worker pool with a queue limit.
+
+* :class:`ModelStore` loads each model once (presets and classical baselines only: a request
+  can never make the server open a file path) and shares it read-only between threads;
+  inference runs under ``torch.no_grad`` in eval mode, which mutates no module state.
+* :class:`WorkerPool` runs the CPU-heavy part of a request (decode, fill, encode) on a fixed
+  number of threads. At most ``workers + queue_size`` jobs are admitted; beyond that a request
+  is answered 503 at once, so memory stays bounded however many clients connect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from fastapi import HTTPException
+
+from unmasked.server.schemas import ModelInfo
+
+DEFAULT_FILL_MODEL = "telea"
+DEFAULT_FACE_MODEL = "deepfill_v2_faces128"
+
+
+class WorkerPool:
+    """``await pool.run(fn, *args)``: run ``fn`` on a worker thread, or 503 when the queue is full."""
+
+    def __init__(self, workers: int = 2, queue_size: int = 32):
+        if workers < 1 or queue_size < 0:
+            raise ValueError(f"need workers >= 1 and queue_size >= 0, got {workers}, {queue_size}")
+        self.workers = workers
+        self.capacity = workers + queue_size
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="unmasked-worker")
+        self._lock = threading.Lock()
+        self._pending = 0  # admitted and not finished (running + queued)
+
+    @property
+    def pending(self) -> int:
+        return self._pending
+
+    @property
+    def running(self) -> int:
+        return min(self._pending, self.workers)
+
+    def _release(self, _future=None) -> None:
+        with self._lock:
+            self._pending -= 1
+
+    async def run(self, fn, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            if self._pending >= self.capacity:
+                raise HTTPException(
+                    503,
+                    f"server busy: {self._pending} requests running or queued (limit {self.capacity}); retry shortly",
+                    headers={"Retry-After": "1"},
+                )
+            self._pending += 1
+        try:
+            future = self._executor.submit(fn, *args, **kwargs)
+        except BaseException:
+            self._release()
+            raise
+        # released when the job really ends, even if the client went away and this task was cancelled
+        future.add_done_callback(self._release)
+        return await asyncio.wrap_future(future)
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _is_face_model(name: str, metadata: dict) -> bool:
+    return "face" in name.lower() or "face" in str(metadata.get("data", "")).lower()
+
+
+class ModelStore:
+    """The models the server offers: shipped presets and classical baselines, loaded lazily once each."""
+
+    def __init__(self, allowed: list[str] | None = None):
+        from unmasked.api import shipped_weights
+        from unmasked.checkpoint import read_checkpoint_info
+        from unmasked.registry import list_models, model_entry
+
+        infos: dict[str, ModelInfo] = {}
+        for name, path in shipped_weights().items():
+            info = read_checkpoint_info(path)
+            entry = model_entry(info["model"])
+            if getattr(entry, "task", "inpaint") != "inpaint":  # helper networks, e.g. the mask segmenter
+                continue
+            meta = info["metadata"]
+            infos[name] = ModelInfo(
+                name=name, kind="trained", uses_reference=entry.uses_reference,
+                description=f"{entry.description} (trained on {meta.get('data', 'unknown data')})",
+                working_size=info["kwargs"].get("working_size"), face_model=_is_face_model(name, meta),
+            )
+        for name in list_models(trainable=False):
+            entry = model_entry(name)
+            infos[name] = ModelInfo(name=name, kind="classical", description=entry.description,
+                                    uses_reference=entry.uses_reference, working_size=None, face_model=False)
+        if allowed is not None:
+            unknown = sorted(set(allowed) - set(infos))
+            if unknown:
+                raise ValueError(f"unknown model(s) {', '.join(unknown)}; available: {', '.join(infos)}")
+            infos = {n: infos[n] for n in allowed}
+        if not infos:
+            raise ValueError("the server needs at least one model")
+        self.infos = infos
+        self._models: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.infos)
+
+    @property
+    def loaded(self) -> list[str]:
+        return sorted(self._models)
+
+    def default(self, face: bool) -> str | None:
+        preferred = DEFAULT_FACE_MODEL if face else DEFAULT_FILL_MODEL
+        if preferred in self.infos:
+            return preferred
+        return next((n for n, i in self.infos.items() if i.face_model == face), None if face else self.names[0])
+
+    def info(self, name: str) -> ModelInfo:
+        """The model's description; 404 listing the available names when unknown."""
+        try:
+            return self.infos[name]
+        except KeyError:
+            raise HTTPException(404, f"unknown model {name!r}; available: {', '.join(self.infos)}") from None
+
+    def get(self, name: str):
+        """The loaded model (loaded on first use, under a lock so it happens once)."""
+        self.info(name)
+        model = self._models.get(name)
+        if model is None:
+            with self._lock:
+                model = self._models.get(name)
+                if model is None:
+                    from unmasked.api import load_model
+
+                    model = self._models[name] = load_model(name).eval()
+        return model
