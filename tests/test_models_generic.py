@@ -9,6 +9,7 @@ from unmasked import create_model, list_models, load_checkpoint, save_checkpoint
 SMALL = {
     "pconv_unet": {"base_channels": 8, "max_channels": 16, "depth": 3, "working_size": 32},
     "deepfill_v2": {"cnum": 8, "working_size": 32},
+    "two_face": {"cnum": 8, "working_size": 32},
 }
 
 
@@ -27,7 +28,8 @@ def test_shape_finiteness_gradients_and_round_trip(name, tmp_path):
     mask[0, :, h // 4 : h // 2, w // 4 : w // 2] = 1
     mask[1, :, h // 2 :, : w // 3] = 1
     model.train()
-    out = model(image * (1 - mask), mask)
+    extra = {"reference": image.flip(-1)} if model.uses_reference else {}
+    out = model(image * (1 - mask), mask, **extra)
     assert out.image.shape == image.shape and torch.isfinite(out.image).all()
     assert out.image.abs().max() <= 1
     out.image.mean().backward()
@@ -37,4 +39,4 @@ def test_shape_finiteness_gradients_and_round_trip(name, tmp_path):
     path = save_checkpoint(model, tmp_path / f"{name}.safetensors")
     loaded = load_checkpoint(path)
     with torch.no_grad():
-        assert torch.equal(model(image, mask).image, loaded(image, mask).image)
+        assert torch.equal(model(image, mask, **extra).image, loaded(image, mask, **extra).image)

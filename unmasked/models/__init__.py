@@ -1,3 +1,10 @@
 """Learned inpainting models, one file per paper; importing this package registers them."""
 
-from unmasked.models import deepfill_v2, pconv_unet  # noqa: F401  (registration)
+# importing registers each model; face_identity has task "embed", mask_segmenter task "segment"
+from unmasked.models import (  # noqa: F401
+    deepfill_v2,
+    face_identity,
+    mask_segmenter,
+    pconv_unet,
+    two_face,
+)

@@ -41,6 +41,9 @@ class MaskConfig:
     seed: int = 0
 
 
+CURRICULUM_TERMS = ("local_adv", "global_adv", "identity", "d_warmup")
+
+
 @dataclass
 class TrainConfig:
     name: str = "run"
@@ -77,6 +80,17 @@ class TrainConfig:
     #: start a new run from trained weights (a fresh optimiser, step 0):
     #: {"generator": "runs/x/generator.safetensors", "discriminator": "runs/x/discriminator.safetensors"}
     init_from: dict[str, str] = field(default_factory=dict)
+    #: reference-guided models (two_face): the step at which each term switches on, e.g.
+    #: {"local_adv": 2000, "global_adv": 4000, "identity": 6000, "d_warmup": 200}; a term not
+    #: listed is on from the start (if configured); each discriminator trains alone for
+    #: ``d_warmup`` steps before its term reaches the generator. Reconstruction is always on.
+    curriculum: dict[str, int] = field(default_factory=dict)
+    #: a face-identity network for the identity loss (two_face): a MobileFaceNet .ckpt or the
+    #: project's embedder .safetensors; weight ``loss_weights.identity``; None turns it off
+    identity_network: str | None = None
+    #: two_face: the share of batches trained *without* the reference (drawn per step from the
+    #: seed, so resumes stay exact), so the one model also fills faces when no reference is given
+    reference_dropout: float = 0.0
 
     @property
     def run_dir(self) -> Path:
@@ -126,6 +140,13 @@ def validate(cfg: TrainConfig) -> None:
     unknown = sorted(set(cfg.init_from) - {"generator", "discriminator"})
     if unknown:
         raise ValueError(f"init_from takes 'generator' and/or 'discriminator', got {unknown}")
+    if not 0.0 <= cfg.reference_dropout < 1.0:
+        raise ValueError(f"reference_dropout must be in [0, 1), got {cfg.reference_dropout}")
+    unknown = sorted(set(cfg.curriculum) - set(CURRICULUM_TERMS))
+    if unknown:
+        raise ValueError(f"curriculum takes {', '.join(CURRICULUM_TERMS)}, got {unknown}")
+    if any(not isinstance(v, int) or v < 0 for v in cfg.curriculum.values()):
+        raise ValueError(f"curriculum steps must be integers >= 0, got {cfg.curriculum}")
     if not cfg.masks.kinds or min(cfg.masks.kinds.values()) <= 0:
         raise ValueError("masks.kinds needs at least one kind with a positive weight")
 

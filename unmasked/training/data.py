@@ -20,21 +20,37 @@ from unmasked.masks import MaskBank
 from unmasked.training.config import TrainConfig
 
 
-def build_images(cfg: TrainConfig, split: str) -> torch.Tensor:
-    """uint8 (N, S, S, 3) pixels of one split ("train" / "val"), decoded once."""
+def build_split(cfg: TrainConfig, split: str) -> tuple[torch.Tensor, np.ndarray]:
+    """uint8 (N, S, S, 3) pixels of one split ("train" / "val"), decoded once, and int64 (N,)
+    group labels: the identity (identity folders) or the digit (MNIST); -1 for plain folders."""
     d = cfg.data
     if d.kind == "mnist":
         ds = MNISTDataset(split, d.size)
-        return ((ds.images + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+        pixels = ((ds.images + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+        return pixels, ds.labels.astype(np.int64)
     if d.kind == "identity":
         ds = IdentityFolderDataset(d.root, d.size, split=split, crop=d.crop, val_fraction=d.val_fraction, preload=False)
+        names = {ident: k for k, ident in enumerate(dict.fromkeys(ds.identities))}
+        labels = np.array([names[ident] for ident in ds.identities], dtype=np.int64)
     else:  # a plain folder: a fixed 1-in-N slice of files is the validation split
         ds = ImageFolderDataset(d.root, d.size, crop=d.crop)
         every = max(2, round(1 / max(d.val_fraction, 1e-6)))
         keep = [i for i in range(len(ds)) if (i % every == 0) == (split == "val")]
         ds.paths = [ds.paths[i] for i in keep]
+        labels = np.full(len(ds.paths), -1, dtype=np.int64)
     n = len(ds) if d.limit is None or split == "val" else min(d.limit, len(ds))
-    return torch.from_numpy(np.stack([ds.pixels(i) for i in range(n)]))
+    return torch.from_numpy(np.stack([ds.pixels(i) for i in range(n)])), labels[:n]
+
+
+def build_images(cfg: TrainConfig, split: str) -> torch.Tensor:
+    """uint8 (N, S, S, 3) pixels of one split ("train" / "val"), decoded once."""
+    return build_split(cfg, split)[0]
+
+
+def reference_groups(labels: np.ndarray) -> dict[int, np.ndarray]:
+    """label -> indices of its images, for labels with at least two images (a reference must differ)."""
+    groups = {int(k): np.flatnonzero(labels == k) for k in np.unique(labels) if k >= 0}
+    return {k: v for k, v in groups.items() if len(v) >= 2}
 
 
 FACE_MASK_KINDS = ("face", "face_region")
@@ -89,25 +105,48 @@ def build_mask_banks(cfg: TrainConfig) -> tuple[list[MaskBank], np.ndarray]:
 
 
 class StepSamples(Dataset):
-    """Sample ``(step, slot)`` -> {"image": (3, S, S) in [-1, 1], "mask": (1, S, S), 1 = hole}."""
+    """Sample ``(step, slot)`` -> {"image": (3, S, S) in [-1, 1], "mask": (1, S, S), 1 = hole}.
+
+    With ``labels`` (int64 (N,), see :func:`build_split`), each sample also carries
+    ``"reference"``: a *different* image with the same label (another photo of the person,
+    another drawing of the digit), and only images that have one are drawn.
+    """
 
     def __init__(self, images: torch.Tensor, banks: list[MaskBank], weights: np.ndarray, seed: int,
-                 flip: bool = True, rank: int = 0) -> None:
+                 flip: bool = True, rank: int = 0, labels: np.ndarray | None = None) -> None:
         self.images, self.banks, self.weights = images, banks, weights
         self.seed, self.flip, self.rank = seed, flip, rank
+        self.groups = None if labels is None else reference_groups(labels)
+        if self.groups is not None:
+            if not self.groups:
+                raise ValueError("reference training needs at least one label with two or more images")
+            self.labels = labels
+            self.anchors = np.concatenate(list(self.groups.values()))
 
     def __len__(self) -> int:
         return len(self.images)
 
+    def _pixels(self, index: int, rng: np.random.Generator) -> torch.Tensor:
+        image = self.images[index]
+        if self.flip and rng.random() < 0.5:
+            image = image.flip(1)
+        return image.permute(2, 0, 1).float() / 127.5 - 1.0
+
     def __getitem__(self, key: tuple[int, int]) -> dict[str, torch.Tensor]:
         step, slot = key
         rng = np.random.default_rng([self.seed, step, slot, self.rank])
-        image = self.images[int(rng.integers(len(self.images)))]
-        if self.flip and rng.random() < 0.5:
-            image = image.flip(1)
+        if self.groups is None:
+            index = int(rng.integers(len(self.images)))
+        else:
+            index = int(self.anchors[rng.integers(len(self.anchors))])
+        sample = {"image": self._pixels(index, rng)}
         bank = self.banks[int(rng.choice(len(self.banks), p=self.weights))]
-        mask = torch.from_numpy(bank.sample(rng)).float()[None]
-        return {"image": image.permute(2, 0, 1).float() / 127.5 - 1.0, "mask": mask}
+        sample["mask"] = torch.from_numpy(bank.sample(rng)).float()[None]
+        if self.groups is not None:
+            others = self.groups[int(self.labels[index])]
+            others = others[others != index]
+            sample["reference"] = self._pixels(int(others[rng.integers(len(others))]), rng)
+        return sample
 
 
 class StepBatchSampler(Sampler[list[tuple[int, int]]]):

@@ -31,10 +31,12 @@ from unmasked.training.module import InpaintingModule, save_discriminator
 
 
 def sample_grid(masked: np.ndarray, filled: np.ndarray, truth: np.ndarray, coarse: np.ndarray | None = None,
-                rows: int = 4) -> np.ndarray:
-    """Rows of masked input | coarse (if any) | output (composited) | ground truth, uint8 (H', W', 3)."""
+                rows: int = 4, reference: np.ndarray | None = None) -> np.ndarray:
+    """Rows of [reference |] masked input | coarse (if any) | output (composited) | ground truth, uint8 (H', W', 3)."""
     rows = min(rows, len(truth))
     columns = [masked, filled, truth] if coarse is None else [masked, coarse, filled, truth]
+    if reference is not None:
+        columns.insert(0, reference)
     return np.concatenate([np.concatenate([c[i] for c in columns], axis=1) for i in range(rows)], axis=0)
 
 
@@ -52,7 +54,8 @@ class CheckpointEveryInterval(Callback):
                 logger.log_metrics({f"val/{k}": v for k, v in scores.items()}, step=step)
             truth = module.val_images.numpy()
             masked = np.where(module.val_masks[..., None], 255, truth).astype(np.uint8)
-            grid = sample_grid(masked, filled, truth, coarse)
+            refs = getattr(module, "val_references", None)
+            grid = sample_grid(masked, filled, truth, coarse, reference=None if refs is None else refs.numpy())
             save_image(self.run_dir / "samples" / f"step_{step:06d}.png", grid)
             for logger in trainer.loggers:
                 if isinstance(logger, TensorBoardLogger):
@@ -107,12 +110,23 @@ def build_trainer(cfg: TrainConfig, **overrides) -> L.Trainer:
     return L.Trainer(**kwargs)
 
 
+def module_for(cfg: TrainConfig) -> InpaintingModule:
+    """The LightningModule for ``cfg.model``: reference-guided ``two_face`` has its own (curriculum)."""
+    if cfg.model == "two_face":
+        from unmasked.training.two_face import TwoFaceModule
+
+        return TwoFaceModule(cfg)
+    if cfg.curriculum:
+        raise ValueError(f"curriculum is only used by the two_face model, not {cfg.model!r}")
+    return InpaintingModule(cfg)
+
+
 def fit(cfg: TrainConfig, **trainer_overrides) -> InpaintingModule:
     """Train (or resume) the run described by ``cfg``; returns the trained module."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    module = InpaintingModule(cfg)
+    module = module_for(cfg)
     save_config(cfg, cfg.run_dir / "config.yaml")
     trainer = build_trainer(cfg, **trainer_overrides)
     ckpt = resolve_resume(cfg)

@@ -35,7 +35,14 @@ from unmasked.losses.pconv import perceptual_loss
 from unmasked.models.deepfill_v2 import SNPatchGAN
 from unmasked.registry import create_model
 from unmasked.training.config import TrainConfig
-from unmasked.training.data import StepBatchSampler, StepSamples, build_images, build_mask_banks, validation_masks
+from unmasked.training.data import (
+    StepBatchSampler,
+    StepSamples,
+    build_mask_banks,
+    build_split,
+    reference_groups,
+    validation_masks,
+)
 
 CL = torch.channels_last
 DISCRIMINATOR_FORMAT = "unmasked-discriminator/1"
@@ -112,12 +119,22 @@ class InpaintingModule(L.LightningModule):
             return
         cfg = self.cfg
         banks, weights = build_mask_banks(cfg)
-        self.train_samples = StepSamples(build_images(cfg, "train"), banks, weights, cfg.seed, cfg.data.flip, self.global_rank)
-        val = build_images(cfg, "val")
+        uses_reference = getattr(self.generator, "uses_reference", False)
+        images, labels = build_split(cfg, "train")
+        self.train_samples = StepSamples(images, banks, weights, cfg.seed, cfg.data.flip, self.global_rank,
+                                         labels=labels if uses_reference else None)
+        val, val_labels = build_split(cfg, "val")
+        groups = reference_groups(val_labels) if uses_reference else {}
+        candidates = np.concatenate(list(groups.values())) if groups else np.arange(len(val))
+        candidates.sort()
         # spread over the whole split, so validation covers many identities, not the first few
-        pick = np.linspace(0, len(val) - 1, min(cfg.val_images, len(val))).round().astype(int)
+        pick = candidates[np.linspace(0, len(candidates) - 1, min(cfg.val_images, len(candidates))).round().astype(int)]
         self.val_images = val[torch.from_numpy(pick)]
         self.val_masks = validation_masks(cfg, len(self.val_images))
+        self.val_references = None
+        if uses_reference:  # the next image of the same label (a different photo), fixed
+            refs = [int(g[(np.searchsorted(g, i) + 1) % len(g)]) for i in pick for g in [groups[int(val_labels[i])]]]
+            self.val_references = val[torch.from_numpy(np.array(refs))]
 
     def train_dataloader(self) -> DataLoader:
         start = self.steps_done
@@ -202,7 +219,11 @@ class InpaintingModule(L.LightningModule):
             image = self.val_images[i : i + batch_size].permute(0, 3, 1, 2).float() / 127.5 - 1.0
             mask = torch.from_numpy(self.val_masks[i : i + batch_size]).float()[:, None]
             image, mask = image.to(self.device, memory_format=CL), mask.to(self.device, memory_format=CL)
-            out = self.generator(image * (1 - mask), mask)
+            extra = {}
+            if self.val_references is not None:
+                ref = self.val_references[i : i + batch_size].permute(0, 3, 1, 2).float() / 127.5 - 1.0
+                extra["reference"] = ref.to(self.device, memory_format=CL)
+            out = self.generator(image * (1 - mask), mask, **extra)
             outputs.append(tensor_to_image(composite(out.image, image, mask)))
             if "coarse" in out.extras:
                 coarse.append(tensor_to_image(out.coarse))

@@ -1,0 +1,158 @@
+"""Two-Face: reference-guided face inpainting.
+
+After the Two-Face report (reference-guided inpainting: a second photo of the same person
+guides the fill; an encoder for the masked face and one for the reference, fused and
+decoded; identity loss; local + global discriminators; curriculum training). Here the
+masked-face encoder/decoder is this project's DeepFill v2 generator (Yu et al., ICCV 2019,
+:mod:`unmasked.models.deepfill_v2`), so a trained face model is the starting point instead
+of training from scratch, which this CPU cannot afford.
+
+Generator (:class:`TwoFace`)
+    ``forward(image, mask, reference=None)``: ``image`` and ``reference`` (N, 3, H, W) in
+    [-1, 1], both FFHQ-aligned faces of the same person (so a feature at a given position
+    describes the same part of both faces), ``mask`` (N, 1, H, W), 1 = hole.
+
+    * **reference encoder**: plain 5x5 / 3x3 convs with ELU down to 1/4 resolution
+      (4 * cnum / 2 channels, the width of DeepFill's bottleneck), plus its global average
+      (a whole-face identity code, broadcast over the grid);
+    * **fusion**, at the two bottlenecks of DeepFill v2 (after the coarse encoder, and where
+      the refinement's dilated and attention branches meet): ``x + W [x, r, g]`` with ``W`` a
+      1x1 conv **initialised to zero**. At initialisation the model therefore computes
+      exactly the DeepFill v2 it was loaded from, and training only has to learn what the
+      reference adds;
+    * without a reference the fusion is skipped: the model is its DeepFill v2.
+
+    Returns :class:`InpaintOutput` with the refined image and ``extras["coarse"]``.
+
+Discriminators: two :class:`~unmasked.models.deepfill_v2.SNPatchGAN`, a **global** one on
+the whole (composited) face and a **local** one on a square around the hole
+(:func:`crop_around_holes`), as in the Two-Face report (and Iizuka et al., "Globally and
+Locally Consistent Image Completion", SIGGRAPH 2017); both trained with the hinge loss.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from unmasked.models.base import InpaintModel, InpaintOutput
+from unmasked.models.deepfill_v2 import DeepFillV2
+from unmasked.registry import register_model
+
+# DeepFillV2.coarse children: conv1 .. conv6 (the encoder), then the dilated block and decoder
+_COARSE_ENCODER_LAYERS = 6
+
+
+class ReferenceEncoder(nn.Module):
+    """(N, 3, H, W) in [-1, 1] -> (N, width, H/4, W/4) features and (N, width) global code."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        c = max(8, width // 4)
+        self.net = nn.Sequential(
+            nn.Conv2d(3, c, 5, padding=2), nn.ELU(),
+            nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), nn.ELU(),
+            nn.Conv2d(2 * c, 2 * c, 3, padding=1), nn.ELU(),
+            nn.Conv2d(2 * c, width, 3, stride=2, padding=1), nn.ELU(),
+            nn.Conv2d(width, width, 3, padding=1), nn.ELU(),
+        )
+
+    def forward(self, reference: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.net(reference)
+        return features, features.mean(dim=(2, 3))
+
+
+class Fusion(nn.Module):
+    """``x + W [x, r, broadcast(g)]`` with ``W`` a zero-initialised 1x1 conv (identity at init)."""
+
+    def __init__(self, channels: int, ref_channels: int) -> None:
+        super().__init__()
+        self.mix = nn.Conv2d(channels + 2 * ref_channels, channels, 1)
+        nn.init.zeros_(self.mix.weight)
+        nn.init.zeros_(self.mix.bias)
+
+    def forward(self, x: torch.Tensor, ref: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+        if ref.shape[-2:] != x.shape[-2:]:
+            ref = F.interpolate(ref, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        glob = code[:, :, None, None].expand(-1, -1, *x.shape[-2:])
+        return x + self.mix(torch.cat([x, ref.to(x.dtype), glob.to(x.dtype)], dim=1))
+
+
+@register_model("two_face")
+class TwoFace(InpaintModel):
+    """Reference-guided DeepFill v2 (see the module docstring); ``cnum`` as in :class:`DeepFillV2`."""
+
+    multiple: ClassVar[int] = 8
+    uses_reference: ClassVar[bool] = True
+
+    def __init__(self, cnum: int = 32, attention: bool = True, working_size: int = 128) -> None:
+        super().__init__()
+        self.cnum, self.working_size = cnum, working_size
+        self.inpainter = DeepFillV2(cnum=cnum, attention=attention, working_size=working_size)
+        width = 4 * (cnum // 2)  # channels of DeepFill's 1/4-resolution bottleneck
+        self.reference_encoder = ReferenceEncoder(width)
+        self.fuse_coarse = Fusion(width, width)
+        self.fuse_refine = Fusion(2 * width, width)
+
+    def load_inpainter(self, state: dict[str, torch.Tensor]) -> None:
+        """Start from a trained :class:`DeepFillV2` of the same ``cnum`` (its state dict)."""
+        self.inpainter.load_state_dict(state, strict=True)
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor, reference: torch.Tensor | None = None) -> InpaintOutput:
+        if reference is None:
+            return self.inpainter(image, mask)
+        g = self.inpainter
+        n, _, h, w = image.shape
+        if h % self.multiple or w % self.multiple:
+            raise ValueError(f"TwoFace needs H and W to be multiples of {self.multiple}, got {h}x{w} (pad first)")
+        if mask.shape != (n, 1, h, w):
+            raise ValueError(f"mask must have shape {(n, 1, h, w)} (1 = hole), got {tuple(mask.shape)}")
+        if reference.shape[0] != n or reference.shape[1] != 3:
+            raise ValueError(f"reference must have shape ({n}, 3, H', W'), got {tuple(reference.shape)}")
+        mask = mask.to(image.dtype)
+        ref, code = self.reference_encoder(reference.to(image.dtype))
+
+        incomplete = image * (1.0 - mask)
+        x = torch.cat([incomplete, torch.ones_like(mask), mask], dim=1)
+        x = g.coarse[:_COARSE_ENCODER_LAYERS](x)
+        x = self.fuse_coarse(x, ref, code)
+        coarse = g.coarse[_COARSE_ENCODER_LAYERS:](x)
+
+        x = coarse * mask + incomplete * (1.0 - mask)
+        hallucinated = g.refine_conv_branch(x)
+        features = g.refine_attention_encoder(x)
+        if g.attention is not None:
+            attended = g.attention(features, features, F.max_pool2d(mask, kernel_size=4))
+            if features.is_contiguous(memory_format=torch.channels_last):
+                attended = attended.contiguous(memory_format=torch.channels_last)
+            features = attended
+        features = g.refine_attention_decoder(features)
+        merged = self.fuse_refine(torch.cat([hallucinated, features], dim=1), ref, code)
+        return InpaintOutput(image=g.refine_decoder(merged), extras={"coarse": coarse})
+
+
+def crop_around_holes(images: torch.Tensor, mask: torch.Tensor, size: int) -> torch.Tensor:
+    """Per sample, the ``size`` x ``size`` square centred on the hole's bounding box (kept inside the image).
+
+    ``images`` (N, C, H, W), ``mask`` (N, 1, H, W), 1 = hole; returns (N, C, size, size). The
+    crop is slicing, so gradients flow to the cropped pixels. A sample without a hole is
+    cropped at the centre. This is the local discriminator's view.
+    """
+    n, _, h, w = images.shape
+    if size > min(h, w):
+        raise ValueError(f"local crop {size} is larger than the image {h}x{w}")
+    crops = []
+    for i in range(n):
+        ys, xs = torch.nonzero(mask[i, 0] > 0.5, as_tuple=True)
+        if len(ys):
+            cy = (int(ys.min()) + int(ys.max()) + 1) // 2
+            cx = (int(xs.min()) + int(xs.max()) + 1) // 2
+        else:
+            cy, cx = h // 2, w // 2
+        top = min(max(cy - size // 2, 0), h - size)
+        left = min(max(cx - size // 2, 0), w - size)
+        crops.append(images[i, :, top : top + size, left : left + size])
+    return torch.stack(crops)

@@ -1,0 +1,186 @@
+"""Training the reference-guided ``two_face`` model: local + global discriminators, identity loss, curriculum.
+
+After the Two-Face report: the generator gets the masked face and a reference photo of the
+same person; it is trained with
+
+* reconstruction: L1 on coarse and refined outputs (+ perceptual with VGG weights), as
+  DeepFill v2 (Yu et al., ICCV 2019) — always on;
+* a **local** adversarial term from an SN-PatchGAN that sees a square around the hole, and a
+  **global** one from an SN-PatchGAN that sees the whole face (hinge losses; the two
+  discriminators of Iizuka et al., SIGGRAPH 2017, in SN-PatchGAN form);
+* an **identity** term ``1 - cos`` between face embeddings of the composited output and of
+  the reference (the role FaceNet plays in Two-Face), from a frozen identity network;
+* with ``reference_dropout`` > 0, that share of batches is filled without the reference (no
+  identity term then), so one model serves both reference-guided and plain face filling;
+
+switched on in stages (**curriculum**, ``cfg.curriculum``): reconstruction → local adversarial
+(its discriminator trains alone for ``d_warmup`` steps first) → global adversarial (same
+warm-up) → identity. Every change of stage is printed and the active stage is logged as
+``curriculum/stage`` (0 = reconstruction only, 1 = + local, 2 = + global, 3 = + identity).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from unmasked.checkpoint import load_state, read_checkpoint_info
+from unmasked.conventions import composite
+from unmasked.losses.gan import hinge_d_loss, hinge_g_loss
+from unmasked.losses.identity import identity_loss
+from unmasked.models.deepfill_v2 import SNPatchGAN
+from unmasked.models.two_face import crop_around_holes
+from unmasked.training.config import TrainConfig
+from unmasked.training.module import CL, InpaintingModule
+
+STAGES = ("reconstruction", "local_adv", "global_adv", "identity")
+
+
+def load_identity_network(path: str | Path):
+    """A frozen identity embedder: a MobileFaceNet ``.ckpt`` (research weights) or an embedder ``.safetensors``."""
+    from unmasked.models.face_identity import load_embedder, load_mobilefacenet
+
+    path = Path(path)
+    return load_mobilefacenet(path) if path.suffix == ".ckpt" else load_embedder(path)
+
+
+class TwoFaceModule(InpaintingModule):
+    """:class:`InpaintingModule` for ``two_face``: ``self.discriminator`` is the global one."""
+
+    def __init__(self, cfg: TrainConfig) -> None:
+        if cfg.loss != "deepfill":
+            raise ValueError(f"two_face trains with loss 'deepfill' (+ adversarial/identity terms), got {cfg.loss!r}")
+        super().__init__(cfg)
+        self.local_discriminator = (None if cfg.discriminator is None
+                                    else SNPatchGAN(**cfg.discriminator).to(memory_format=CL))
+        self.identity_network = load_identity_network(cfg.identity_network) if cfg.identity_network else None
+        self.weights.setdefault("identity", 0.1)
+        self.local_size = cfg.data.size // 2
+        self._stage_seen = -1
+        if "discriminator" in cfg.init_from:  # both discriminators start from the same weights
+            self.local_discriminator.load_state_dict(self.discriminator.state_dict())
+
+    # ------------------------------------------------------------------ set-up
+
+    def _init_weights(self, init_from: dict[str, str]) -> None:
+        """As the base class; a ``deepfill_v2`` of the same size is also accepted for the generator."""
+        gen = init_from.get("generator")
+        if gen is not None and read_checkpoint_info(gen)["model"] == "deepfill_v2":
+            info = read_checkpoint_info(gen)
+            mine = dict(self.cfg.model_kwargs)
+            if any(info["kwargs"].get(k) != v for k, v in mine.items() if k in ("cnum", "working_size", "attention")):
+                raise ValueError(f"{gen} holds deepfill_v2 {info['kwargs']}, the config asks for two_face {mine}")
+            self.generator.load_inpainter(load_state(gen))
+            init_from = {k: v for k, v in init_from.items() if k != "generator"}
+        super()._init_weights(init_from)
+
+    def configure_optimizers(self):
+        cfg = self.cfg
+        opt_g = torch.optim.Adam(self.generator.parameters(), lr=cfg.lr_g, betas=cfg.betas)
+        if self.discriminator is None:
+            return opt_g
+        params = list(self.discriminator.parameters()) + list(self.local_discriminator.parameters())
+        return [opt_g, torch.optim.Adam(params, lr=cfg.lr_d, betas=cfg.betas)]
+
+    # ------------------------------------------------------------------ curriculum
+
+    def starts(self) -> dict[str, int]:
+        """Step at which each term reaches the generator (a configured term not listed: step 0)."""
+        c = self.cfg.curriculum
+        return {"local_adv": c.get("local_adv", 0), "global_adv": c.get("global_adv", 0),
+                "identity": c.get("identity", 0)}
+
+    def active(self, step: int) -> dict[str, bool]:
+        """Which terms train the generator / which discriminators train, at ``step``."""
+        s, warm = self.starts(), self.cfg.curriculum.get("d_warmup", 0)
+        has_d, has_id = self.discriminator is not None, self.identity_network is not None
+        return {
+            "local_adv": has_d and step >= s["local_adv"],
+            "global_adv": has_d and step >= s["global_adv"],
+            "identity": has_id and step >= s["identity"] and self.weights["identity"] > 0,
+            "train_local_d": has_d and step >= s["local_adv"] - warm,
+            "train_global_d": has_d and step >= s["global_adv"] - warm,
+        }
+
+    def stage(self, step: int) -> int:
+        on = self.active(step)
+        return sum(bool(on[k]) for k in ("local_adv", "global_adv", "identity"))
+
+    def describe_loss(self) -> str:
+        w, s = self.weights, self.starts()
+        parts = [f"two_face: {w['l1']:g}*L1(refined) + {w['l1_coarse']:g}*L1(coarse)"]
+        parts.append(f"{w['perceptual']:g}*perceptual" if self.features is not None else "perceptual OFF (no feature_weights)")
+        if self.discriminator is None:
+            parts.append("adversarial OFF (no discriminator)")
+        else:
+            warm = self.cfg.curriculum.get("d_warmup", 0)
+            parts.append(f"{self.cfg.gan_weight:g}*local hinge GAN from step {s['local_adv']}"
+                         f" + {self.cfg.gan_weight:g}*global hinge GAN from step {s['global_adv']}"
+                         f" (each D warms up alone for {warm} steps, steps every {self.cfg.d_every} batches)")
+        parts.append(f"{w['identity']:g}*identity(1-cos, {Path(self.cfg.identity_network).name}) from step {s['identity']}"
+                     if self.identity_network is not None else "identity OFF (no identity_network)")
+        return "; ".join(parts)
+
+    # ------------------------------------------------------------------ optimisation
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        image = batch["image"].contiguous(memory_format=CL)
+        mask = batch["mask"].contiguous(memory_format=CL)
+        reference = batch["reference"].contiguous(memory_format=CL)
+        step = self.steps_done
+        on = self.active(step)
+        stage = self.stage(step)
+        if stage != self._stage_seen and self.global_rank == 0:
+            names = [n for n in STAGES[1:] if on[n]]
+            print(f"\n[unmasked] step {step}: curriculum stage {stage}: reconstruction"
+                  + "".join(f" + {n}" for n in names), flush=True)
+        self._stage_seen = stage
+        opts = self.optimizers()
+        opt_g, opt_d = (opts[0], opts[1]) if isinstance(opts, (list, tuple)) else (opts, None)
+        dropped = bool(np.random.default_rng([self.cfg.seed, step, 7]).random() < self.cfg.reference_dropout)
+        out = self.generator(image * (1 - mask), mask, reference=None if dropped else reference)
+        comp = composite(out.image, image, mask)
+        logs: dict[str, torch.Tensor | float] = {"curriculum/stage": float(stage), "reference_used": float(not dropped)}
+
+        if opt_d is not None and (on["train_local_d"] or on["train_global_d"]) and step % self.cfg.d_every == 0:
+            fake = comp.detach()
+            d_loss = image.new_zeros(())
+            if on["train_global_d"]:
+                g = hinge_d_loss(self.discriminator(image, mask), self.discriminator(fake, mask))
+                d_loss, logs["d/global"] = d_loss + g, g.detach()
+            if on["train_local_d"]:
+                crop = lambda t: crop_around_holes(t, mask, self.local_size)  # noqa: E731
+                loc = hinge_d_loss(self.local_discriminator(crop(image), crop(mask)),
+                                   self.local_discriminator(crop(fake), crop(mask)))
+                d_loss, logs["d/local"] = d_loss + loc, loc.detach()
+            opt_d.zero_grad(set_to_none=True)
+            self.manual_backward(d_loss)
+            opt_d.step()
+
+        terms = self.reconstruction_losses(out, image, mask)
+        total = terms["total"]
+        if on["global_adv"]:
+            terms["global_adv"] = hinge_g_loss(self.discriminator(comp, mask))
+            total = total + self.cfg.gan_weight * terms["global_adv"]
+        if on["local_adv"]:
+            local_mask = crop_around_holes(mask, mask, self.local_size)
+            terms["local_adv"] = hinge_g_loss(self.local_discriminator(crop_around_holes(comp, mask, self.local_size),
+                                                                       local_mask))
+            total = total + self.cfg.gan_weight * terms["local_adv"]
+        if on["identity"] and not dropped:
+            with torch.no_grad():
+                target = self.identity_network.embed(reference)
+            terms["identity"] = identity_loss(self.identity_network.embed(comp), target)
+            total = total + self.weights["identity"] * terms["identity"]
+        opt_g.zero_grad(set_to_none=True)
+        self.manual_backward(total)
+        opt_g.step()
+        self.steps_done += 1
+        logs.update({f"g/{k}": v.detach() for k, v in terms.items()})
+        logs["g/loss"] = total.detach()
+        self.log_dict(logs, prog_bar=False, on_step=True, on_epoch=False, batch_size=image.shape[0])
+        self.log("step", float(self.steps_done), prog_bar=True, on_step=True, on_epoch=False)
+        if self.steps_done >= self.cfg.max_steps:
+            self.trainer.should_stop = True
