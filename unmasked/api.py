@@ -2,6 +2,8 @@
 
     >>> from unmasked import Inpainter
     >>> Inpainter("telea").fill("photo.jpg", "mask.png").save("filled.png")
+    >>> result = unmask("masked_photo.jpg")     # worn face masks found and removed
+    >>> result.image, result.faces, result.masks
 
 ``Inpainter.fill`` takes paths, bytes, PIL images or arrays, and returns a PIL image of
 the input's size and mode (an alpha channel is carried through untouched).
@@ -88,16 +90,73 @@ class Inpainter:
 
     def __init__(self, model: str | os.PathLike | InpaintModel = "telea", max_pixels: int = DEFAULT_MAX_PIXELS):
         self.model = load_model(model)
+        if getattr(self.model, "task", "inpaint") != "inpaint":
+            raise ValueError(f"{model!r} is a {self.model.task} model, not an inpainting model; see `unmasked models`")
         self.max_pixels = max_pixels
 
-    def fill_result(self, image, mask, reference=None) -> tuple[FillResult, LoadedImage]:
-        """The :class:`FillResult` (uint8 RGB + note) and the loaded input."""
+    def fill_result(self, image, mask, reference=None, gallery=None) -> tuple[FillResult, LoadedImage]:
+        """The :class:`FillResult` (uint8 RGB + note) and the loaded input.
+
+        ``reference``: a photo of the same person (reference-guided models only). ``gallery``:
+        a folder of photos or a :class:`~unmasked.pipelines.reference.Gallery`; the closest
+        identity's best photo becomes the reference (``result.match``), or, when no face of the
+        gallery is similar enough, the model fills without one (``result.match`` is None).
+        """
         loaded = _as_loaded(image, self.max_pixels)
         hole = _as_mask(mask, self.max_pixels)
+        if gallery is not None:
+            if reference is not None:
+                raise ValueError("give a reference photo or a gallery, not both")
+            return self._fill_from_gallery(loaded.rgb, hole, gallery), loaded
         ref = None if reference is None else _as_loaded(reference, self.max_pixels).rgb
         return fill_array(loaded.rgb, hole, self.model, reference=ref), loaded
 
-    def fill(self, image, mask, reference=None) -> Image.Image:
+    def _fill_from_gallery(self, rgb: np.ndarray, hole: np.ndarray, gallery) -> FillResult:
+        from unmasked.pipelines.fill import InputError
+        from unmasked.pipelines.reference import Gallery, fill_with_reference, match_in_gallery
+
+        if not self.model.uses_reference:
+            raise InputError(f"model {self.model.config.get('name')!r} does not use a reference photo; "
+                             "--gallery needs a reference-guided model (e.g. two_face)")
+        if not isinstance(gallery, Gallery):
+            gallery = Gallery.build(gallery, size=self.model.working_size)
+        match = match_in_gallery(rgb, hole, self.model, gallery)
+        if match is None:
+            result = fill_array(rgb, hole, self.model)
+            result.note = (f"no gallery face reached similarity {gallery.threshold:.2f}: filled without a reference"
+                           + (f"; {result.note}" if result.note else ""))
+        else:
+            result = fill_with_reference(rgb, hole, self.model, match.face, reference_is_aligned=True)
+            result.note = (f"reference from the gallery: {match.path} (identity {match.identity}, "
+                           f"similarity {match.similarity:.3f}, distance {match.distance:.3f}); {result.note}")
+        result.match = match
+        return result
+
+    def fill(self, image, mask, reference=None, gallery=None) -> Image.Image:
         """Filled image, same size and mode as ``image``; pixels outside the hole unchanged."""
-        result, loaded = self.fill_result(image, mask, reference)
+        result, loaded = self.fill_result(image, mask, reference, gallery)
         return loaded.to_pil(result.image)
+
+
+def unmask(
+    image,
+    *,
+    model: str | os.PathLike | InpaintModel = "deepfill_v2_faces128",
+    region: str = "segmenter",
+    boxes=None,
+    detector: str = "auto",
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    **options,
+):
+    """Remove worn face masks from ``image`` (path, bytes, PIL image or uint8 (H, W, 3) array).
+
+    Returns an :class:`unmasked.pipelines.unmask.UnmaskResult`: ``image`` uint8 (H, W, 3) RGB (same
+    size; pixels away from masked faces unchanged), ``faces`` (box, ``mask_found``, ``mask_area``
+    per face), ``masks`` (one bool (H, W) worn-mask map per face), ``note``. ``region`` is
+    "segmenter" (learned; faces without a mask are left untouched) or "landmarks" (heuristic);
+    ``options`` go to :func:`unmasked.pipelines.unmask.unmask_array` (``min_area``, ``dilate``, ...).
+    """
+    from unmasked.pipelines.unmask import unmask_array
+
+    loaded = _as_loaded(image, max_pixels)
+    return unmask_array(loaded.rgb, load_model(model), boxes=boxes, detector=detector, region=region, **options)

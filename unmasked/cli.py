@@ -69,7 +69,12 @@ MAX_PIXELS_HELP = "Refuse images with more pixels than this (checked before deco
 @click.option("--mask-dir", type=click.Path(path_type=Path), help="Masks for --input-dir: same relative name (or NAME_mask.*).")
 @click.option("--output-dir", type=click.Path(path_type=Path), help="Results for --input-dir, mirroring its tree.")
 @click.option("--max-pixels", default=None, type=int, help=MAX_PIXELS_HELP + "  [default: 40,000,000]")
-def fill_cmd(image, mask, output, model, input_dir, mask_dir, output_dir, max_pixels) -> None:
+@click.option("--reference", type=click.Path(path_type=Path),
+              help="A photo of the same person (reference-guided models such as two_face).")
+@click.option("--gallery", type=click.Path(path_type=Path),
+              help="A folder of photos (flat, or one sub-folder per person): the closest person's best photo "
+                   "becomes the reference (index cached in the folder); none below the similarity threshold.")
+def fill_cmd(image, mask, output, model, input_dir, mask_dir, output_dir, max_pixels, reference, gallery) -> None:
     """Fill the hole of IMAGE given by --mask and write --output.
 
     Any size and mode in, same size and mode out; pixels outside the hole are copied
@@ -80,6 +85,7 @@ def fill_cmd(image, mask, output, model, input_dir, mask_dir, output_dir, max_pi
     Examples:
       unmasked fill photo.jpg --mask mask.png -o filled.png --model patchmatch
       unmasked fill --input-dir photos/ --mask-dir masks/ --output-dir filled/
+      unmasked fill face.jpg --mask m.png -o out.png --model two_face.safetensors --reference other.jpg
     """
     from unmasked.api import Inpainter
     from unmasked.conventions import DEFAULT_MAX_PIXELS, save_image
@@ -94,9 +100,13 @@ def fill_cmd(image, mask, output, model, input_dir, mask_dir, output_dir, max_pi
     elif image is None or mask is None or output is None:
         _fail("give IMAGE, --mask and --output (or the --input-dir/--mask-dir/--output-dir trio); see --help")
 
+    if reference is not None and gallery is not None:
+        _fail("give --reference or --gallery, not both")
+    if folder_mode and (reference is not None or gallery is not None):
+        _fail("--reference/--gallery work on one IMAGE, not with --input-dir")
     inpainter = _run(Inpainter, model, max_pixels=max_pixels)
     if not folder_mode:
-        result, loaded = _run(inpainter.fill_result, image, mask)
+        result, loaded = _run(inpainter.fill_result, image, mask, reference, gallery)
         _run(save_image, output, loaded.to_pil(result.image))
         if result.note:
             click.echo(f"note: {result.note}", err=True)
@@ -206,42 +216,90 @@ def _parse_box(text: str) -> tuple[int, int, int, int]:
 
 @main.command("unmask")
 @click.argument("photo", type=click.Path(path_type=Path))
-@click.option("--output", "-o", required=True, type=click.Path(path_type=Path), help="Where to write the restored photo.")
+@click.option("--output", "-o", required=True, type=click.Path(path_type=Path),
+              help="Where to write the restored photo (a folder when PHOTO is a folder).")
 @click.option("--model", default=DEFAULT_FACE_MODEL, show_default=True, help="Face model preset or .safetensors checkpoint.")
 @click.option("--box", "boxes", multiple=True, metavar="X,Y,W,H", help="Face square to restore (skips detection); repeatable.")
 @click.option("--detector", default="auto", show_default=True, type=click.Choice(["auto", "hog", "cnn"]),
               help="auto: HOG, then HOG upsampled, then the CNN detector.")
-@click.option("--save-mask", type=click.Path(path_type=Path), help="Also write the filled region as a mask PNG (white = filled).")
+@click.option("--region", default="segmenter", show_default=True, type=click.Choice(["segmenter", "landmarks"]),
+              help="segmenter: learned worn-mask segmenter (faces without a mask are left alone); "
+                   "landmarks: the landmark heuristic (fills every face).")
+@click.option("--save-mask", type=click.Path(path_type=Path),
+              help="Also write the detected worn mask(s) as a PNG (white = mask); a folder when PHOTO is a folder.")
+@click.option("--debug-dir", type=click.Path(path_type=Path),
+              help="Write each stage per face: aligned crop, mask probability, hole, filled crop.")
 @click.option("--max-pixels", default=None, type=int, help=MAX_PIXELS_HELP + "  [default: 40,000,000]")
-def unmask_cmd(photo, output, model, boxes, detector, save_mask, max_pixels) -> None:
-    """Remove worn face masks in PHOTO and restore the faces beneath.
+def unmask_cmd(photo, output, model, boxes, detector, region, save_mask, debug_dir, max_pixels) -> None:
+    """Remove worn face masks in PHOTO (a file or a folder) and restore the faces beneath.
 
-    Each face is found (or given with --box), aligned, the region a worn mask covers is
-    estimated from the face landmarks, filled by the face model, and blended back; pixels
-    away from the faces are unchanged.
+    Each face is found (or given with --box) and aligned; a learned segmenter finds the worn
+    mask on it (a face without a mask is left untouched), the mask region, dilated a little,
+    is filled by the face model and blended back; pixels away from masked faces are unchanged.
 
     \b
     Example:
-      unmasked unmask family.jpg -o family_unmasked.png
-      unmasked unmask group.jpg -o out.png --box 120,80,160,160
+      unmasked unmask family.jpg -o family_unmasked.png --save-mask family_mask.png
+      unmasked unmask group.jpg -o out.png --box 120,80,160,160 --debug-dir stages/
+      unmasked unmask photos/ -o restored/
     """
     from unmasked.api import load_model
     from unmasked.conventions import DEFAULT_MAX_PIXELS, load_image, save_image
     from unmasked.conventions import save_mask as write_mask
-    from unmasked.pipelines.unmask import unmask_array
+    from unmasked.pipelines.unmask import load_segmenter, unmask_array
 
     parsed = [_parse_box(b) for b in boxes]
-    loaded = _run(load_image, photo, max_pixels or DEFAULT_MAX_PIXELS)
+    max_pixels = max_pixels or DEFAULT_MAX_PIXELS
     face_model = _run(load_model, model)
-    result = _run(unmask_array, loaded.rgb, face_model, boxes=parsed or None, detector=detector)
-    _run(save_image, output, loaded.to_pil(result.image))
-    if result.note:
-        click.echo(f"note: {result.note}", err=True)
-    for face in result.faces:
-        click.echo(f"face at x,y,w,h={','.join(map(str, face.box))} (found by {face.detector}): restored")
-    if save_mask is not None and result.region is not None:
-        _run(write_mask, save_mask, result.region)
-    click.echo(f"wrote {output}")
+    if region == "segmenter":
+        _run(load_segmenter)
+
+    def one(src: Path, dst: Path, mask_path: Path | None, debug: Path | None, echo) -> None:
+        loaded = _run(load_image, src, max_pixels)
+        result = _run(unmask_array, loaded.rgb, face_model, boxes=parsed or None, detector=detector, region=region,
+                      keep_stages=debug is not None)
+        _run(save_image, dst, loaded.to_pil(result.image))
+        for face in result.faces:
+            what = (f"mask found ({100 * face.mask_area:.1f} % of the face crop), restored" if face.mask_found
+                    else f"no mask ({100 * face.mask_area:.1f} % of the face crop), left untouched")
+            echo(f"{src.name}: face at x,y,w,h={','.join(map(str, face.box))} (found by {face.detector}): {what}")
+        if result.note:
+            echo(f"note: {src.name}: {result.note}")
+        if mask_path is not None:
+            _run(write_mask, mask_path, result.mask)
+        if debug is not None:
+            for i, st in enumerate(result.stages):
+                _run(save_image, debug / f"face{i}_1_aligned.png", st.aligned)
+                if st.probability is not None:
+                    _run(write_mask, debug / f"face{i}_2_mask.png", st.probability > 0.5)
+                    _run(save_image, debug / f"face{i}_2_probability.png",
+                         (st.probability * 255).round().astype("uint8").repeat(3).reshape(*st.probability.shape, 3))
+                _run(write_mask, debug / f"face{i}_3_hole.png", st.hole)
+                if st.filled is not None:
+                    _run(save_image, debug / f"face{i}_4_filled.png", st.filled)
+
+    if not photo.is_dir():
+        one(photo, output, save_mask, debug_dir, lambda m: click.echo(m, err=m.startswith("note")))
+        click.echo(f"wrote {output}")
+        return
+
+    from tqdm import tqdm
+
+    from unmasked.data.datasets import list_images
+
+    sources = _run(list_images, photo)
+    failed = 0
+    for src in tqdm(sources, unit="img", file=sys.stderr):
+        rel = src.relative_to(photo)
+        try:
+            one(src, output / rel, None if save_mask is None else (save_mask / rel).with_name(f"{rel.stem}_mask.png"),
+                None if debug_dir is None else debug_dir / rel.with_suffix(""), lambda m: tqdm.write(m, file=sys.stderr))
+        except click.ClickException as e:
+            failed += 1
+            tqdm.write(f"error: {src}: {e.message}", file=sys.stderr)
+    click.echo(f"wrote {len(sources) - failed} images to {output}; {failed} failed")
+    if failed:
+        sys.exit(1)
 
 
 # --------------------------------------------------------------------------- eval
@@ -294,6 +352,38 @@ def eval_cmd(models, images, split, crop, size, limit, mask_dir, mask_kind, per_
     click.echo(f"\nfull report: {result.paths['report_md']}")
 
 
+@main.command("eval-identity")
+@click.option("--images", "roots", multiple=True, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="<identity>/<image> folder; repeatable. Only its held-out (val) identities are used.")
+@click.option("--embedder", "embedders", multiple=True, default=("face_identity",), show_default=True,
+              help="Shipped embedder name or .safetensors checkpoint; repeatable.")
+@click.option("--mobilefacenet", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Also score the research MobileFaceNet (e.g. ../shared/weights/mobilefacenet_arcface_casia.ckpt).")
+@click.option("--cache", "cache_dir", default="runs/identity-cache", show_default=True, type=click.Path(path_type=Path),
+              help="Where dlib descriptors, aligned crops and landmarks are kept between runs.")
+@click.option("--per-identity", default=8, show_default=True, help="Images per held-out identity.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the pair sampling.")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), help="Also write the table (Markdown) here.")
+def eval_identity_cmd(roots, embedders, mobilefacenet, cache_dir, per_identity, seed, out_file) -> None:
+    """Face verification ROC-AUC of dlib, MobileFaceNet and our embedders on the same held-out pairs.
+
+    \b
+    Example:
+      unmasked eval-identity --images ../shared/data/faces/celeba_wild256 \\
+        --images ../shared/data/faces/celeba_align \\
+        --mobilefacenet ../shared/weights/mobilefacenet_arcface_casia.ckpt
+    """
+    from unmasked.evaluation.identity import evaluate_identity, format_table
+
+    report = _run(evaluate_identity, list(roots), cache_dir, embedders=list(embedders), mobilefacenet=mobilefacenet,
+                  per_identity=per_identity, seed=seed, log=lambda m: click.echo(m, err=True))
+    table = format_table(report)
+    click.echo(table)
+    if out_file:
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+        out_file.write_text(table + "\n")
+
+
 # --------------------------------------------------------------------------- train
 
 
@@ -343,6 +433,86 @@ def train_cmd(config, sets, gpus, **options) -> None:
     cfg = _run(load_config, config, overrides)
     module = _run(fit, cfg)
     click.echo(f"trained {module.steps_done} steps; validation {module.last_val}; run folder {cfg.run_dir}")
+
+
+# --------------------------------------------------------------------------- serve
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind; the default is this machine only.")
+@click.option("--port", default=8000, show_default=True, help="TCP port.")
+@click.option("--workers", default=2, show_default=True, help="Requests computed at the same time (threads).")
+@click.option("--queue", "queue_size", default=32, show_default=True,
+              help="Requests allowed to wait for a worker; beyond that the server answers 503.")
+@click.option("--max-pixels", default=16_000_000, show_default=True, help="Per image, checked from the header before decoding.")
+@click.option("--max-body-mb", default=32.0, show_default=True, help="Largest request body, in MiB.")
+@click.option("--model", "models", multiple=True, help="Offer only these models (repeatable); default: all presets and baselines.")
+@click.option("--study-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Realism study images (real/ + one folder per model, see `unmasked study prepare`); enables /study.")
+@click.option("--study-db", type=click.Path(dir_okay=False, path_type=Path),
+              help="SQLite file for the study's ratings.  [default: STUDY_DIR/ratings.sqlite]")
+def serve_cmd(host, port, workers, queue_size, max_pixels, max_body_mb, models, study_dir, study_db) -> None:
+    """Run the web app and REST API (http://HOST:PORT/, API docs at /docs).
+
+    \b
+    Example:
+      unmasked serve                      # then open http://127.0.0.1:8000/
+      unmasked serve --study-dir study/ --study-db ratings.sqlite
+    """
+    import uvicorn
+
+    from unmasked.server import ServerSettings, create_app
+
+    if study_db is not None and study_dir is None:
+        _fail("--study-db needs --study-dir")
+    settings = ServerSettings(max_pixels=max_pixels, max_body_bytes=int(max_body_mb * 1024 * 1024), workers=workers,
+                              queue_size=queue_size, models=list(models) or None, study_dir=study_dir, study_db=study_db)
+    app = _run(create_app, settings)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        click.echo(f"warning: serving on {host}: anyone who can reach this address can use the server", err=True)
+    click.echo(f"unmasked: open http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}/  (API docs: /docs)")
+    uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+# --------------------------------------------------------------------------- study
+
+
+@main.group("study")
+def study_group() -> None:
+    """Realism study: prepare the images, then collect 1-10 ratings at /study (unmasked serve --study-dir)."""
+
+
+@study_group.command("prepare")
+@click.option("--images", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Folder of FFHQ-aligned face crops (e.g. celeba_wild256).")
+@click.option("--model", "models", multiple=True, required=True, help="Model whose fills are rated (repeatable).")
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="Study folder to write.")
+@click.option("--count", default=20, show_default=True, help="Faces per source (real and each model).")
+@click.option("--size", default=128, show_default=True, help="Side of the square images.")
+@click.option("--seed", default=0, show_default=True)
+def study_prepare_cmd(images, models, out_dir, count, size, seed) -> None:
+    """Write OUT/real/ (untouched faces) and OUT/<model>/ (other faces, worn-mask region filled)."""
+    from unmasked.server.study import prepare_study
+
+    written = _run(prepare_study, images, list(models), out_dir, count=count, size=size, seed=seed)
+    click.echo(f"wrote {', '.join(f'{n} {s}' for s, n in written.items())} -> {out_dir}; "
+               f"run: unmasked serve --study-dir {out_dir}")
+
+
+@study_group.command("report")
+@click.argument("db", type=click.Path(path_type=Path))
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Histogram figure to write.  [default: DB with suffix _report.png]")
+def study_report_cmd(db, plot_path) -> None:
+    """Print the rating histogram per model next to the real photos' and plot it."""
+    from unmasked.server.study import plot_report, rating_histograms, report_table
+
+    hist = _run(rating_histograms, db)
+    if not hist:
+        _fail(f"no ratings in {db} yet")
+    click.echo(report_table(hist))
+    out = plot_report(hist, plot_path or db.with_name(db.stem + "_report.png"))
+    click.echo(f"\nplot: {out}")
 
 
 if __name__ == "__main__":

@@ -28,11 +28,13 @@ class InputError(ValueError):
 
 @dataclass
 class FillResult:
-    """``image``: uint8 (H, W, 3); ``note``: a remark for the user (e.g. empty mask), or None."""
+    """``image``: uint8 (H, W, 3); ``note``: a remark for the user (e.g. empty mask), or None;
+    ``match``: the gallery photo used as the reference (a ``GalleryMatch``), if any."""
 
     image: np.ndarray
     note: str | None = None
     regions: int = 0
+    match: object | None = None
 
 
 def validate_image(rgb: np.ndarray) -> None:
@@ -110,7 +112,18 @@ def fill_array(
 
     ``margin`` is the context added around each hole region for models with a working
     size, as a fraction of the region's size (at least ``min_margin`` pixels).
+
+    ``reference``: a photo of the same person, for reference-guided models
+    (``model.uses_reference``); see :func:`unmasked.pipelines.reference.fill_with_reference`.
+    Raises :class:`InputError` when given to a model that does not use one.
     """
+    if reference is not None:
+        if not model.uses_reference:
+            name = getattr(model, "config", {}).get("name", type(model).__name__)
+            raise InputError(f"model {name!r} does not use a reference photo; leave the reference out")
+        from unmasked.pipelines.reference import fill_with_reference
+
+        return fill_with_reference(rgb, hole, model, reference)
     validate_inputs(rgb, hole)
     hole = hole.astype(bool)
     if not hole.any():

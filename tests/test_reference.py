@@ -1,0 +1,119 @@
+"""Reference photos: alignment, the gallery index (cache, identities, threshold, exclusion)."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from skimage import data
+
+from unmasked.conventions import save_image
+from unmasked.pipelines.reference import Gallery, aligned_reference
+
+
+class PixelEmbedder:
+    """A stand-in identity embedder: the normalised 8x8 thumbnail (counts its calls)."""
+
+    name, dim, differentiable = "pixels", 192, True
+
+    def __init__(self):
+        self.calls = 0
+
+    def embed(self, images, landmarks=None):
+        self.calls += len(images)
+        e = F.adaptive_avg_pool2d(images, 8).flatten(1)
+        return F.normalize(e - e.mean(dim=1, keepdim=True), dim=1)
+
+
+@pytest.fixture(scope="module")
+def astronaut():
+    return data.astronaut()
+
+
+def test_aligned_reference_finds_the_face_or_says_there_is_none(astronaut):
+    face = aligned_reference(astronaut, 64)
+    assert face.shape == (64, 64, 3) and face.dtype == np.uint8
+    with pytest.raises(ValueError, match="no face found in the reference photo"):
+        aligned_reference(np.full((96, 96, 3), 127, np.uint8), 64)
+
+
+def test_gallery_matches_the_right_identity_caches_and_respects_the_threshold(tmp_path, astronaut):
+    root = tmp_path / "gallery"
+    save_image(root / "eileen" / "a.png", astronaut)
+    save_image(root / "eileen" / "b.png", np.ascontiguousarray(astronaut[:, ::-1]))  # mirrored photo
+    dark = (astronaut.astype(np.float32) * 0.35).astype(np.uint8)
+    dark[..., 0] = 255 - dark[..., 0]  # another "person": very different colours
+    save_image(root / "other.png", dark)
+    save_image(root / "cat.png", data.chelsea())  # no face: skipped
+    emb = PixelEmbedder()
+    gallery = Gallery.build(root, embedder=emb, size=64, threshold=0.3)
+    assert sorted(gallery.paths) == ["eileen/a.png", "eileen/b.png", "other.png"]
+    assert sorted(set(gallery.identities)) == ["eileen", "other"]
+    assert gallery.skipped == ["cat.png"]
+    query = aligned_reference(astronaut, 64)
+    m = gallery.match(query)
+    assert m.identity == "eileen" and m.path == root / "eileen" / "a.png"
+    assert m.similarity > 0.99 and m.distance == pytest.approx(1 - m.similarity)
+    # never the photo being filled itself
+    assert gallery.match(query, exclude="eileen/a.png").path == root / "eileen" / "b.png"
+    # a stranger below the threshold gets no reference
+    stranger = np.zeros_like(query)
+    stranger[::2] = 255
+    assert gallery.match(stranger) is None
+    # the cache: a second build embeds nothing new; a changed photo is embedded again
+    calls = emb.calls
+    Gallery.build(root, embedder=emb, size=64, threshold=0.3)
+    assert emb.calls == calls
+    save_image(root / "other.png", np.ascontiguousarray(dark[:, ::-1]))
+    Gallery.build(root, embedder=emb, size=64, threshold=0.3)
+    assert emb.calls == calls + 1
+
+
+def test_gallery_without_faces_is_a_clear_error(tmp_path):
+    save_image(tmp_path / "cat.png", data.chelsea())
+    with pytest.raises(ValueError, match="no face found in any photo"):
+        Gallery.build(tmp_path, embedder=PixelEmbedder(), size=64)
+    with pytest.raises(ValueError, match="gallery folder not found"):
+        Gallery.build(tmp_path / "missing", embedder=PixelEmbedder(), size=64)
+
+
+def test_pixel_embedder_is_unit_norm():
+    e = PixelEmbedder().embed(torch.rand(2, 3, 16, 16))
+    torch.testing.assert_close(e.norm(dim=1), torch.ones(2))
+
+
+def test_fill_with_reference_changes_only_the_hole_and_uses_the_reference_on_the_face(astronaut):
+    from unmasked import create_model
+    from unmasked.pipelines.fill import InputError, fill_array
+
+    torch.manual_seed(0)
+    model = create_model("two_face", cnum=8, working_size=64).eval()
+    seen = []
+    forward = model.forward
+
+    def recording_forward(image, mask, reference=None):
+        seen.append(None if reference is None else (tuple(image.shape), tuple(reference.shape), mask.mean().item()))
+        return forward(image, mask, reference)
+
+    model.forward = recording_forward
+    rgb = np.ascontiguousarray(astronaut[:256, 96:352])  # the face, 256 x 256
+    hole = np.zeros(rgb.shape[:2], bool)
+    hole[130:175, 100:170] = True  # mouth and chin
+    a = fill_array(rgb, hole, model, reference=astronaut)
+    assert "filled with the reference photo" in a.note
+    assert np.array_equal(a.image[~hole], rgb[~hole])
+    assert not np.array_equal(a.image[hole], rgb[hole])
+    # a plain fill of the whole hole first, then the aligned 64x64 face with the aligned reference
+    assert seen[0] is None
+    assert seen[-1][:2] == ((1, 3, 64, 64), (1, 3, 64, 64)) and 0.02 < seen[-1][2] < 0.6
+    with pytest.raises(ValueError, match="no face found in the reference photo"):
+        fill_array(rgb, hole, model, reference=np.full((64, 64, 3), 90, np.uint8))
+    with pytest.raises(InputError, match="does not use a reference photo"):
+        fill_array(rgb, hole, create_model("telea"), reference=astronaut)
+
+
+def test_default_gallery_uses_dlib_and_recognises_the_same_person(tmp_path, astronaut):
+    save_image(tmp_path / "eileen" / "mirrored.png", np.ascontiguousarray(astronaut[:, ::-1]))
+    gallery = Gallery.build(tmp_path, size=128)
+    assert gallery.embedder.name == "dlib" and gallery.threshold == pytest.approx(0.91)
+    m = gallery.match(aligned_reference(astronaut, 128))
+    assert m is not None and m.identity == "eileen" and m.similarity > 0.91

@@ -1,0 +1,149 @@
+"""Does a reference photo make the fill the right person? (Two-Face evaluation.)
+
+On held-out identities of an ``<identity>/<image>`` folder, each *target* face gets a hole
+and is filled by every model; reference-guided models get a *reference* photo of the same
+person, and are also run without it. Besides PSNR / SSIM / L1 (composited, whole crop), each
+fill's **identity similarity** is measured against a *third* photo of that person (the
+*probe*, never shown to any model) with dlib's face descriptor, a network the Two-Face model
+is not trained with (its identity loss uses MobileFaceNet). The ground truth's similarity to
+the probe is the ceiling. Scores are reported per hole-ratio bucket.
+
+    python -m unmasked.evaluation.reference --model runs/twoface_faces-128/generator.safetensors \\
+        --model deepfill_v2_faces128 --model telea --images ../shared/data/faces/celeba_wild256
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from unmasked.conventions import composite, image_to_tensor, tensor_to_image
+from unmasked.evaluation.metrics import score_image
+from unmasked.masks.stats import bucket_label, bucket_of
+
+
+def identity_triplets(root: str | Path, size: int, limit: int, split: str = "val", val_fraction: float = 0.2):
+    """uint8 (N, S, S, 3) targets, references, probes: three different photos of one held-out person each.
+
+    Triplets are spread over the identities with at least three photos (target i of an
+    identity uses photos i, i+1, i+2 of it, cyclically), at most ``limit`` of them.
+    """
+    from unmasked.data.datasets import IdentityFolderDataset
+
+    ds = IdentityFolderDataset(root, size, split=split, val_fraction=val_fraction, min_images=3)
+    triplets = []
+    rounds = max(len(g) for g in ds.groups.values())
+    for r in range(rounds):  # round-robin over identities, so a limit keeps many people
+        for members in ds.groups.values():
+            if r < len(members):
+                triplets.append((members[r], members[(r + 1) % len(members)], members[(r + 2) % len(members)]))
+    triplets = triplets[:limit]
+    pick = lambda k: np.stack([ds.pixels(t[k]) for t in triplets])  # noqa: E731
+    names = [ds.identities[t[0]] for t in triplets]
+    return pick(0), pick(1), pick(2), names
+
+
+def holes_for(targets: np.ndarray, kind: str, seed: int = 0) -> list[np.ndarray]:
+    """One hole per target: "bucketed" spreads the 12 (ratio, border) cells over the targets; "face": a worn mask."""
+    from unmasked.evaluation.run import face_masks_for_images, generated_masks
+
+    n, size = len(targets), targets.shape[1]
+    if kind == "face":
+        return [m.hole for m in face_masks_for_images(targets, seed=seed)]
+    masks = generated_masks("bucketed", size, per_cell=-(-n // 12), seed=seed)
+    order = np.random.default_rng(seed).permutation(len(masks))[:n]
+    return [masks[i].hole for i in order]
+
+
+@torch.no_grad()
+def fill_all(model, targets: np.ndarray, holes: list[np.ndarray], references: np.ndarray | None,
+             batch: int = 16) -> np.ndarray:
+    """Composited uint8 fills of every target (with the references when given)."""
+    out = []
+    for i in range(0, len(targets), batch):
+        x = image_to_tensor(targets[i : i + batch])
+        m = torch.from_numpy(np.stack(holes[i : i + batch])).float()[:, None]
+        extra = {} if references is None else {"reference": image_to_tensor(references[i : i + batch])}
+        pred = model(x * (1 - m), m, **extra).image
+        out.append(tensor_to_image(composite(pred, x, m)))
+    return np.concatenate(out)
+
+
+def evaluate_reference(models: list[str], images: str | Path, *, size: int = 128, limit: int = 120,
+                       mask_kind: str = "bucketed", seed: int = 0) -> dict:
+    """Scores of every model (and, for reference-guided ones, with and without the reference)."""
+    from unmasked.api import load_model
+    from unmasked.faces.descriptor import DlibEmbedder
+
+    targets, references, probes, names = identity_triplets(images, size, limit)
+    holes = holes_for(targets, mask_kind, seed)
+    dlib = DlibEmbedder()
+    probe_emb = dlib.embed(image_to_tensor(probes)).numpy()
+
+    def id_sim(faces: np.ndarray) -> np.ndarray:
+        return (dlib.embed(image_to_tensor(faces)).numpy() * probe_emb).sum(axis=1)
+
+    variants: dict[str, np.ndarray] = {}
+    for spec in models:
+        model = load_model(spec).eval()
+        label = Path(spec).stem if spec.endswith(".safetensors") else spec
+        if model.uses_reference:
+            variants[f"{label} + reference"] = fill_all(model, targets, holes, references)
+            variants[f"{label}, no reference"] = fill_all(model, targets, holes, None)
+        else:
+            variants[label] = fill_all(model, targets, holes, None)
+    buckets = [bucket_of(float(h.mean())) for h in holes]
+    rows = []
+    for label, filled in {**variants, "ground truth (ceiling)": targets}.items():
+        sims = id_sim(filled)
+        scores = [score_image(f, t) for f, t in zip(filled, targets, strict=True)]
+        groups = defaultdict(list)
+        for i, b in enumerate(buckets):
+            groups[b].append(i)
+            groups["all"].append(i)
+        for b, idx in sorted(groups.items(), key=lambda kv: (kv[0] == "all", str(kv[0]))):
+            rows.append({"model": label, "bucket": b if b == "all" else bucket_label(b), "n": len(idx),
+                         "psnr": float(np.mean([min(scores[i]["psnr"], 100.0) for i in idx])),
+                         "ssim": float(np.mean([scores[i]["ssim"] for i in idx])),
+                         "l1": float(np.mean([scores[i]["l1"] for i in idx])),
+                         "identity": float(np.mean(sims[idx]))})
+    return {"images": str(images), "people": len(set(names)), "targets": len(targets), "size": size,
+            "holes": mask_kind, "identity_measure": "dlib descriptor cosine to a third photo of the person",
+            "rows": rows}
+
+
+def format_table(result: dict) -> str:
+    """Markdown: PSNR / SSIM / identity per model and bucket."""
+    lines = [f"{result['targets']} held-out faces of {result['people']} people, {result['holes']} holes, "
+             f"{result['size']}²; identity = {result['identity_measure']}", "",
+             "| model | hole ratio | n | PSNR dB ↑ | SSIM ↑ | identity ↑ |", "|---|---|--:|--:|--:|--:|"]
+    for r in result["rows"]:
+        lines.append(f"| {r['model']} | {r['bucket']} | {r['n']} | {r['psnr']:.2f} | {r['ssim']:.3f} | {r['identity']:.4f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description="Identity similarity of fills with and without a reference photo.")
+    ap.add_argument("--model", action="append", required=True, help="preset, baseline or checkpoint; repeat")
+    ap.add_argument("--images", required=True, help="<identity>/<image> folder (its held-out split is used)")
+    ap.add_argument("--size", type=int, default=128)
+    ap.add_argument("--limit", type=int, default=120)
+    ap.add_argument("--mask-kind", choices=["bucketed", "face"], default="bucketed")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default=None, help="write the result as JSON here")
+    args = ap.parse_args(argv)
+    result = evaluate_reference(args.model, args.images, size=args.size, limit=args.limit,
+                                mask_kind=args.mask_kind, seed=args.seed)
+    print(format_table(result))
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
