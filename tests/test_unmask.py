@@ -146,3 +146,42 @@ def test_cli_no_mask_note_debug_dir_and_folder(astronaut, tmp_path):
     assert stages == ["face0_1_aligned.png", "face0_2_mask.png", "face0_2_probability.png", "face0_3_hole.png",
                       "face0_4_filled.png"]
     assert "face0_4_filled.png" not in {p.name for p in (tmp_path / "dbg" / "plain").iterdir()}
+
+
+def test_unmask_with_a_reference_or_gallery_calls_the_model_with_the_aligned_reference(astronaut, tmp_path):
+    import torch
+    from click.testing import CliRunner
+
+    from unmasked import create_model
+    from unmasked.cli import main
+    from unmasked.conventions import save_image
+    from unmasked.faces import face_from_box
+    from unmasked.masks.face_mask import put_face_mask
+
+    face = face_from_box(astronaut, ASTRONAUT_BOX)
+    masked, _ = put_face_mask(astronaut, face, np.random.default_rng(0), kind="surgical")
+    torch.manual_seed(0)
+    model = create_model("two_face", cnum=8, working_size=64).eval()
+    seen = []
+    forward = model.forward
+
+    def recording_forward(image, mask, reference=None):
+        seen.append(None if reference is None else tuple(reference.shape))
+        return forward(image, mask, reference)
+
+    model.forward = recording_forward
+    result = unmask_array(masked, model, boxes=[ASTRONAUT_BOX], reference=astronaut)
+    assert result.faces[0].mask_found and result.faces[0].reference == "given"
+    assert seen == [None, (1, 3, 64, 64)]  # a plain fill, then the fill guided by the aligned reference
+    save_image(tmp_path / "gallery" / "eileen" / "a.png", np.ascontiguousarray(astronaut[:, ::-1]))
+    seen.clear()
+    result = unmask_array(masked, model, boxes=[ASTRONAUT_BOX], gallery=tmp_path / "gallery")
+    f = result.faces[0]
+    assert f.reference is not None and f.reference.endswith("a.png") and f.reference_similarity > 0.91
+    assert seen == [None, (1, 3, 64, 64)]
+    with pytest.raises(ValueError, match="does not use a reference photo"):
+        unmask_array(masked, load_model("telea"), boxes=[ASTRONAUT_BOX], reference=astronaut)
+    save_image(tmp_path / "p.png", masked)
+    r = CliRunner().invoke(main, ["unmask", str(tmp_path / "p.png"), "-o", str(tmp_path / "o.png"),
+                                  "--reference", str(tmp_path / "p.png")])
+    assert r.exit_code == 1 and "need a reference-guided --model" in r.output

@@ -230,7 +230,12 @@ def _parse_box(text: str) -> tuple[int, int, int, int]:
 @click.option("--debug-dir", type=click.Path(path_type=Path),
               help="Write each stage per face: aligned crop, mask probability, hole, filled crop.")
 @click.option("--max-pixels", default=None, type=int, help=MAX_PIXELS_HELP + "  [default: 40,000,000]")
-def unmask_cmd(photo, output, model, boxes, detector, region, save_mask, debug_dir, max_pixels) -> None:
+@click.option("--reference", type=click.Path(path_type=Path),
+              help="A photo of the same person, for a reference-guided --model (two_face).")
+@click.option("--gallery", type=click.Path(path_type=Path),
+              help="A folder of photos (flat, or one sub-folder per person) searched for each face's reference.")
+def unmask_cmd(photo, output, model, boxes, detector, region, save_mask, debug_dir, max_pixels, reference,
+               gallery) -> None:
     """Remove worn face masks in PHOTO (a file or a folder) and restore the faces beneath.
 
     Each face is found (or given with --box) and aligned; a learned segmenter finds the worn
@@ -242,6 +247,7 @@ def unmask_cmd(photo, output, model, boxes, detector, region, save_mask, debug_d
       unmasked unmask family.jpg -o family_unmasked.png --save-mask family_mask.png
       unmasked unmask group.jpg -o out.png --box 120,80,160,160 --debug-dir stages/
       unmasked unmask photos/ -o restored/
+      unmasked unmask photo.jpg -o out.png --model two_face.safetensors --gallery family/
     """
     from unmasked.api import load_model
     from unmasked.conventions import DEFAULT_MAX_PIXELS, load_image, save_image
@@ -253,15 +259,30 @@ def unmask_cmd(photo, output, model, boxes, detector, region, save_mask, debug_d
     face_model = _run(load_model, model)
     if region == "segmenter":
         _run(load_segmenter)
+    if reference is not None and gallery is not None:
+        _fail("give --reference or --gallery, not both")
+    if (reference is not None or gallery is not None) and not face_model.uses_reference:
+        _fail(f"--reference/--gallery need a reference-guided --model (two_face); {model!r} does not use one")
+    ref_rgb = None if reference is None else _run(load_image, reference, max_pixels or DEFAULT_MAX_PIXELS).rgb
+    if gallery is not None:
+        from unmasked.pipelines.reference import Gallery
+
+        gallery = _run(Gallery.build, gallery, size=face_model.working_size, detector=detector)
 
     def one(src: Path, dst: Path, mask_path: Path | None, debug: Path | None, echo) -> None:
         loaded = _run(load_image, src, max_pixels)
         result = _run(unmask_array, loaded.rgb, face_model, boxes=parsed or None, detector=detector, region=region,
-                      keep_stages=debug is not None)
+                      keep_stages=debug is not None, reference=ref_rgb, gallery=gallery)
         _run(save_image, dst, loaded.to_pil(result.image))
         for face in result.faces:
             what = (f"mask found ({100 * face.mask_area:.1f} % of the face crop), restored" if face.mask_found
                     else f"no mask ({100 * face.mask_area:.1f} % of the face crop), left untouched")
+            if face.reference == "given":
+                what += " with the reference photo"
+            elif face.reference is not None:
+                what += f" with reference {face.reference} (similarity {face.reference_similarity:.3f})"
+            elif gallery is not None and face.mask_found:
+                what += " without a reference (no gallery face similar enough)"
             echo(f"{src.name}: face at x,y,w,h={','.join(map(str, face.box))} (found by {face.detector}): {what}")
         if result.note:
             echo(f"note: {src.name}: {result.note}")

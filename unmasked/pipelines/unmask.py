@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from unmasked.models.base import InpaintModel
-from unmasked.pipelines.fill import fill_array, validate_image
+from unmasked.pipelines.fill import fill_array, run_model, validate_image
 
 REGIONS = ("segmenter", "landmarks")
 DEFAULT_SEGMENTER = "mask_segmenter"
@@ -58,6 +58,9 @@ class UnmaskedFace:
     mask_found: bool
     mask_area: float
     hole_ratio: float
+    #: the reference used for this face (a path from the gallery, or "given"), and its similarity
+    reference: str | None = None
+    reference_similarity: float | None = None
 
 
 @dataclass
@@ -173,12 +176,19 @@ def unmask_array(
     dilate: float = DILATE,
     grow: float = 0.05,
     keep_stages: bool = False,
+    reference: np.ndarray | None = None,
+    gallery=None,
 ) -> UnmaskResult:
     """Restore every masked face of ``rgb`` (uint8 (H, W, 3)) with the inpainting ``model``.
 
     ``boxes`` (x, y, w, h) skip detection (for faces the detector misses). ``region`` picks how the
     worn mask is found (see the module docstring). Raises ``ValueError`` for bad boxes or options; a
     photo without a detectable face, or without a masked face, is returned unchanged with a note.
+
+    Reference-guided models (``model.uses_reference``, e.g. ``two_face``) take ``reference``, a
+    photo of the same person (its largest face is aligned), or ``gallery``, a folder or
+    :class:`~unmasked.pipelines.reference.Gallery` searched per face (after a plain fill, so the
+    worn mask does not steer the search); a face without a confident match is filled without one.
     """
     from unmasked.faces import align_face, detect_faces, face_from_box, paste_back
 
@@ -201,6 +211,20 @@ def unmask_array(
     seg = load_segmenter(segmenter) if region == "segmenter" else None
 
     size = model.working_size or 128
+    ref_face = None
+    if reference is not None or gallery is not None:
+        from unmasked.pipelines.reference import Gallery, aligned_reference
+
+        if reference is not None and gallery is not None:
+            raise ValueError("give a reference photo or a gallery, not both")
+        if not model.uses_reference:
+            raise ValueError(f"model {getattr(model, 'config', {}).get('name', type(model).__name__)!r} does not use "
+                             "a reference photo; use a reference-guided model (two_face)")
+        if reference is not None:
+            validate_image(reference)
+            ref_face = aligned_reference(reference, size, detector=detector)
+        elif not isinstance(gallery, Gallery):
+            gallery = Gallery.build(gallery, size=size, detector=detector)
     out = rgb.copy()
     result = UnmaskResult(out)
     notes: list[str] = []
@@ -219,12 +243,21 @@ def unmask_array(
         else:
             detected = hole = worn_mask_region(aligned.landmarks, size, grow)
             area, found = float(hole.mean()), True
-        filled = None
+        filled, used, similarity = None, None, None
         if found:
             filled = fill_array(aligned.image, hole, model).image
+            guide = ref_face
+            if guide is not None:
+                used = "given"
+            elif gallery is not None:
+                match = gallery.match(filled)
+                if match is not None:
+                    guide, used, similarity = match.face, str(match.path), match.similarity
+            if guide is not None and hole.any():
+                filled = run_model(model, aligned.image, hole, guide)
             out = paste_back(out, filled, hole, aligned.matrix)
         result.faces.append(UnmaskedFace(tuple(int(v) for v in face.box), face.detector, found, area,
-                                         float(hole.mean())))
+                                         float(hole.mean()), used, similarity))
         result.masks.append(_to_photo(detected, aligned.matrix, (h, w)) if found else np.zeros((h, w), bool))
         if keep_stages:
             result.stages.append(FaceStages(aligned.image, prob, hole, filled))
