@@ -185,3 +185,17 @@ def test_unmask_with_a_reference_or_gallery_calls_the_model_with_the_aligned_ref
     r = CliRunner().invoke(main, ["unmask", str(tmp_path / "p.png"), "-o", str(tmp_path / "o.png"),
                                   "--reference", str(tmp_path / "p.png")])
     assert r.exit_code == 1 and "need a reference-guided --model" in r.output
+
+
+def test_when_hog_misses_the_masked_face_the_cnn_detector_finds_it(astronaut):
+    from unmasked.faces import detect_faces, face_from_box
+    from unmasked.masks.face_mask import put_face_mask
+
+    masked, hole = put_face_mask(astronaut, face_from_box(astronaut, ASTRONAUT_BOX), np.random.default_rng(0),
+                                 kind="surgical")
+    # HOG alone takes a badge on the suit for a face and misses the masked one
+    assert all(f.box[1] > 200 for f in detect_faces(masked, detector="hog"))
+    result = unmask_array(masked, load_model("telea"))
+    restored = [f for f in result.faces if f.mask_found]
+    assert len(restored) == 1 and restored[0].detector == "cnn"
+    assert (result.region & hole).sum() / hole.sum() > 0.97

@@ -228,7 +228,8 @@ def unmask_array(
     out = rgb.copy()
     result = UnmaskResult(out)
     notes: list[str] = []
-    for face in faces:
+    def restore(face) -> bool:
+        nonlocal out
         aligned = align_face(out, face, size)
         prob = None
         if seg is not None:
@@ -261,6 +262,18 @@ def unmask_array(
         result.masks.append(_to_photo(detected, aligned.matrix, (h, w)) if found else np.zeros((h, w), bool))
         if keep_stages:
             result.stages.append(FaceStages(aligned.image, prob, hole, filled))
+        return found
+
+    found_any = [restore(face) for face in faces]
+    if not boxes and detector == "auto" and not any(found_any):
+        # a worn mask hides the cues HOG relies on: it can miss the masked face, or find only
+        # something else; then the CNN detector (robust to masks, slower) gets its turn
+        from unmasked.faces.detect import _iou
+
+        seen = [f.box for f in faces]
+        for face in detect_faces(rgb, detector="cnn"):
+            if all(_iou(face.box, b) < 0.3 for b in seen):
+                restore(face)
     result.image = out
     result.region = np.any(out != rgb, axis=2)
     if not any(f.mask_found for f in result.faces):

@@ -1,0 +1,109 @@
+"""The whole `unmask` pipeline: speed against cv2.inpaint, and coverage on real masked photos.
+
+1. **Speed.** scikit-image's astronaut (public domain) wears a synthetic surgical mask
+   (MaskTheFace method) and is placed in a 512x512 and a 1920x1080 photo. The pipeline
+   (detect -> align -> segment -> fill -> paste back) is timed on each, and so is OpenCV's
+   Telea (``cv2.inpaint``, radius 5) on the same photo with the mask the pipeline found, in
+   the same process; the ratio is reported, since absolute times drift on shared machines.
+2. **Real photos** (``--real DIR``, e.g. ``../shared/data/real_masked_photos``): the share of
+   photos where a face is found, and of found faces where a worn mask is found and restored.
+3. ``--figure PATH`` writes the astronaut before | detected mask | after (for the README).
+
+    python benchmarks/unmask_pipeline.py --real ../shared/data/real_masked_photos --limit 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from skimage import data
+
+from unmasked.api import load_model
+from unmasked.conventions import load_image, save_image
+from unmasked.faces import detect_faces
+from unmasked.masks.face_mask import put_face_mask
+from unmasked.pipelines.unmask import load_segmenter, unmask_array
+
+
+def masked_astronaut(seed: int = 0) -> np.ndarray:
+    rgb = data.astronaut()
+    face = detect_faces(rgb)[0]
+    masked, _ = put_face_mask(rgb, face, np.random.default_rng(seed), kind="surgical")
+    return masked
+
+
+def in_canvas(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
+    """``rgb`` scaled to fit, centred on a mid-grey canvas of width x height."""
+    scale = min(width / rgb.shape[1], height / rgb.shape[0])
+    small = cv2.resize(rgb, (round(rgb.shape[1] * scale), round(rgb.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+    canvas = np.full((height, width, 3), 128, np.uint8)
+    y, x = (height - small.shape[0]) // 2, (width - small.shape[1]) // 2
+    canvas[y : y + small.shape[0], x : x + small.shape[1]] = small
+    return canvas
+
+
+def best_of(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", default="deepfill_v2_faces128")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--real", type=Path, help="folder of real photos of people wearing masks")
+    ap.add_argument("--limit", type=int, default=200, help="real photos to process (spread over the folder)")
+    ap.add_argument("--figure", type=Path, help="write astronaut before | mask | after here")
+    ap.add_argument("--out", type=Path, help="write the results as JSON here")
+    args = ap.parse_args()
+
+    model = load_model(args.model)
+    load_segmenter()  # loaded once, outside the timings
+    masked = masked_astronaut()
+    result: dict = {"model": args.model, "speed": []}
+    print("| photo | unmask (s) | Telea on the same mask (s) | ratio |\n|---|--:|--:|--:|")
+    for width, height in ((512, 512), (1920, 1080)):
+        photo = in_canvas(masked, width, height)
+        out = unmask_array(photo, model)  # warm-up, and the mask Telea gets
+        hole = out.mask.astype(np.uint8)
+        t_unmask = best_of(lambda photo=photo: unmask_array(photo, model), args.repeats)
+        t_telea = best_of(lambda photo=photo, hole=hole: cv2.inpaint(photo, hole, 5, cv2.INPAINT_TELEA), args.repeats)
+        row = {"photo": f"{width}x{height}", "faces": len(out.faces), "mask_found": sum(f.mask_found for f in out.faces),
+               "unmask_s": t_unmask, "telea_s": t_telea, "ratio": t_unmask / t_telea}
+        result["speed"].append(row)
+        print(f"| {row['photo']} | {t_unmask:.3f} | {t_telea:.4f} | {row['ratio']:.0f}x |")
+        if args.figure and (width, height) == (512, 512):
+            mask_view = np.where(out.mask[..., None], np.array([255, 0, 0], np.uint8), photo)
+            save_image(args.figure, np.concatenate([photo, mask_view, out.image], axis=1))
+
+    if args.real:
+        from unmasked.data.datasets import list_images
+
+        paths = list_images(args.real)
+        pick = np.linspace(0, len(paths) - 1, min(args.limit, len(paths))).round().astype(int)
+        photos = with_face = faces = found = 0
+        for i in pick:
+            rgb = load_image(paths[i]).rgb
+            out = unmask_array(rgb, model)
+            photos += 1
+            with_face += bool(out.faces)
+            faces += len(out.faces)
+            found += sum(f.mask_found for f in out.faces)
+        result["real"] = {"photos": photos, "photos_with_face": with_face, "faces": faces, "faces_restored": found}
+        print(f"\nreal masked photos: {photos} processed; a face found in {with_face} ({100 * with_face / photos:.1f} %); "
+              f"{faces} faces, a worn mask found and restored on {found} ({100 * found / max(faces, 1):.1f} %)")
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
