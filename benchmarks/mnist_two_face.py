@@ -14,7 +14,7 @@ plausible one. The masked input (box filled with grey) is the floor, the true di
 ceiling. Writes a JSON summary and a figure (reference | masked | no-reference fill |
 reference-guided fill | truth).
 
-    python benchmarks/mnist_two_face.py                       # ~10 minutes on 2 cores
+    python benchmarks/mnist_two_face.py                       # both configs in full (600 steps each)
     python benchmarks/mnist_two_face.py --steps 60 --quick    # a smoke run
 """
 

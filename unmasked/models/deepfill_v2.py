@@ -61,6 +61,9 @@ from unmasked.layers import ContextualAttention, GatedConv2d, GatedUpConv2d, sn_
 from unmasked.models.base import InpaintModel, InpaintOutput
 from unmasked.registry import register_model
 
+#: ``DeepFillV2.coarse`` children conv1 .. conv6 form the encoder; the dilated block and decoder follow
+COARSE_ENCODER_LAYERS = 6
+
 
 def _dilated_block(c: int, prefix: str) -> list[tuple[str, nn.Module]]:
     """Four gated 3x3 convs with dilation 2, 4, 8, 16 (receptive field for large holes)."""
@@ -157,6 +160,12 @@ class DeepFillV2(InpaintModel):
         self.refine_decoder = nn.Sequential(OrderedDict(_decoder(8 * c, c, "allconv")))
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor, reference: torch.Tensor | None = None) -> InpaintOutput:
+        return self.run(image, mask)
+
+    def run(self, image: torch.Tensor, mask: torch.Tensor, *, coarse_hook=None, refine_hook=None) -> InpaintOutput:
+        """The forward pass; ``coarse_hook`` / ``refine_hook`` (tensor -> tensor), if given, transform
+        the features at the coarse bottleneck (after ``conv6``) and where the refinement's two
+        branches meet, so that an extension (``two_face``) can inject features there."""
         n, _, h, w = image.shape
         if h % self.multiple or w % self.multiple:
             raise ValueError(f"DeepFillV2 needs H and W to be multiples of {self.multiple}, got {h}x{w} (pad first)")
@@ -166,7 +175,10 @@ class DeepFillV2(InpaintModel):
 
         # hole pixels are zeroed here, so nothing the model computes can depend on them
         incomplete = image * (1.0 - mask)
-        coarse = self.coarse(torch.cat([incomplete, torch.ones_like(mask), mask], dim=1))
+        x = self.coarse[:COARSE_ENCODER_LAYERS](torch.cat([incomplete, torch.ones_like(mask), mask], dim=1))
+        if coarse_hook is not None:
+            x = coarse_hook(x)
+        coarse = self.coarse[COARSE_ENCODER_LAYERS:](x)
 
         x = coarse * mask + incomplete * (1.0 - mask)
         hallucinated = self.refine_conv_branch(x)
@@ -179,7 +191,10 @@ class DeepFillV2(InpaintModel):
                 attended = attended.contiguous(memory_format=torch.channels_last)
             features = attended
         features = self.refine_attention_decoder(features)
-        refined = self.refine_decoder(torch.cat([hallucinated, features], dim=1))
+        merged = torch.cat([hallucinated, features], dim=1)
+        if refine_hook is not None:
+            merged = refine_hook(merged)
+        refined = self.refine_decoder(merged)
         return InpaintOutput(image=refined, extras={"coarse": coarse})
 
 

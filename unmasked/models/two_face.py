@@ -42,9 +42,6 @@ from unmasked.models.base import InpaintModel, InpaintOutput
 from unmasked.models.deepfill_v2 import DeepFillV2
 from unmasked.registry import register_model
 
-# DeepFillV2.coarse children: conv1 .. conv6 (the encoder), then the dilated block and decoder
-_COARSE_ENCODER_LAYERS = 6
-
 
 class ReferenceEncoder(nn.Module):
     """(N, 3, H, W) in [-1, 1] -> (N, width, H/4, W/4) features and (N, width) global code."""
@@ -104,34 +101,12 @@ class TwoFace(InpaintModel):
     def forward(self, image: torch.Tensor, mask: torch.Tensor, reference: torch.Tensor | None = None) -> InpaintOutput:
         if reference is None:
             return self.inpainter(image, mask)
-        g = self.inpainter
-        n, _, h, w = image.shape
-        if h % self.multiple or w % self.multiple:
-            raise ValueError(f"TwoFace needs H and W to be multiples of {self.multiple}, got {h}x{w} (pad first)")
-        if mask.shape != (n, 1, h, w):
-            raise ValueError(f"mask must have shape {(n, 1, h, w)} (1 = hole), got {tuple(mask.shape)}")
-        if reference.shape[0] != n or reference.shape[1] != 3:
+        n = image.shape[0]
+        if reference.ndim != 4 or reference.shape[0] != n or reference.shape[1] != 3:
             raise ValueError(f"reference must have shape ({n}, 3, H', W'), got {tuple(reference.shape)}")
-        mask = mask.to(image.dtype)
         ref, code = self.reference_encoder(reference.to(image.dtype))
-
-        incomplete = image * (1.0 - mask)
-        x = torch.cat([incomplete, torch.ones_like(mask), mask], dim=1)
-        x = g.coarse[:_COARSE_ENCODER_LAYERS](x)
-        x = self.fuse_coarse(x, ref, code)
-        coarse = g.coarse[_COARSE_ENCODER_LAYERS:](x)
-
-        x = coarse * mask + incomplete * (1.0 - mask)
-        hallucinated = g.refine_conv_branch(x)
-        features = g.refine_attention_encoder(x)
-        if g.attention is not None:
-            attended = g.attention(features, features, F.max_pool2d(mask, kernel_size=4))
-            if features.is_contiguous(memory_format=torch.channels_last):
-                attended = attended.contiguous(memory_format=torch.channels_last)
-            features = attended
-        features = g.refine_attention_decoder(features)
-        merged = self.fuse_refine(torch.cat([hallucinated, features], dim=1), ref, code)
-        return InpaintOutput(image=g.refine_decoder(merged), extras={"coarse": coarse})
+        return self.inpainter.run(image, mask, coarse_hook=lambda x: self.fuse_coarse(x, ref, code),
+                                  refine_hook=lambda x: self.fuse_refine(x, ref, code))
 
 
 def crop_around_holes(images: torch.Tensor, mask: torch.Tensor, size: int) -> torch.Tensor:

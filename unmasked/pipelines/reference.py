@@ -37,8 +37,8 @@ DLIB_THRESHOLD = 0.91
 def _largest_face(rgb: np.ndarray, detector: str = "auto"):
     from unmasked.faces import detect_faces
 
-    faces = detect_faces(rgb, detector=detector)
-    return max(faces, key=lambda f: f.box[2] * f.box[3]) if faces else None
+    faces = detect_faces(rgb, detector=detector)  # largest first
+    return faces[0] if faces else None
 
 
 def aligned_reference(rgb: np.ndarray, size: int, *, detector: str = "auto") -> np.ndarray:
@@ -166,18 +166,20 @@ class Gallery:
         keep = np.array([p != exclude for p in self.paths])
         if not keep.any():
             return None
-        names = sorted({i for i, k in zip(self.identities, keep, strict=True) if k})
-        best_name, best_sim = None, -2.0
-        for name in names:
-            rows = [j for j, (i, k) in enumerate(zip(self.identities, keep, strict=True)) if k and i == name]
+        identities = np.array(self.identities)
+        sims = self.embeddings @ query
+        best_sim, best_rows = -2.0, None
+        for name in np.unique(identities[keep]):
+            rows = np.flatnonzero(keep & (identities == name))
             centre = self.embeddings[rows].mean(axis=0)
             sim = float(query @ centre / max(np.linalg.norm(centre), 1e-8))
             if sim > best_sim:
-                best_name, best_sim, best_rows = name, sim, rows
+                best_sim, best_rows = sim, rows
         if best_sim < self.threshold:
             return None
-        j = max(best_rows, key=lambda r: float(self.embeddings[r] @ query))
-        return GalleryMatch(self.root / self.paths[j], best_name, float(self.embeddings[j] @ query), self.faces[j])
+        j = int(best_rows[np.argmax(sims[best_rows])])
+        best_name = self.identities[j]
+        return GalleryMatch(self.root / self.paths[j], best_name, float(sims[j]), self.faces[j])
 
 
 

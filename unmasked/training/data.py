@@ -42,11 +42,6 @@ def build_split(cfg: TrainConfig, split: str) -> tuple[torch.Tensor, np.ndarray]
     return torch.from_numpy(np.stack([ds.pixels(i) for i in range(n)])), labels[:n]
 
 
-def build_images(cfg: TrainConfig, split: str) -> torch.Tensor:
-    """uint8 (N, S, S, 3) pixels of one split ("train" / "val"), decoded once."""
-    return build_split(cfg, split)[0]
-
-
 def reference_groups(labels: np.ndarray) -> dict[int, np.ndarray]:
     """label -> indices of its images, for labels with at least two images (a reference must differ)."""
     groups = {int(k): np.flatnonzero(labels == k) for k in np.unique(labels) if k >= 0}

@@ -192,13 +192,18 @@ class InpaintingModule(L.LightningModule):
             g_adv = hinge_g_loss(self.discriminator(composite(out.image, image, mask), mask))
             total = total + self.cfg.gan_weight * g_adv
             logs["g/adv"] = g_adv.detach()
+        self.generator_step(opt_g, total, terms, logs, image.shape[0])
+
+    def generator_step(self, opt_g, total: torch.Tensor, terms: dict[str, torch.Tensor], logs: dict,
+                       batch_size: int) -> None:
+        """Step the generator on ``total``, count the batch, log ``terms`` and ``logs``, stop at max_steps."""
         opt_g.zero_grad(set_to_none=True)
         self.manual_backward(total)
         opt_g.step()
         self.steps_done += 1
         logs.update({f"g/{k}": v.detach() for k, v in terms.items()})
         logs["g/loss"] = total.detach()
-        self.log_dict(logs, prog_bar=False, on_step=True, on_epoch=False, batch_size=image.shape[0])
+        self.log_dict(logs, prog_bar=False, on_step=True, on_epoch=False, batch_size=batch_size)
         self.log("step", float(self.steps_done), prog_bar=True, on_step=True, on_epoch=False)
         if self.steps_done >= self.cfg.max_steps:
             self.trainer.should_stop = True

@@ -67,8 +67,8 @@ class TwoFaceModule(InpaintingModule):
     def _init_weights(self, init_from: dict[str, str]) -> None:
         """As the base class; a ``deepfill_v2`` of the same size is also accepted for the generator."""
         gen = init_from.get("generator")
-        if gen is not None and read_checkpoint_info(gen)["model"] == "deepfill_v2":
-            info = read_checkpoint_info(gen)
+        info = read_checkpoint_info(gen) if gen is not None else None
+        if info is not None and info["model"] == "deepfill_v2":
             mine = dict(self.cfg.model_kwargs)
             if any(info["kwargs"].get(k) != v for k, v in mine.items() if k in ("cnum", "working_size", "attention")):
                 raise ValueError(f"{gen} holds deepfill_v2 {info['kwargs']}, the config asks for two_face {mine}")
@@ -174,13 +174,4 @@ class TwoFaceModule(InpaintingModule):
                 target = self.identity_network.embed(reference)
             terms["identity"] = identity_loss(self.identity_network.embed(comp), target)
             total = total + self.weights["identity"] * terms["identity"]
-        opt_g.zero_grad(set_to_none=True)
-        self.manual_backward(total)
-        opt_g.step()
-        self.steps_done += 1
-        logs.update({f"g/{k}": v.detach() for k, v in terms.items()})
-        logs["g/loss"] = total.detach()
-        self.log_dict(logs, prog_bar=False, on_step=True, on_epoch=False, batch_size=image.shape[0])
-        self.log("step", float(self.steps_done), prog_bar=True, on_step=True, on_epoch=False)
-        if self.steps_done >= self.cfg.max_steps:
-            self.trainer.should_stop = True
+        self.generator_step(opt_g, total, terms, logs, image.shape[0])
