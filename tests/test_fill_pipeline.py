@@ -230,3 +230,52 @@ def test_cli_help_lists_commands():
     for cmd in ("fill", "eval", "masks", "models"):
         assert cmd in r.output
     assert "telea" in _invoke("models").output
+
+
+# --------------------------------------------------------------------------- classical blend
+
+
+def test_blend_with_classical_uses_diffusion_on_thin_strokes_and_model_deep_inside():
+    import cv2
+
+    from unmasked.pipelines.fill import blend_with_classical
+
+    rgb = _scene(64, 64, seed=3)
+    hole = np.zeros((64, 64), bool)
+    hole[10:12, 5:60] = True  # a 2 px stroke: no pixel lies more than 1 px from known ones
+    hole[30:60, 20:50] = True  # a 30 px block
+    model_fill = rgb.copy()
+    model_fill[hole] = (200, 10, 90)  # an unmistakable "model" colour
+    out = blend_with_classical(rgb, hole, model_fill, "navier_stokes", 4)
+    ns = cv2.inpaint(rgb, hole.astype(np.uint8), 3, cv2.INPAINT_NS)
+    np.testing.assert_array_equal(out[~hole], rgb[~hole])
+    np.testing.assert_array_equal(out[10:12, 5:60], ns[10:12, 5:60])  # thin stroke: diffusion only
+    assert (out[40:50, 30:40] == (200, 10, 90)).all()  # >= width + 1 px deep: the model only
+    ring = out[30, 25:45].astype(int)  # the block's outer ring: diffusion, not the model colour
+    np.testing.assert_array_equal(ring, ns[30, 25:45].astype(int))
+
+
+def test_classical_blend_comes_from_checkpoint_metadata(tmp_path):
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from unmasked.checkpoint import save_checkpoint
+    from unmasked.pipelines.fill import run_model
+
+    path = save_checkpoint(registry.create_model("deepfill_v2", cnum=8, working_size=32, attention=False),
+                           tmp_path / "m.safetensors", metadata={"inference": {"classical_blend": {"method": "telea", "width": 2}}})
+    model = load_model(path)
+    assert model.classical_blend == {"method": "telea", "width": 2.0}
+    rgb, hole = _scene(32, 32), np.zeros((32, 32), bool)
+    hole[8:10, 4:28] = True  # a stroke 2 px wide: all diffusion
+    import cv2
+    np.testing.assert_array_equal(run_model(model, rgb, hole), cv2.inpaint(rgb, hole.astype(np.uint8), 3, cv2.INPAINT_TELEA))
+    # a malformed spec is refused when the checkpoint is loaded, naming the file
+    with safe_open(path, "pt") as f:
+        meta, tensors = dict(f.metadata()), {k: f.get_tensor(k) for k in f.keys()}
+    meta["metadata"] = json.dumps({"inference": {"classical_blend": {"method": "blur", "width": 2}}})
+    save_file(tensors, tmp_path / "bad.safetensors", metadata=meta)
+    with pytest.raises(ValueError, match="bad.safetensors.*classical_blend"):
+        load_model(tmp_path / "bad.safetensors")

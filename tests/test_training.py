@@ -155,3 +155,22 @@ def test_perceptual_output_weight_zero_skips_that_term(tmp_path):
     assert "perceptual" in terms and "perceptual_output" not in terms
     module.weights["perceptual_output"] = 0.05
     assert "perceptual_output" in module.reconstruction_losses(out, image, mask)
+
+
+def test_l2_terms_are_squared_error_and_named_in_the_loss_description(tmp_path):
+    from unmasked.training.module import InpaintingModule
+
+    cfg = _cfg(tmp_path, "l2", loss_weights={"l1": 0, "l1_coarse": 0, "l2": 1, "l2_coarse": 0.5}, discriminator=None)
+    module = InpaintingModule(cfg)
+    image = torch.rand(2, 3, 32, 32) * 2 - 1
+    mask = torch.zeros(2, 1, 32, 32)
+    mask[..., 8:20, 8:20] = 1
+    out = module.generator(image * (1 - mask), mask)
+    terms = module.reconstruction_losses(out, image, mask)
+    l2 = (out.image - image).pow(2).mean()
+    l2c = (out.coarse - image).pow(2).mean()
+    torch.testing.assert_close(terms["l2"], l2)
+    torch.testing.assert_close(terms["total"], l2 + 0.5 * l2c)  # L1 weighted 0 adds nothing
+    assert "1*L2(refined) + 0.5*L2(coarse)" in module.describe_loss()
+    # off by default
+    assert "l2" not in InpaintingModule(_cfg(tmp_path, "d", discriminator=None)).reconstruction_losses(out, image, mask)

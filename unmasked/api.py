@@ -28,6 +28,10 @@ CHECKPOINT_SUFFIXES = (".safetensors",)
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
 
+#: short names for shipped presets (the names the issues and README use)
+PRESET_ALIASES = {"deepfill_v2-faces": "deepfill_v2_faces128"}
+
+
 def shipped_weights() -> dict[str, Path]:
     """Preset name -> weights file, for the trained models that ship with unmasked."""
     return {p.stem: p for p in sorted(WEIGHTS_DIR.glob("*.safetensors"))}
@@ -42,6 +46,7 @@ def load_model(spec: str | os.PathLike | InpaintModel) -> InpaintModel:
     if isinstance(spec, InpaintModel):
         return spec.eval()
     text = os.fspath(spec)
+    text = PRESET_ALIASES.get(text, text)
     presets = shipped_weights()
     if text in presets:
         return load_checkpoint(presets[text])

@@ -136,4 +136,9 @@ def load_checkpoint(path: str | os.PathLike, **override_kwargs: Any) -> InpaintM
             f"missing {result.missing_keys[:5]}, unexpected {result.unexpected_keys[:5]}"
         )
     model.checkpoint_metadata = info["metadata"]
+    blend = (info["metadata"] or {}).get("inference", {}).get("classical_blend")
+    if blend is not None:
+        from unmasked.pipelines.fill import check_classical_blend
+
+        model.classical_blend = check_classical_blend(blend, source=str(path))
     return model.eval()

@@ -56,5 +56,12 @@ class InpaintModel(nn.Module):
     #: set by :func:`unmasked.registry.create_model`: {"name": ..., "kwargs": {...}}
     config: dict
 
+    #: ``{"method": "navier_stokes" | "telea", "width": px}`` or None: blend the model's fill with
+    #: a classical (diffusion) fill near the hole boundary, see
+    #: :func:`unmasked.pipelines.fill.blend_with_classical`. Loaded from a checkpoint's
+    #: ``metadata["inference"]["classical_blend"]``, so the weights' model card and the
+    #: fill that ``unmasked eval`` scores are one and the same.
+    classical_blend: dict | None = None
+
     def forward(self, image: torch.Tensor, mask: torch.Tensor, reference: torch.Tensor | None = None) -> InpaintOutput:
         raise NotImplementedError

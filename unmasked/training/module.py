@@ -80,7 +80,10 @@ class InpaintingModule(L.LightningModule):
             self.pconv_loss = PConvLoss(features=features, **cfg.loss_weights)
         else:
             self.features = features
-            self.weights = {"l1": 1.0, "l1_coarse": 1.0, "perceptual": 0.05, **cfg.loss_weights}
+            # l2 / l2_coarse (mean squared error, off by default): for tasks where the L1 optimum,
+            # the per-pixel median, is a blank fill (e.g. the MNIST experiments' large boxes)
+            self.weights = {"l1": 1.0, "l1_coarse": 1.0, "l2": 0.0, "l2_coarse": 0.0, "perceptual": 0.05,
+                            **cfg.loss_weights}
             self.weights.setdefault("perceptual_output", self.weights["perceptual"])
         self.steps_done = 0
         self.last_val: dict[str, float] = {}
@@ -110,7 +113,8 @@ class InpaintingModule(L.LightningModule):
         feat = (f" + {w['perceptual']:g}*perceptual(composite) + {w['perceptual_output']:g}*perceptual(output)"
                 f" (VGG-19 from {self.cfg.feature_weights})" if self.features is not None
                 else "; perceptual term OFF (no feature_weights given)")
-        return f"DeepFill loss: {w['l1']:g}*L1(refined) + {w['l1_coarse']:g}*L1(coarse){feat}{gan}"
+        l2 = "".join(f" + {w[k]:g}*L2({part})" for k, part in (("l2", "refined"), ("l2_coarse", "coarse")) if w[k])
+        return f"DeepFill loss: {w['l1']:g}*L1(refined) + {w['l1_coarse']:g}*L1(coarse){l2}{feat}{gan}"
 
     # ------------------------------------------------------------------ data
 
@@ -160,6 +164,10 @@ class InpaintingModule(L.LightningModule):
         if "coarse" in out.extras:
             terms["l1_coarse"] = (out.coarse - image).abs().mean()
             total = total + w["l1_coarse"] * terms["l1_coarse"]
+        for key, pred in (("l2", out.image), ("l2_coarse", out.extras.get("coarse"))):
+            if w[key] and pred is not None:
+                terms[key] = (pred - image).pow(2).mean()
+                total = total + w[key] * terms[key]
         if self.features is not None and (w["perceptual"] or w["perceptual_output"]):
             gt = self.features(image)
             if w["perceptual"]:
