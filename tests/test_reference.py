@@ -117,3 +117,18 @@ def test_default_gallery_uses_dlib_and_recognises_the_same_person(tmp_path, astr
     assert gallery.embedder.name == "dlib" and gallery.threshold == pytest.approx(0.91)
     m = gallery.match(aligned_reference(astronaut, 128))
     assert m is not None and m.identity == "eileen" and m.similarity > 0.91
+
+
+def test_paired_gain_reports_mean_interval_and_gap_closed():
+    from unmasked.evaluation.reference import paired_gain
+
+    rng = np.random.default_rng(0)
+    without = rng.uniform(0.85, 0.9, 400)
+    with_ref = without + 0.02 + rng.normal(0, 0.01, 400)
+    ceiling = np.full(400, without.mean() + 0.08)
+    g = paired_gain(with_ref, without, ceiling)
+    assert g["ci95"][0] < g["mean"] < g["ci95"][1] and g["ci95"][0] > 0.015  # clearly positive
+    assert abs(g["gap_closed"] - 0.25) < 0.02 and g["faces_gaining"] > 0.95
+    # no effect: the interval straddles zero
+    g0 = paired_gain(without + rng.normal(0, 0.01, 400), without, ceiling)
+    assert g0["ci95"][0] < 0 < g0["ci95"][1]

@@ -110,7 +110,7 @@ def fill_cmd(image, mask, output, model, input_dir, mask_dir, output_dir, max_pi
         _run(save_image, output, loaded.to_pil(result.image))
         if result.note:
             click.echo(f"note: {result.note}", err=True)
-        click.echo(f"wrote {output}")
+        click.echo(f"wrote {output} (model: {model})")
         return
 
     from tqdm import tqdm
