@@ -7,7 +7,7 @@ from PIL import Image
 
 from unmasked.api import load_model
 from unmasked.cli import main
-from unmasked.conventions import load_image
+from unmasked.conventions import load_image, save_image
 from unmasked.pipelines.unmask import unmask_array, worn_mask_region
 
 
@@ -183,8 +183,16 @@ def test_unmask_with_a_reference_or_gallery_calls_the_model_with_the_aligned_ref
         unmask_array(masked, load_model("telea"), boxes=[ASTRONAUT_BOX], reference=astronaut)
     save_image(tmp_path / "p.png", masked)
     r = CliRunner().invoke(main, ["unmask", str(tmp_path / "p.png"), "-o", str(tmp_path / "o.png"),
-                                  "--reference", str(tmp_path / "p.png")])
+                                  "--model", "deepfill_v2_faces128", "--reference", str(tmp_path / "p.png")])
     assert r.exit_code == 1 and "need a reference-guided --model" in r.output
+    # without --model, a reference picks the shipped Two-Face preset
+    box = ",".join(map(str, ASTRONAUT_BOX))
+    r = CliRunner().invoke(main, ["unmask", str(tmp_path / "p.png"), "-o", str(tmp_path / "o.png"), "--box", box,
+                                  "--reference", str(tmp_path / "p.png")])
+    assert r.exit_code == 0, r.output
+    assert "with the reference photo" in r.output
+    out = np.asarray(Image.open(tmp_path / "o.png"))
+    assert out.shape == masked.shape and (out != masked).any()
 
 
 def test_when_hog_misses_the_masked_face_the_cnn_detector_finds_it(astronaut):
@@ -199,3 +207,18 @@ def test_when_hog_misses_the_masked_face_the_cnn_detector_finds_it(astronaut):
     restored = [f for f in result.faces if f.mask_found]
     assert len(restored) == 1 and restored[0].detector == "cnn"
     assert (result.region & hole).sum() / hole.sum() > 0.97
+
+
+def test_fill_with_a_reference_and_no_model_uses_the_two_face_preset(astronaut, tmp_path):
+    hole = np.zeros(astronaut.shape[:2], bool)
+    hole[130:160, 195:245] = True  # mouth and chin of the face
+    save_image(tmp_path / "face.png", astronaut)
+    save_image(tmp_path / "m.png", (hole * 255).astype(np.uint8))
+    save_image(tmp_path / "ref.png", np.ascontiguousarray(astronaut[:, ::-1]))
+    r = CliRunner().invoke(main, ["fill", str(tmp_path / "face.png"), "--mask", str(tmp_path / "m.png"),
+                                  "-o", str(tmp_path / "out.png"), "--reference", str(tmp_path / "ref.png")])
+    assert r.exit_code == 0, r.output
+    assert "(model: two_face_faces128)" in r.output
+    out = np.asarray(Image.open(tmp_path / "out.png"))
+    np.testing.assert_array_equal(out[~hole], astronaut[~hole])
+    assert (out[hole] != astronaut[hole]).any()

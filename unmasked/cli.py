@@ -64,7 +64,9 @@ MAX_PIXELS_HELP = "Refuse images with more pixels than this (checked before deco
 @click.argument("image", required=False, type=click.Path(path_type=Path))
 @click.option("--mask", "-m", "mask", type=click.Path(path_type=Path), help="Mask image (white = hole), same size as IMAGE.")
 @click.option("--output", "-o", type=click.Path(path_type=Path), help="Where to write the result (format from suffix).")
-@click.option("--model", default="telea", show_default=True, help="Model name (see `unmasked models`) or a .safetensors checkpoint.")
+@click.option("--model", default=None,
+              help="Model name (see `unmasked models`) or a .safetensors checkpoint.  "
+                   "[default: telea; two_face_faces128 with --reference/--gallery]")
 @click.option("--input-dir", type=click.Path(path_type=Path), help="Fill every image below this folder instead of IMAGE.")
 @click.option("--mask-dir", type=click.Path(path_type=Path), help="Masks for --input-dir: same relative name (or NAME_mask.*).")
 @click.option("--output-dir", type=click.Path(path_type=Path), help="Results for --input-dir, mirroring its tree.")
@@ -85,7 +87,7 @@ def fill_cmd(image, mask, output, model, input_dir, mask_dir, output_dir, max_pi
     Examples:
       unmasked fill photo.jpg --mask mask.png -o filled.png --model patchmatch
       unmasked fill --input-dir photos/ --mask-dir masks/ --output-dir filled/
-      unmasked fill face.jpg --mask m.png -o out.png --model two_face.safetensors --reference other.jpg
+      unmasked fill face.jpg --mask m.png -o out.png --reference other.jpg
     """
     from unmasked.api import Inpainter
     from unmasked.conventions import DEFAULT_MAX_PIXELS, save_image
@@ -104,6 +106,8 @@ def fill_cmd(image, mask, output, model, input_dir, mask_dir, output_dir, max_pi
         _fail("give --reference or --gallery, not both")
     if folder_mode and (reference is not None or gallery is not None):
         _fail("--reference/--gallery work on one IMAGE, not with --input-dir")
+    if model is None:
+        model = DEFAULT_REFERENCE_MODEL if (reference is not None or gallery is not None) else "telea"
     inpainter = _run(Inpainter, model, max_pixels=max_pixels)
     if not folder_mode:
         result, loaded = _run(inpainter.fill_result, image, mask, reference, gallery)
@@ -204,6 +208,8 @@ def masks_face_cmd(input_dir, output_dir, kind, templates, detector, seed) -> No
 # --------------------------------------------------------------------------- unmask
 
 DEFAULT_FACE_MODEL = "deepfill_v2_faces128"
+#: used by `fill` and `unmask` when --reference or --gallery is given without --model
+DEFAULT_REFERENCE_MODEL = "two_face_faces128"
 
 
 def _parse_box(text: str) -> tuple[int, int, int, int]:
@@ -218,7 +224,9 @@ def _parse_box(text: str) -> tuple[int, int, int, int]:
 @click.argument("photo", type=click.Path(path_type=Path))
 @click.option("--output", "-o", required=True, type=click.Path(path_type=Path),
               help="Where to write the restored photo (a folder when PHOTO is a folder).")
-@click.option("--model", default=DEFAULT_FACE_MODEL, show_default=True, help="Face model preset or .safetensors checkpoint.")
+@click.option("--model", default=None,
+              help="Face model preset or .safetensors checkpoint.  "
+                   "[default: deepfill_v2_faces128; two_face_faces128 with --reference/--gallery]")
 @click.option("--box", "boxes", multiple=True, metavar="X,Y,W,H", help="Face square to restore (skips detection); repeatable.")
 @click.option("--detector", default="auto", show_default=True, type=click.Choice(["auto", "hog", "cnn"]),
               help="auto: HOG, then HOG upsampled, then the CNN detector.")
@@ -247,7 +255,7 @@ def unmask_cmd(photo, output, model, boxes, detector, region, save_mask, debug_d
       unmasked unmask family.jpg -o family_unmasked.png --save-mask family_mask.png
       unmasked unmask group.jpg -o out.png --box 120,80,160,160 --debug-dir stages/
       unmasked unmask photos/ -o restored/
-      unmasked unmask photo.jpg -o out.png --model two_face.safetensors --gallery family/
+      unmasked unmask photo.jpg -o out.png --gallery family/
     """
     from unmasked.api import load_model
     from unmasked.conventions import DEFAULT_MAX_PIXELS, load_image, save_image
@@ -256,6 +264,8 @@ def unmask_cmd(photo, output, model, boxes, detector, region, save_mask, debug_d
 
     parsed = [_parse_box(b) for b in boxes]
     max_pixels = max_pixels or DEFAULT_MAX_PIXELS
+    if model is None:
+        model = DEFAULT_REFERENCE_MODEL if (reference is not None or gallery is not None) else DEFAULT_FACE_MODEL
     face_model = _run(load_model, model)
     if region == "segmenter":
         _run(load_segmenter)
