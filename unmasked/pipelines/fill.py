@@ -80,13 +80,14 @@ def blend_with_classical(rgb: np.ndarray, hole: np.ndarray, filled: np.ndarray, 
     large holes by the model. The PConv paper's own comparison shows diffusion winning on
     thin holes; this is the hybrid its issue allows, stated in the model card.
     """
+    hole = hole.astype(bool)
     hole8 = hole.astype(np.uint8)
     classical = cv2.inpaint(np.ascontiguousarray(rgb), hole8, radius, CLASSICAL_FLAGS[method])
     depth = cv2.distanceTransform(hole8, cv2.DIST_L2, 3)
     w = np.clip((depth - 1.0) / width, 0.0, 1.0)[..., None]
     out = np.round(w * filled.astype(np.float32) + (1.0 - w) * classical.astype(np.float32))
     out = out.astype(np.uint8)
-    out[~hole.astype(bool)] = rgb[~hole.astype(bool)]
+    out[~hole] = rgb[~hole]
     return out
 
 

@@ -113,8 +113,12 @@ class InpaintingModule(L.LightningModule):
         feat = (f" + {w['perceptual']:g}*perceptual(composite) + {w['perceptual_output']:g}*perceptual(output)"
                 f" (VGG-19 from {self.cfg.feature_weights})" if self.features is not None
                 else "; perceptual term OFF (no feature_weights given)")
-        l2 = "".join(f" + {w[k]:g}*L2({part})" for k, part in (("l2", "refined"), ("l2_coarse", "coarse")) if w[k])
-        return f"DeepFill loss: {w['l1']:g}*L1(refined) + {w['l1_coarse']:g}*L1(coarse){l2}{feat}{gan}"
+        return f"DeepFill loss: {w['l1']:g}*L1(refined) + {w['l1_coarse']:g}*L1(coarse){self.describe_l2()}{feat}{gan}"
+
+    def describe_l2(self) -> str:
+        """" + w*L2(refined) + w*L2(coarse)" for the squared-error terms that are on ("" if none)."""
+        w = self.weights
+        return "".join(f" + {w[k]:g}*L2({part})" for k, part in (("l2", "refined"), ("l2_coarse", "coarse")) if w[k])
 
     # ------------------------------------------------------------------ data
 

@@ -110,8 +110,7 @@ class TwoFaceModule(InpaintingModule):
 
     def describe_loss(self) -> str:
         w, s = self.weights, self.starts()
-        l2 = "".join(f" + {w[k]:g}*L2({part})" for k, part in (("l2", "refined"), ("l2_coarse", "coarse")) if w[k])
-        parts = [f"two_face: {w['l1']:g}*L1(refined) + {w['l1_coarse']:g}*L1(coarse){l2}"]
+        parts = [f"two_face: {w['l1']:g}*L1(refined) + {w['l1_coarse']:g}*L1(coarse){self.describe_l2()}"]
         parts.append(f"{w['perceptual']:g}*perceptual" if self.features is not None else "perceptual OFF (no feature_weights)")
         if self.discriminator is None:
             parts.append("adversarial OFF (no discriminator)")
