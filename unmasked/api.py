@@ -39,7 +39,8 @@ def shipped_weights() -> dict[str, Path]:
 
 def load_model(spec: str | os.PathLike | InpaintModel) -> InpaintModel:
     """A model from a shipped preset (see ``unmasked models``), a registered baseline name
-    (``"telea"``), or a checkpoint path (``*.safetensors``).
+    (``"telea"``), a checkpoint path (``*.safetensors``), or ``"auto"`` (the face preset on
+    faces, Telea elsewhere: :class:`~unmasked.pipelines.auto.FaceAwareFill`).
 
     A learned architecture named without weights raises ``ValueError`` naming the presets.
     """
@@ -47,6 +48,10 @@ def load_model(spec: str | os.PathLike | InpaintModel) -> InpaintModel:
         return spec.eval()
     text = os.fspath(spec)
     text = PRESET_ALIASES.get(text, text)
+    if text == "auto":
+        from unmasked.pipelines.auto import load_auto
+
+        return load_auto()
     presets = shipped_weights()
     if text in presets:
         return load_checkpoint(presets[text])

@@ -53,6 +53,10 @@ def models_cmd() -> None:
         entry = model_entry(name)
         kind = "architecture (needs a checkpoint)" if entry.trainable else "classical"
         click.echo(f"{name:24s} {kind}  {entry.description}")
+    from unmasked.pipelines.auto import AUTO_FACE_MODEL, AUTO_SCENE_MODEL
+
+    click.echo(f"{'auto':24s} pipeline   {AUTO_FACE_MODEL} inside detected faces, {AUTO_SCENE_MODEL} elsewhere "
+               "(the default of `fill`)")
 
 
 # --------------------------------------------------------------------------- fill
@@ -66,7 +70,8 @@ MAX_PIXELS_HELP = "Refuse images with more pixels than this (checked before deco
 @click.option("--output", "-o", type=click.Path(path_type=Path), help="Where to write the result (format from suffix).")
 @click.option("--model", default=None,
               help="Model name (see `unmasked models`) or a .safetensors checkpoint.  "
-                   "[default: telea; two_face_faces128 with --reference/--gallery]")
+                   "[default: auto (deepfill_v2_faces128 on faces, telea elsewhere); "
+                   "two_face_faces128 with --reference/--gallery]")
 @click.option("--input-dir", type=click.Path(path_type=Path), help="Fill every image below this folder instead of IMAGE.")
 @click.option("--mask-dir", type=click.Path(path_type=Path), help="Masks for --input-dir: same relative name (or NAME_mask.*).")
 @click.option("--output-dir", type=click.Path(path_type=Path), help="Results for --input-dir, mirroring its tree.")
@@ -107,7 +112,7 @@ def fill_cmd(image, mask, output, model, input_dir, mask_dir, output_dir, max_pi
     if folder_mode and (reference is not None or gallery is not None):
         _fail("--reference/--gallery work on one IMAGE, not with --input-dir")
     if model is None:
-        model = DEFAULT_REFERENCE_MODEL if (reference is not None or gallery is not None) else "telea"
+        model = DEFAULT_REFERENCE_MODEL if (reference is not None or gallery is not None) else "auto"
     inpainter = _run(Inpainter, model, max_pixels=max_pixels)
     if not folder_mode:
         result, loaded = _run(inpainter.fill_result, image, mask, reference, gallery)

@@ -66,4 +66,4 @@ def fill_folder(
         except (ImageReadError, InputError, ValueError, OSError) as e:
             yield BatchItem(image, None, "error", str(e))
             continue
-        yield BatchItem(image, out, "copied" if result.note else "filled", result.note or "")
+        yield BatchItem(image, out, "filled" if result.regions else "copied", result.note or "")

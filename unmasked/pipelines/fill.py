@@ -6,6 +6,8 @@ The one path that the CLI, the REST server and the Python API share:
 * the input is padded to the model's ``multiple`` and unpadded after;
 * a model with ``classical_blend`` (a shipped preset's metadata) is blended with a diffusion
   fill near the hole boundary, at the model's input resolution (see :func:`blend_with_classical`);
+* ``auto`` (:class:`~unmasked.pipelines.auto.FaceAwareFill`) is handed the whole image: it
+  fills faces with the face model and the rest with a classical fill;
 * for images larger than a model's ``working_size`` each hole region is filled from a crop
   around it (hole bounding box plus a margin), resized to the working size, filled,
   resized back, and only that region's hole pixels are pasted (the strategy IOPaint calls
@@ -22,6 +24,7 @@ import torch
 
 from unmasked.conventions import composite, image_to_tensor, mask_to_tensor, pad_to_multiple, tensor_to_image, unpad
 from unmasked.models.base import InpaintModel
+from unmasked.pipelines.auto import FaceAwareFill
 
 
 class InputError(ValueError):
@@ -165,6 +168,8 @@ def fill_array(
         from unmasked.pipelines.reference import fill_with_reference
 
         return fill_with_reference(rgb, hole, model, reference)
+    if isinstance(model, FaceAwareFill):  # `auto`: picks a model per face, needs the whole image
+        return model.fill(rgb, hole)
     validate_inputs(rgb, hole)
     hole = hole.astype(bool)
     if not hole.any():

@@ -185,18 +185,10 @@ class Gallery:
 
 def _face_for_hole(rgb: np.ndarray, hole: np.ndarray, detector: str):
     """The detected face whose (1.5x enlarged) box holds most hole pixels, or None."""
-    from unmasked.faces import detect_faces
+    from unmasked.pipelines.auto import faces_at_hole
 
-    best, best_count = None, 0
-    h, w = hole.shape
-    for face in detect_faces(rgb, detector=detector):
-        x, y, bw, bh = face.box
-        x0, y0 = int(max(0, x - bw / 4)), int(max(0, y - bh / 4))
-        x1, y1 = int(min(w, x + bw * 1.25)), int(min(h, y + bh * 1.25))
-        count = int(hole[y0:y1, x0:x1].sum())
-        if count > best_count:
-            best, best_count = face, count
-    return best
+    faces = faces_at_hole(rgb, hole, detector)
+    return faces[0] if faces else None
 
 
 def fill_with_reference(
@@ -222,8 +214,9 @@ def fill_with_reference(
     """
     import cv2
 
-    from unmasked.faces import align_face, face_from_box
-    from unmasked.pipelines.fill import FillResult, InputError, fill_array, run_model, validate_image
+    from unmasked.faces import face_from_box
+    from unmasked.pipelines.auto import fill_in_face
+    from unmasked.pipelines.fill import FillResult, InputError, fill_array, validate_image
 
     if not getattr(model, "uses_reference", False):
         raise InputError(f"model {getattr(model, 'config', {}).get('name', type(model).__name__)!r} "
@@ -244,23 +237,11 @@ def fill_with_reference(
     if face is None:
         return FillResult(base.image, note="no face found at the hole: filled without the reference",
                           regions=base.regions)
-    aligned = align_face(rgb, face, size)
-    hole_aligned = cv2.warpAffine(hole.astype(np.float32), aligned.matrix, (size, size), flags=cv2.INTER_LINEAR,
-                                  borderMode=cv2.BORDER_CONSTANT, borderValue=0) > 0
-    if not hole_aligned.any():
+    out = base.image.copy()
+    sel = fill_in_face(out, hole, face, model, ref_face)
+    if not sel.any():
         return FillResult(base.image, note="the hole is outside the face: filled without the reference",
                           regions=base.regions)
-    if hole_aligned.all():
-        raise InputError("the hole covers the whole face crop: there is nothing left of the face to fill from")
-    filled = run_model(model, aligned.image, hole_aligned, ref_face)
-    h, w = hole.shape
-    inverse = cv2.invertAffineTransform(aligned.matrix)
-    back = cv2.warpAffine(filled, inverse, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    inside = cv2.warpAffine(np.ones((size, size), np.float32), inverse, (w, h), flags=cv2.INTER_LINEAR,
-                            borderMode=cv2.BORDER_CONSTANT, borderValue=0) > 0.999
-    out = base.image.copy()
-    sel = hole & inside
-    out[sel] = back[sel]
     return FillResult(out, note=f"filled with the reference photo ({int(sel.sum())} of {int(hole.sum())} hole pixels"
                                 " inside the aligned face)", regions=base.regions)
 

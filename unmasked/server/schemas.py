@@ -118,7 +118,7 @@ class ErrorBody(BaseModel):
 
 class ModelInfo(BaseModel):
     name: str
-    kind: Literal["trained", "classical"]
+    kind: Literal["trained", "classical", "auto"]
     description: str
     uses_reference: bool
     working_size: int | None = Field(None, description="Training resolution; larger holes are filled crop by crop.")

@@ -19,7 +19,9 @@ from fastapi import HTTPException
 
 from unmasked.server.schemas import ModelInfo
 
-DEFAULT_FILL_MODEL = "telea"
+#: the face preset on faces, Telea elsewhere (README, "Which model fills by default"); Telea
+#: when the face preset is not offered
+DEFAULT_FILL_MODEL = "auto"
 DEFAULT_FACE_MODEL = "deepfill_v2_faces128"
 
 
@@ -97,6 +99,13 @@ class ModelStore:
             entry = model_entry(name)
             infos[name] = ModelInfo(name=name, kind="classical", description=entry.description,
                                     uses_reference=entry.uses_reference, working_size=None, face_model=False)
+        from unmasked.pipelines.auto import AUTO_FACE_MODEL, AUTO_SCENE_MODEL
+
+        if AUTO_FACE_MODEL in infos and AUTO_SCENE_MODEL in infos:
+            infos["auto"] = ModelInfo(
+                name="auto", kind="auto", uses_reference=False, working_size=None, face_model=False,
+                description=f"{AUTO_FACE_MODEL} inside detected faces, {AUTO_SCENE_MODEL} elsewhere "
+                            "(chosen from measurements on faces and scenes)")
         if allowed is not None:
             unknown = sorted(set(allowed) - set(infos))
             if unknown:
@@ -120,6 +129,8 @@ class ModelStore:
         preferred = DEFAULT_FACE_MODEL if face else DEFAULT_FILL_MODEL
         if preferred in self.infos:
             return preferred
+        if not face and "telea" in self.infos:
+            return "telea"
         return next((n for n, i in self.infos.items() if i.face_model == face), None if face else self.names[0])
 
     def info(self, name: str) -> ModelInfo:

@@ -1,0 +1,86 @@
+"""`auto`, the default of `unmasked fill`: the face preset inside detected faces, Telea elsewhere."""
+
+import numpy as np
+import pytest
+import skimage.data
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from unmasked import load_model
+from unmasked.cli import main
+from unmasked.pipelines.auto import AUTO_MIN_SCORE, FaceAwareFill, faces_at_hole
+from unmasked.pipelines.fill import InputError, fill_array
+
+MOUTH = (slice(120, 150), slice(195, 250))  # the astronaut's mouth and chin
+SUIT = (slice(400, 450), slice(50, 120))  # orange suit, next to the mission patch dlib mistakes for a face
+
+
+@pytest.fixture(scope="module")
+def auto():
+    return load_model("auto")
+
+
+@pytest.fixture(scope="module")
+def astronaut():
+    return skimage.data.astronaut()
+
+
+def _hole(shape, *boxes):
+    hole = np.zeros(shape[:2], bool)
+    for box in boxes:
+        hole[box] = True
+    return hole
+
+
+def test_auto_is_the_face_preset_and_telea(auto):
+    assert isinstance(auto, FaceAwareFill)
+    assert auto.config == {"name": "auto", "kwargs": {"face": "deepfill_v2_faces128", "scene": "telea"}}
+    with pytest.raises(TypeError, match="whole image"):
+        auto(torch.zeros(1, 3, 8, 8), torch.zeros(1, 1, 8, 8))
+
+
+def test_auto_without_a_face_is_telea_byte_for_byte(auto):
+    rng = np.random.default_rng(0)
+    rgb = (np.linspace(0, 255, 96)[None, :, None] + rng.normal(0, 3, (64, 96, 3))).clip(0, 255).astype(np.uint8)
+    hole = _hole(rgb.shape, (slice(20, 40), slice(30, 60)))
+    result = fill_array(rgb, hole, auto)
+    np.testing.assert_array_equal(result.image, fill_array(rgb, hole, load_model("telea")).image)
+    assert result.note == "no face at the hole: filled with telea"
+
+
+def test_auto_fills_the_face_with_the_face_model_and_the_rest_with_telea(auto, astronaut):
+    hole = _hole(astronaut.shape, MOUTH, SUIT)
+    result = fill_array(astronaut, hole, auto)
+    telea = fill_array(astronaut, hole, load_model("telea")).image
+    np.testing.assert_array_equal(result.image[~hole], astronaut[~hole])
+    mouth, suit = _hole(astronaut.shape, MOUTH), _hole(astronaut.shape, SUIT)
+    # the mouth is the face model's work, the suit (no trusted face there) is Telea's, untouched
+    assert np.abs(result.image[mouth].astype(int) - telea[mouth]).mean() > 3
+    np.testing.assert_array_equal(result.image[suit], telea[suit])
+    assert f"{mouth.sum()} of {hole.sum()} hole pixels inside 1 face(s) filled with deepfill_v2_faces128" in result.note
+
+
+def test_auto_does_not_trust_weak_detections(astronaut):
+    suit = _hole(astronaut.shape, (slice(330, 430), slice(120, 220)))
+    faces = faces_at_hole(astronaut, suit, "hog")
+    assert faces and all(f.score < AUTO_MIN_SCORE for f in faces)  # dlib sees a "face" in the patch...
+    assert faces_at_hole(astronaut, suit, "hog", min_score=AUTO_MIN_SCORE) == []  # ...auto does not
+
+
+def test_auto_keeps_the_fill_errors(auto, astronaut):
+    with pytest.raises(InputError, match="whole image"):
+        fill_array(astronaut, np.ones(astronaut.shape[:2], bool), auto)
+    empty = fill_array(astronaut, np.zeros(astronaut.shape[:2], bool), auto)
+    np.testing.assert_array_equal(empty.image, astronaut)
+    assert "empty" in empty.note
+
+
+def test_cli_fill_defaults_to_auto_and_says_so(tmp_path, astronaut):
+    Image.fromarray(astronaut).save(tmp_path / "a.png")
+    Image.fromarray(_hole(astronaut.shape, MOUTH).astype(np.uint8) * 255).save(tmp_path / "m.png")
+    r = CliRunner().invoke(main, ["fill", str(tmp_path / "a.png"), "-m", str(tmp_path / "m.png"), "-o",
+                                  str(tmp_path / "out.png")])
+    assert r.exit_code == 0, r.output
+    assert "(model: auto)" in r.output and "filled with deepfill_v2_faces128" in r.output
+    assert "auto" in CliRunner().invoke(main, ["models"]).output
