@@ -35,7 +35,7 @@ def _hole(shape, *boxes):
 
 def test_auto_is_the_face_preset_and_telea(auto):
     assert isinstance(auto, FaceAwareFill)
-    assert auto.config == {"name": "auto", "kwargs": {"face": "deepfill_v2_faces128", "scene": "telea"}}
+    assert auto.config == {"name": "auto", "kwargs": {"face": "pconv_unet_faces128", "scene": "telea"}}
     with pytest.raises(TypeError, match="whole image"):
         auto(torch.zeros(1, 3, 8, 8), torch.zeros(1, 1, 8, 8))
 
@@ -58,7 +58,7 @@ def test_auto_fills_the_face_with_the_face_model_and_the_rest_with_telea(auto, a
     # the mouth is the face model's work, the suit (no trusted face there) is Telea's, untouched
     assert np.abs(result.image[mouth].astype(int) - telea[mouth]).mean() > 3
     np.testing.assert_array_equal(result.image[suit], telea[suit])
-    assert f"{mouth.sum()} of {hole.sum()} hole pixels inside 1 face(s) filled with deepfill_v2_faces128" in result.note
+    assert f"{mouth.sum()} of {hole.sum()} hole pixels inside 1 face(s) filled with pconv_unet_faces128" in result.note
 
 
 def test_auto_does_not_trust_weak_detections(astronaut):
@@ -82,5 +82,16 @@ def test_cli_fill_defaults_to_auto_and_says_so(tmp_path, astronaut):
     r = CliRunner().invoke(main, ["fill", str(tmp_path / "a.png"), "-m", str(tmp_path / "m.png"), "-o",
                                   str(tmp_path / "out.png")])
     assert r.exit_code == 0, r.output
-    assert "(model: auto)" in r.output and "filled with deepfill_v2_faces128" in r.output
+    assert "(model: auto)" in r.output and "filled with pconv_unet_faces128" in r.output
     assert "auto" in CliRunner().invoke(main, ["models"]).output
+
+
+def test_one_face_default_everywhere():
+    from unmasked import cli
+    from unmasked.api import DEFAULT_FACE_PRESET
+    from unmasked.pipelines.auto import AUTO_FACE_MODEL
+    from unmasked.server import worker
+    from unmasked.server.schemas import UnmaskParams
+
+    assert cli.DEFAULT_FACE_MODEL == worker.DEFAULT_FACE_MODEL == AUTO_FACE_MODEL == DEFAULT_FACE_PRESET
+    assert UnmaskParams.model_fields["model"].default == DEFAULT_FACE_PRESET

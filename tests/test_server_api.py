@@ -75,7 +75,7 @@ def test_health_and_models(client):
     assert {"telea", "navier_stokes", "patchmatch", "deepfill_v2_faces128"} <= set(by_name)
     assert by_name["deepfill_v2_faces128"]["face_model"] and by_name["deepfill_v2_faces128"]["working_size"] == 128
     assert not by_name["telea"]["face_model"] and by_name["telea"]["kind"] == "classical"
-    assert body["default_fill"] == "auto" and body["default_face"] == "deepfill_v2_faces128"
+    assert body["default_fill"] == "auto" and body["default_face"] == "pconv_unet_faces128"
 
 
 def test_inpaint_multipart_returns_png_changed_only_in_the_hole(client, photo, hole):

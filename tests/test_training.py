@@ -119,6 +119,25 @@ def test_init_from_starts_a_new_stage_from_trained_weights(tmp_path):
         _fit(_cfg(tmp_path, "stage2b", model_kwargs={"cnum": 8, "working_size": 32}, init_from=init))
 
 
+def test_pconv_fine_tuning_stage_freezes_encoder_bn_from_phase_one_weights(tmp_path):
+    # the paper's second phase: same weights, encoder BatchNorm frozen (a kwarg with no parameters)
+    kwargs = {"base_channels": 4, "max_channels": 8, "depth": 3, "working_size": 32}
+    common = {"model": "pconv_unet", "loss": "pconv", "discriminator": None}
+    first = _fit(_cfg(tmp_path, "phase1", model_kwargs=kwargs, max_steps=2, **common))
+    init = {"generator": str(tmp_path / "phase1" / "generator.safetensors")}
+    second = _fit(_cfg(tmp_path, "phase2", model_kwargs={**kwargs, "freeze_encoder_bn": True}, max_steps=1,
+                       lr_g=0.0, init_from=init, **common))
+    assert second.generator.freeze_encoder_bn
+    before, after = first.generator.state_dict(), second.generator.state_dict()
+    stats = [k for k in before if "running_mean" in k]
+    assert any(k.startswith("encoder.") for k in stats) and any(k.startswith("decoder.") for k in stats)
+    for key in stats:  # frozen encoder BN keeps phase 1's statistics; the decoder's still move
+        moved = not torch.equal(after[key], before[key])
+        assert moved == key.startswith("decoder."), key
+    with pytest.raises(ValueError, match="config asks for pconv_unet"):
+        _fit(_cfg(tmp_path, "phase2b", model_kwargs={**kwargs, "base_channels": 8}, init_from=init, **common))
+
+
 def test_face_mask_kinds_sit_on_the_lower_face_and_are_reproducible():
     import numpy as np
 

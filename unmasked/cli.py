@@ -70,7 +70,7 @@ MAX_PIXELS_HELP = "Refuse images with more pixels than this (checked before deco
 @click.option("--output", "-o", type=click.Path(path_type=Path), help="Where to write the result (format from suffix).")
 @click.option("--model", default=None,
               help="Model name (see `unmasked models`) or a .safetensors checkpoint.  "
-                   "[default: auto (deepfill_v2_faces128 on faces, telea elsewhere); "
+                   "[default: auto (pconv_unet_faces128 on faces, telea elsewhere); "
                    "two_face_faces128 with --reference/--gallery]")
 @click.option("--input-dir", type=click.Path(path_type=Path), help="Fill every image below this folder instead of IMAGE.")
 @click.option("--mask-dir", type=click.Path(path_type=Path), help="Masks for --input-dir: same relative name (or NAME_mask.*).")
@@ -212,7 +212,7 @@ def masks_face_cmd(input_dir, output_dir, kind, templates, detector, seed) -> No
 
 # --------------------------------------------------------------------------- unmask
 
-DEFAULT_FACE_MODEL = "deepfill_v2_faces128"
+DEFAULT_FACE_MODEL = "pconv_unet_faces128"  # = unmasked.api.DEFAULT_FACE_PRESET (kept literal: fast --help)
 #: used by `fill` and `unmask` when --reference or --gallery is given without --model
 DEFAULT_REFERENCE_MODEL = "two_face_faces128"
 
@@ -231,7 +231,7 @@ def _parse_box(text: str) -> tuple[int, int, int, int]:
               help="Where to write the restored photo (a folder when PHOTO is a folder).")
 @click.option("--model", default=None,
               help="Face model preset or .safetensors checkpoint.  "
-                   "[default: deepfill_v2_faces128; two_face_faces128 with --reference/--gallery]")
+                   "[default: pconv_unet_faces128; two_face_faces128 with --reference/--gallery]")
 @click.option("--box", "boxes", multiple=True, metavar="X,Y,W,H", help="Face square to restore (skips detection); repeatable.")
 @click.option("--detector", default="auto", show_default=True, type=click.Choice(["auto", "hog", "cnn"]),
               help="auto: HOG, then HOG upsampled, then the CNN detector.")

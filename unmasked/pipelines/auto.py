@@ -25,7 +25,7 @@ import torch
 from unmasked.models.base import InpaintModel, InpaintOutput
 
 #: the presets ``auto`` combines; see the README for the measurements behind them
-AUTO_FACE_MODEL = "deepfill_v2_faces128"
+AUTO_FACE_MODEL = "pconv_unet_faces128"
 AUTO_SCENE_MODEL = "telea"
 
 

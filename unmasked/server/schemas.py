@@ -79,7 +79,7 @@ class InpaintJSON(InpaintParams):
 
 
 class UnmaskParams(StrictModel):
-    model: str = Field("deepfill_v2_faces128", description="Face model from GET /api/v1/models.")
+    model: str = Field("pconv_unet_faces128", description="Face model from GET /api/v1/models.")
     boxes: Boxes | None = Field(None, description="Face squares x,y,w,h (skip detection); form: 'x,y,w,h;x,y,w,h'.")
     detector: Detector = Field("auto", description="Face detector: auto tries HOG, HOG upsampled, then the CNN.")
     region: Literal["segmenter", "landmarks"] | None = Field(

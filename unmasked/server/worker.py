@@ -22,7 +22,7 @@ from unmasked.server.schemas import ModelInfo
 #: the face preset on faces, Telea elsewhere (README, "Which model fills by default"); Telea
 #: when the face preset is not offered
 DEFAULT_FILL_MODEL = "auto"
-DEFAULT_FACE_MODEL = "deepfill_v2_faces128"
+from unmasked.api import DEFAULT_FACE_PRESET as DEFAULT_FACE_MODEL  # noqa: E402
 
 
 class WorkerPool:

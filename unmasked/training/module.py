@@ -35,6 +35,9 @@ from unmasked.losses.pconv import perceptual_loss
 from unmasked.models.deepfill_v2 import SNPatchGAN
 from unmasked.registry import create_model
 from unmasked.training.config import TrainConfig
+
+#: model kwargs that a new stage (``init_from``) may change: they select behaviour, not parameters
+STAGE_SWITCHES = frozenset({"freeze_encoder_bn", "attention"})
 from unmasked.training.data import (
     StepBatchSampler,
     StepSamples,
@@ -93,7 +96,11 @@ class InpaintingModule(L.LightningModule):
         """Load trained weights for a new stage (fresh optimiser); shapes must match exactly."""
         if "generator" in init_from:
             info = read_checkpoint_info(init_from["generator"])
-            if info["model"] != self.cfg.model or info["kwargs"] != self.cfg.model_kwargs:
+            # switches that change no parameter may differ between stages (PConv's fine-tuning
+            # phase freezes the encoder's BatchNorm; a stage may drop contextual attention)
+            same = {k: v for k, v in info["kwargs"].items() if k not in STAGE_SWITCHES}
+            want = {k: v for k, v in self.cfg.model_kwargs.items() if k not in STAGE_SWITCHES}
+            if info["model"] != self.cfg.model or same != want:
                 raise ValueError(f"{init_from['generator']} holds {info['model']} {info['kwargs']}, "
                                  f"the config asks for {self.cfg.model} {self.cfg.model_kwargs}")
             self.generator.load_state_dict(load_state(init_from["generator"]), strict=True)
