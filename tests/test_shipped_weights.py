@@ -34,7 +34,7 @@ def test_face_preset_alias_runs_without_attention_and_with_diffusion_blend():
     # 2.1 dB; the preset runs with it off, and blends with Navier-Stokes on thin holes
     model = load_model("deepfill_v2-faces")
     assert model.attention is None
-    assert model.classical_blend == {"method": "navier_stokes", "width": 8.0}
+    assert model.classical_blend == {"method": "navier_stokes", "width": 12.0}
 
 
 @pytest.mark.data
