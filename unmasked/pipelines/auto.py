@@ -100,9 +100,10 @@ class FaceAwareFill(InpaintModel):
     """The ``auto`` model: ``face_model`` inside detected faces, ``scene_model`` everywhere else.
 
     ``detector`` defaults to dlib's HOG on the image upsampled once (faces down to ~40 px, about
-    0.2 s for a 512 px photo): the CNN stage of ``"auto"`` costs ~6 s per face-less 512 px photo,
-    paid by every scene. A pipeline rather than a network: :func:`unmasked.pipelines.fill.fill_array` hands it the
-    whole image (:meth:`fill`); calling it on tensors raises ``TypeError``.
+    0.1 s for a 480 x 320 photo); the detector ``"auto"`` would add its CNN stage, ~1.8 s on every
+    face-less photo of that size. A pipeline rather than a network:
+    :func:`unmasked.pipelines.fill.fill_array` hands it the whole image (:meth:`fill`); calling
+    it on tensors raises ``TypeError``.
     """
 
     trainable = False

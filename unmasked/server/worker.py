@@ -17,12 +17,13 @@ from typing import Any
 
 from fastapi import HTTPException
 
+from unmasked.api import DEFAULT_FACE_PRESET
 from unmasked.server.schemas import ModelInfo
 
 #: the face preset on faces, Telea elsewhere (README, "Which model fills by default"); Telea
 #: when the face preset is not offered
 DEFAULT_FILL_MODEL = "auto"
-from unmasked.api import DEFAULT_FACE_PRESET as DEFAULT_FACE_MODEL  # noqa: E402
+DEFAULT_FACE_MODEL = DEFAULT_FACE_PRESET
 
 
 class WorkerPool:

@@ -35,9 +35,6 @@ from unmasked.losses.pconv import perceptual_loss
 from unmasked.models.deepfill_v2 import SNPatchGAN
 from unmasked.registry import create_model
 from unmasked.training.config import TrainConfig
-
-#: model kwargs that a new stage (``init_from``) may change: they select behaviour, not parameters
-STAGE_SWITCHES = frozenset({"freeze_encoder_bn", "attention"})
 from unmasked.training.data import (
     StepBatchSampler,
     StepSamples,
@@ -49,6 +46,8 @@ from unmasked.training.data import (
 
 CL = torch.channels_last
 DISCRIMINATOR_FORMAT = "unmasked-discriminator/1"
+#: model kwargs that a new stage (``init_from``) may change: they select behaviour, not parameters
+STAGE_SWITCHES = frozenset({"freeze_encoder_bn", "attention"})
 
 
 def save_discriminator(discriminator: torch.nn.Module, kwargs: dict, path) -> None:
