@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 import pytest
 
-from unmasked.evaluation.metrics import PSNR_CAP_DB, l1_percent, psnr, score_image, ssim
+from unmasked.evaluation.metrics import PSNR_CAP_DB, detail_percent, l1_percent, psnr, score_image, ssim
 from unmasked.evaluation.report import markdown_table, read_records, summarise, write_report
 
 C1 = (0.01 * 255) ** 2
@@ -183,6 +183,64 @@ def test_markdown_bolds_the_best_model_in_both_directions():
 
     with pytest.raises(ValueError, match="unknown metric"):
         markdown_table(summary, "lpips")
+
+
+def _textured(size: int = 48, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size]
+    base = 128 + 60 * np.sin(xx / 2.0) * np.cos(yy / 3.0)
+    return np.clip(base[..., None] + rng.normal(0, 8, (size, size, 3)), 0, 255).astype(np.uint8)
+
+
+def test_detail_percent_is_100_for_the_original_and_low_for_a_blur():
+    import cv2
+
+    target = _textured()
+    hole = np.zeros(target.shape[:2], bool)
+    hole[12:36, 10:40] = True
+    assert detail_percent(target, target, hole) == pytest.approx(100.0)
+    blurred = target.copy()
+    blurred[hole] = cv2.GaussianBlur(target, (0, 0), 4)[hole]
+    flat = target.copy()
+    flat[hole] = target[hole].mean(axis=0).astype(np.uint8)
+    blur_detail, flat_detail = detail_percent(blurred, target, hole), detail_percent(flat, target, hole)
+    assert flat_detail < blur_detail < 40  # smoother fill, less detail
+    # the eroded hole of a flat fill has zero gradient: only the 1-grey-level floor remains
+    inner = cv2.erode(hole.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=2).astype(bool)
+    import unmasked.evaluation.metrics as m
+    g_gt = m._gradient_magnitude(target)[inner].mean()
+    assert flat_detail == pytest.approx(100 * 1.0 / (g_gt + 1.0), rel=1e-5)
+    noisy = target.astype(np.int16)
+    noisy[hole] += np.random.default_rng(1).integers(-60, 60, (int(hole.sum()), 3), dtype=np.int16)
+    assert detail_percent(np.clip(noisy, 0, 255).astype(np.uint8), target, hole) > 110  # invented texture
+    with pytest.raises(ValueError, match="non-empty"):
+        detail_percent(target, target, np.zeros_like(hole))
+    with pytest.raises(ValueError, match="hole is"):
+        detail_percent(target, target, hole[:10])
+
+
+def test_optional_metrics_average_where_measured_and_rank_detail_by_closeness_to_100(tmp_path):
+    records = [
+        {**_record("A", 1, False, 2.0, 30.0, 0.9, 0.5, ratio=0.15), "detail": 60.0, "identity": 0.30},
+        {**_record("A", 1, False, 2.0, 30.0, 0.9, 0.5, image="img1", ratio=0.15), "detail": 70.0, "identity": None},
+        {**_record("B", 1, False, 3.0, 28.0, 0.8, 0.5, ratio=0.15), "detail": 125.0, "identity": 0.20},
+        {**_record("C", 1, False, 3.0, 28.0, 0.8, 0.5, ratio=0.15), "detail": 90.0, "identity": 0.25},
+    ]
+    rows = {(r["model"], r["bucket"], r["touches_border"]): r for r in summarise(records)}
+    assert rows[("A", "all", None)]["detail"] == pytest.approx(65.0)
+    assert rows[("A", "all", None)]["identity"] == pytest.approx(0.30)  # the None is left out, not counted as 0
+    detail = markdown_table(summarise(records), "detail")
+    assert "closer to 100 is better" in detail
+    assert _table_rows(detail)[("(0.10, 0.20]", "no")] == ["varies", "65.0 (n=2)", "125.0 (n=1)", "**90.0 (n=1)**"]
+    identity = _table_rows(markdown_table(summarise(records), "identity"))
+    assert identity[("all", "both")][1:] == ["0.3000 (n=2)", "**0.2000 (n=1)**", "0.2500 (n=1)"]
+
+    paths = write_report(records, tmp_path / "opt")
+    assert read_records(paths["records_csv"]) == records
+    report = paths["report_md"].read_text()
+    assert "## Detail in the hole" in report and "## Identity distance" in report
+    plain = write_report(_records(), tmp_path / "plain")["report_md"].read_text()
+    assert "Detail" not in plain and "Identity" not in plain  # reported only when measured
 
 
 # ----------------------------------------------------------------------------- files

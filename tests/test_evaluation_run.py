@@ -27,6 +27,7 @@ def test_evaluate_scores_every_model_on_the_same_samples(identity_folder):
     for r in records:
         by_model.setdefault(r["model"], []).append((r["image"], r["mask"]))
         assert r["bucket"] == bucket_of(r["hole_ratio"]) and 0 < r["psnr"] and 0 < r["ssim"] <= 1
+        assert r["detail"] > 0 and r["identity"] is None  # no landmarks: no identity distance
     assert by_model["telea"] == by_model["navier_stokes"]
 
 
@@ -42,6 +43,7 @@ def test_cli_eval_prints_table_and_rejects_bad_folder(identity_folder, tmp_path)
                                   "--per-cell", "1", "--out", str(tmp_path / "out")])
     assert r.exit_code == 0, r.output
     assert "| all | both | 12 |" in r.output
+    assert "**PSNR (dB)**" in r.output and "**Detail in the hole" in r.output  # both tables printed
     r = CliRunner().invoke(main, ["eval", "--model", "telea", "--images", str(tmp_path / "nope")])
     assert r.exit_code == 1 and "not found" in r.output
 
@@ -62,3 +64,8 @@ def test_face_mask_evaluation_gives_one_mask_per_face(shared_data, tmp_path):
     assert [r["mask"] for r in result.records] == [f"face_{i:04d}" for i in range(4)]
     assert len({r["image"] for r in result.records}) == 4  # each mask on its own face
     assert all(0.05 < r["hole_ratio"] < 0.36 for r in result.records)
+    # the face's own landmarks are kept, so each fill gets an identity distance; Telea's smeared
+    # lower face moves dlib's descriptor but (small holes, same person) not past its 0.6 threshold
+    assert all(r["identity"] is not None and 0.0 < r["identity"] < 0.6 for r in result.records)
+    assert all(0 < r["detail"] < 100 for r in result.records)  # diffusion fills are smoother than skin
+    assert "## Identity distance" in result.paths["report_md"].read_text()

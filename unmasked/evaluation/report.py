@@ -11,6 +11,8 @@ A *record* is one (model, image, mask) sample, a dict with the keys of :data:`RE
     {"model": str, "image": str, "mask": str, "hole_ratio": float, "bucket": int | None,
      "touches_border": bool, "l1": float, "psnr": float, "ssim": float, "seconds": float}
 
+and, optionally, the keys of :data:`OPTIONAL_METRICS` (float, or None where not measured).
+
 ``bucket`` is None when the hole ratio lies outside all six buckets; such records count only
 in the model's overall row. PSNR of identical images is ``inf`` per sample; every PSNR is
 capped at :data:`~unmasked.evaluation.metrics.PSNR_CAP_DB` (100 dB) before averaging, so
@@ -37,6 +39,12 @@ RECORD_FIELDS: tuple[str, ...] = (
 #: metrics averaged by :func:`summarise`
 SUMMARY_METRICS: tuple[str, ...] = ("l1", "psnr", "ssim", "seconds")
 
+#: metrics a record may carry (None when not measured for it): averaged over the records
+#: that have them, reported only when some record does. ``detail``: hole detail % of the
+#: original (:func:`~unmasked.evaluation.metrics.detail_percent`); ``identity``: dlib
+#: descriptor distance of the filled face to the original (face evaluations)
+OPTIONAL_METRICS: tuple[str, ...] = ("detail", "identity")
+
 SUMMARY_FIELDS: tuple[str, ...] = ("model", "bucket", "bucket_label", "touches_border", "n", *SUMMARY_METRICS)
 
 
@@ -47,6 +55,22 @@ class MetricInfo:
     title: str
     higher_is_better: bool
     decimals: int
+    #: when set, the best value is the one closest to it (``higher_is_better`` is then unused)
+    target: float | None = None
+
+    @property
+    def direction(self) -> str:
+        """"higher is better", "lower is better" or "closer to T is better"."""
+        if self.target is not None:
+            return f"closer to {self.target:g} is better"
+        return "higher is better" if self.higher_is_better else "lower is better"
+
+    def best(self, values) -> float:
+        """The best of ``values`` by this metric's direction."""
+        values = list(values)
+        if self.target is not None:
+            return min(values, key=lambda v: abs(v - self.target))
+        return max(values) if self.higher_is_better else min(values)
 
 
 METRICS: dict[str, MetricInfo] = {
@@ -54,6 +78,10 @@ METRICS: dict[str, MetricInfo] = {
     "psnr": MetricInfo("PSNR (dB)", higher_is_better=True, decimals=2),
     "ssim": MetricInfo("SSIM", higher_is_better=True, decimals=4),
     "seconds": MetricInfo("Time (s / image)", higher_is_better=False, decimals=3),
+    "detail": MetricInfo("Detail in the hole (% of the original's gradient)", higher_is_better=True, decimals=1,
+                         target=100.0),
+    "identity": MetricInfo("Identity distance (dlib descriptor, filled vs original face)", higher_is_better=False,
+                           decimals=4),
 }
 
 _BORDER_TEXT = {False: "no", True: "yes", None: "both"}
@@ -85,6 +113,10 @@ def _summary_row(model: str, bucket: int | str, border: bool | None, group: list
         if metric == "psnr":
             values = [min(v, psnr_cap) for v in values]
         row[metric] = _mean(values)
+    for metric in OPTIONAL_METRICS:
+        values = [float(r[metric]) for r in group if r.get(metric) is not None]
+        if values:
+            row[metric] = _mean(values)
     return row
 
 
@@ -92,6 +124,7 @@ def summarise(records: Iterable[Mapping[str, Any]], *, psnr_cap: float = PSNR_CA
     """Mean l1 / psnr / ssim / seconds and count per group, one dict per group.
 
     Each row is ``{"model", "bucket", "touches_border", "n", "l1", "psnr", "ssim", "seconds"}``
+    plus each of :data:`OPTIONAL_METRICS` that some record of the group has (mean over those),
     where ``bucket`` is an int (0..5) or ``"all"`` and ``touches_border`` is True, False or
     None (None = both kinds pooled). Per model, in order of first appearance: for each bucket
     present (ascending) the no-border row, the border row (each only if it has samples) and the
@@ -142,7 +175,8 @@ def markdown_table(summary: Sequence[Mapping[str, Any]], metric: str = "psnr", *
     into border "no" / "yes" / "both", then "all"; columns are models; cells are means. The
     ``n`` column gives the sample count when all models agree, otherwise each cell carries its
     own ``(n=…)``. In rows with at least two models, the best value as displayed (lowest for
-    ℓ1 and time, highest for PSNR and SSIM) is bold; ties are all bold. ``caption=False``
+    ℓ1, time and identity distance, highest for PSNR and SSIM, closest to 100 for detail) is
+    bold; ties are all bold. ``caption=False``
     leaves out the caption line (title, direction) for callers that write their own heading.
     """
     if metric not in METRICS:
@@ -151,19 +185,21 @@ def markdown_table(summary: Sequence[Mapping[str, Any]], metric: str = "psnr", *
     models = list(dict.fromkeys(str(row["model"]) for row in summary))
     cells = {(row["model"], row["bucket"], row["touches_border"]): row for row in summary}
 
-    direction = "higher" if info.higher_is_better else "lower"
-    lines = [f"**{info.title}**, {direction} is better; best per row in bold.", ""] if caption else []
+    lines = [f"**{info.title}**, {info.direction}; best per row in bold.", ""] if caption else []
     lines += [
         "| Hole ratio | Border | n | " + " | ".join(models) + " |",
         "|---|---|--:|" + "--:|" * len(models),
     ]
     for bucket, border in _row_keys(summary):
-        found = {m: cells[(m, bucket, border)] for m in models if (m, bucket, border) in cells}
+        found = {m: cells[(m, bucket, border)] for m in models
+                 if (m, bucket, border) in cells and metric in cells[(m, bucket, border)]}
+        if not found:
+            continue
         shown = {m: _format(float(row[metric]), info.decimals) for m, row in found.items()}
         ranked = {m: float(s) for m, s in shown.items() if math.isfinite(float(s))}
         best = None
         if len(ranked) >= 2:
-            best = max(ranked.values()) if info.higher_is_better else min(ranked.values())
+            best = info.best(ranked.values())
         counts = {row["n"] for row in found.values()}
         same_n = len(counts) == 1
         row_cells = []
@@ -203,20 +239,29 @@ def read_records(path: str | Path) -> list[dict[str, Any]]:
             record["touches_border"] = row["touches_border"] == "True"
             for metric in ("l1", "psnr", "ssim", "seconds"):
                 record[metric] = float(row[metric])
+            for metric in OPTIONAL_METRICS:
+                if metric in row:
+                    record[metric] = float(row[metric]) if row[metric] not in ("", None) else None
             records.append(record)
     return records
 
 
+def _present_optional(rows: Iterable[Mapping[str, Any]]) -> list[str]:
+    rows = list(rows)
+    return [m for m in OPTIONAL_METRICS if any(m in row for row in rows)]
+
+
 def _write_summary_csv(summary: Sequence[Mapping[str, Any]], path: Path) -> None:
+    optional = _present_optional(summary)
     with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=list(SUMMARY_FIELDS))
+        writer = csv.DictWriter(f, fieldnames=[*SUMMARY_FIELDS, *optional], restval="")
         writer.writeheader()
         for row in summary:
             bucket = row["bucket"]
             border = row["touches_border"]
             writer.writerow(
                 {
-                    **{k: row[k] for k in ("model", "bucket", "n", *SUMMARY_METRICS)},
+                    **{k: row[k] for k in ("model", "bucket", "n", *SUMMARY_METRICS, *optional) if k in row},
                     "bucket_label": "all" if bucket == "all" else bucket_label(int(bucket)),
                     "touches_border": "both" if border is None else border,
                 }
@@ -297,9 +342,19 @@ def _report_markdown(
         'Border: "yes" = the hole touches the image edge, "both" = the two pooled. '
         "Best model per row in bold (ties all bold).",
     ]
+    optional = _present_optional(summary)
+    if "detail" in optional:
+        lines += ["", "Detail % = mean Sobel gradient of the fill inside the hole (eroded 2 px) over the "
+                  "original's, ×100: 100 is as much texture and structure as the photo had, a blurred fill "
+                  "scores far below. PSNR and SSIM favour blur; read the two together."]
+    if "identity" in optional:
+        lines += ["", "Identity distance = Euclidean distance between dlib's 128-d descriptors of the filled "
+                  "and the original face (both cut with the original's landmarks; 0 = unchanged, dlib calls "
+                  "two photos the same person below 0.6). Measured on the faces dlib finds."]
     for metric, info in METRICS.items():
-        direction = "higher" if info.higher_is_better else "lower"
-        lines += ["", f"## {info.title}, {direction} is better", "", markdown_table(summary, metric, caption=False)]
+        if metric in OPTIONAL_METRICS and metric not in optional:
+            continue
+        lines += ["", f"## {info.title}, {info.direction}", "", markdown_table(summary, metric, caption=False)]
     lines += ["", "## By bucket", "", f"![PSNR and ℓ1 by hole-ratio bucket]({plot_name})", ""]
     return "\n".join(lines)
 

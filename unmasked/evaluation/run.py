@@ -22,7 +22,7 @@ import numpy as np
 
 from unmasked.api import load_model
 from unmasked.data.datasets import IdentityFolderDataset, ImageFolderDataset
-from unmasked.evaluation.metrics import score_image
+from unmasked.evaluation.metrics import detail_percent, score_image
 from unmasked.evaluation.report import write_report
 from unmasked.masks import HOLE_RATIO_BUCKETS, MaskFolder, bucket_of, hole_ratio, make_mask, touches_border
 from unmasked.pipelines.fill import fill_array
@@ -35,6 +35,8 @@ class EvalMask:
     name: str
     hole: np.ndarray  # bool (S, S)
     image_index: int | None = None  # a mask made for one image (e.g. a face mask on its face)
+    #: 68 landmarks of that image's face: the fill's identity distance is then measured
+    landmarks: np.ndarray | None = None
 
 
 @dataclass
@@ -105,7 +107,7 @@ def face_masks_for_images(images: np.ndarray, seed: int = 0, kind: str = "random
         landmarks = faces[0].landmarks if faces else None
         rng = np.random.default_rng([seed, i])
         _, hole = face_mask_for_aligned(image.shape[0], rng, landmarks=landmarks, kind=kind)
-        masks.append(EvalMask(f"face_{i:04d}", hole, image_index=i))
+        masks.append(EvalMask(f"face_{i:04d}", hole, image_index=i, landmarks=landmarks))
     return masks
 
 
@@ -118,7 +120,11 @@ def evaluate(
     seed: int = 0,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> list[dict]:
-    """Records (one per model x mask) with l1 / psnr / ssim / seconds and the mask's cell."""
+    """Records (one per model x mask) with l1 / psnr / ssim / seconds / detail and the mask's cell.
+
+    Masks that carry their face's landmarks also get ``identity``: the distance between dlib's
+    descriptors of the filled and the original face, both cut with those landmarks.
+    """
     if len(images) == 0 or len(masks) == 0:
         raise ValueError("evaluation needs at least one image and one mask")
     size = images.shape[1:3]
@@ -128,6 +134,17 @@ def evaluate(
     order = np.random.default_rng(seed).permutation(len(images))
     pairs = [(m.image_index if m.image_index is not None else int(order[j % len(images)]), m) for j, m in enumerate(masks)]
     loaded = [(spec, load_model(spec)) for spec in models]
+    truth_descriptors: dict[int, np.ndarray] = {}
+
+    def identity_distance(i: int, m: EvalMask, out: np.ndarray) -> float | None:
+        if m.landmarks is None:
+            return None
+        from unmasked.faces.descriptor import dlib_descriptor
+
+        if i not in truth_descriptors:
+            truth_descriptors[i] = dlib_descriptor(images[i], m.landmarks)
+        return float(np.linalg.norm(dlib_descriptor(out, m.landmarks) - truth_descriptors[i]))
+
     records = []
     for spec, model in loaded:
         for k, (i, m) in enumerate(pairs):
@@ -141,6 +158,7 @@ def evaluate(
                 "model": Path(spec).stem if str(spec).endswith(".safetensors") else str(spec),
                 "image": names[i], "mask": m.name, "hole_ratio": ratio, "bucket": bucket_of(ratio),
                 "touches_border": touches_border(m.hole), **score_image(out, images[i]), "seconds": seconds,
+                "detail": detail_percent(out, images[i], m.hole), "identity": identity_distance(i, m, out),
             })
             if progress is not None:
                 progress(str(spec), k + 1, len(pairs))
