@@ -229,7 +229,12 @@ def test_cli_help_lists_commands():
     r = _invoke("--help")
     for cmd in ("fill", "eval", "masks", "models"):
         assert cmd in r.output
-    assert "telea" in _invoke("models").output
+    listing = _invoke("models").output
+    assert "telea" in listing
+    # helper networks are listed apart, after the fill models, under their task
+    fills, helpers = listing.split("helper networks")
+    assert "pconv_unet_faces128" in fills and "mask_segmenter" not in fills and "face_identity" not in fills
+    assert any(line.startswith("mask_segmenter") and " segment " in line for line in helpers.splitlines())
 
 
 # --------------------------------------------------------------------------- classical blend

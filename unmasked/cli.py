@@ -46,9 +46,15 @@ def models_cmd() -> None:
     from unmasked.checkpoint import read_checkpoint_info
     from unmasked.registry import list_models, model_entry
 
+    helpers = []
     for name, path in shipped_weights().items():
         info = read_checkpoint_info(path)
-        click.echo(f"{name:24s} trained    {info['model']} {info['kwargs']} (model card: {path.with_suffix('.md')})")
+        task = model_entry(info["model"]).task
+        line = f"{info['model']} {info['kwargs']} (model card: {path.with_suffix('.md')})"
+        if task == "inpaint":
+            click.echo(f"{name:24s} trained    {line}")
+        else:  # the worn-mask segmenter, the identity embedder: used inside pipelines, never as --model
+            helpers.append(f"{name:24s} {task:10s} {line}")
     for name in list_models():
         entry = model_entry(name)
         kind = "architecture (needs a checkpoint)" if entry.trainable else "classical"
@@ -57,6 +63,9 @@ def models_cmd() -> None:
 
     click.echo(f"{'auto':24s} pipeline   {AUTO_FACE_MODEL} inside detected faces, {AUTO_SCENE_MODEL} elsewhere "
                "(the default of `fill`)")
+    if helpers:
+        click.echo("\nhelper networks (the worn-mask segmenter of unmask, the identity embedder; not fill models, --model refuses them):")
+        click.echo("\n".join(helpers))
 
 
 # --------------------------------------------------------------------------- fill
