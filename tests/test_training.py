@@ -3,6 +3,7 @@
 import subprocess
 import sys
 import textwrap
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -41,6 +42,30 @@ def test_config_rejects_unknown_keys_and_bad_values(tmp_path):
         load_config(None, {"data.kind": "folder"})
     with pytest.raises(ValueError, match="batch_size must be >= 1"):
         load_config(None, {"data.kind": "mnist", "batch_size": 0})
+
+
+def test_set_null_turns_a_section_off_and_unset_options_keep_the_config(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    import unmasked.training
+    from unmasked.cli import main
+
+    path = tmp_path / "gan.yaml"
+    path.write_text("data: {kind: mnist}\ndiscriminator: {cnum: 16}\nbatch_size: 3\n")
+    assert load_config(path).discriminator == {"cnum": 16}
+    assert load_config(path, {"discriminator": None}).discriminator is None
+    seen = {}
+
+    def fake_fit(cfg):
+        seen["cfg"] = cfg
+        return SimpleNamespace(steps_done=0, last_val={})
+
+    monkeypatch.setattr(unmasked.training, "fit", fake_fit)
+    r = CliRunner().invoke(main, ["train", str(path), "--set", "discriminator=null", "--max_steps", "7"])
+    assert r.exit_code == 0, r.output
+    cfg = seen["cfg"]
+    assert cfg.discriminator is None and cfg.max_steps == 7
+    assert cfg.batch_size == 3  # --batch_size was not given: the config's value stays
 
 
 def test_resume_gives_the_same_weights_as_training_straight(tmp_path):

@@ -467,7 +467,7 @@ def train_cmd(config, sets, gpus, **options) -> None:
     """
     import yaml
 
-    overrides = dict(options)
+    overrides = {k: v for k, v in options.items() if v is not None}  # options not given keep the config's
     if gpus is not None:
         overrides["accelerator"], overrides["devices"] = "gpu", gpus
     for item in sets:

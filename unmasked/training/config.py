@@ -154,7 +154,9 @@ def validate(cfg: TrainConfig) -> None:
 def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> TrainConfig:
     """Read a YAML config (or start from defaults) and apply ``overrides``.
 
-    Override keys may be dotted for sections (``data.size``).
+    Override keys may be dotted for sections (``data.size``). A None value is applied like any
+    other (``{"discriminator": None}`` turns the GAN off); callers drop options they were not
+    given before calling.
     """
     values: dict[str, Any] = {}
     if path is not None:
@@ -163,8 +165,6 @@ def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None
         if not isinstance(values, dict):
             raise ValueError(f"{path} must hold a mapping of config keys")
     for key, value in (overrides or {}).items():
-        if value is None:
-            continue
         section, _, sub = key.partition(".")
         if sub:
             values.setdefault(section, {})[sub] = value
