@@ -107,6 +107,30 @@ def test_auto_tries_hog_then_hog_upsampled_then_cnn(monkeypatch):
     assert len(calls) == 4  # faces below min_size do not count as found
 
 
+def test_all_keeps_every_face_any_detector_finds_once(monkeypatch):
+    found = {  # the same face seen by two stages (IoU > 0.3) must be kept once, as its first stage saw it
+        ("hog", 1): [((10.0, 10.0, 60.0, 60.0), 1.0)],
+        ("hog", 2): [((12.0, 12.0, 58.0, 58.0), 0.8), ((150.0, 20.0, 40.0, 40.0), 0.4)],
+        ("cnn", 1): [((152.0, 18.0, 42.0, 42.0), 0.9), ((90.0, 120.0, 50.0, 50.0), 0.7), ((5.0, 150.0, 10.0, 10.0), 0.9)],
+    }
+    calls = []
+
+    def fake(small, kind, upsample):
+        calls.append((kind, upsample))
+        return found[(kind, upsample)]
+
+    monkeypatch.setattr(detect_mod, "_run_detector", fake)
+    monkeypatch.setattr(detect_mod, "_landmarks", lambda rgb, box: np.zeros((68, 2)))
+    faces = detect_faces(np.zeros((200, 220, 3), np.uint8), upsample=1, detector="all")
+    assert calls == [("hog", 1), ("hog", 2), ("cnn", 1)]  # every stage runs, even after a find
+    # largest first; the 10 px CNN box is below min_size (20)
+    assert [(f.box, f.detector) for f in faces] == [
+        ((10, 10, 60, 60), "hog"), ((90, 120, 50, 50), "cnn+1"), ((150, 20, 40, 40), "hog+1")]
+    assert len(detect_faces(np.zeros((200, 220, 3), np.uint8), upsample=1, detector="auto")) == 1
+    with pytest.raises(ValueError, match="unknown detector"):
+        detect_faces(np.zeros((64, 64, 3), np.uint8), detector="every")
+
+
 # --------------------------------------------------------------------------- real faces
 
 

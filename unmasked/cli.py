@@ -242,8 +242,9 @@ def _parse_box(text: str) -> tuple[int, int, int, int]:
               help="Face model preset or .safetensors checkpoint.  "
                    "[default: pconv_unet_faces128; two_face_faces128 with --reference/--gallery]")
 @click.option("--box", "boxes", multiple=True, metavar="X,Y,W,H", help="Face square to restore (skips detection); repeatable.")
-@click.option("--detector", default="auto", show_default=True, type=click.Choice(["auto", "hog", "cnn"]),
-              help="auto: HOG, then HOG upsampled, then the CNN detector.")
+@click.option("--detector", default="all", show_default=True, type=click.Choice(["all", "auto", "hog", "cnn"]),
+              help="all: every face HOG or the CNN detector finds (masked faces defeat HOG); "
+                   "auto: HOG, then HOG upsampled, then the CNN, stopping at the first that finds a face (faster).")
 @click.option("--region", default="segmenter", show_default=True, type=click.Choice(["segmenter", "landmarks"]),
               help="segmenter: learned worn-mask segmenter (faces without a mask are left alone); "
                    "landmarks: the landmark heuristic (fills every face).")
@@ -291,7 +292,8 @@ def unmask_cmd(photo, output, model, boxes, detector, region, save_mask, debug_d
     if gallery is not None:
         from unmasked.pipelines.reference import Gallery
 
-        gallery = _run(Gallery.build, gallery, size=face_model.working_size, detector=detector)
+        gallery = _run(Gallery.build, gallery, size=face_model.working_size,
+                       detector="auto" if detector == "all" else detector)
 
     def one(src: Path, dst: Path, mask_path: Path | None, debug: Path | None, echo) -> None:
         loaded = _run(load_image, src, max_pixels)

@@ -169,7 +169,7 @@ def unmask_array(
     model: InpaintModel,
     *,
     boxes: Sequence[tuple[int, int, int, int]] | None = None,
-    detector: str = "auto",
+    detector: str = "all",
     region: str = "segmenter",
     segmenter: str | InpaintModel = DEFAULT_SEGMENTER,
     min_area: float = MIN_MASK_AREA,
@@ -181,7 +181,10 @@ def unmask_array(
 ) -> UnmaskResult:
     """Restore every masked face of ``rgb`` (uint8 (H, W, 3)) with the inpainting ``model``.
 
-    ``boxes`` (x, y, w, h) skip detection (for faces the detector misses). ``region`` picks how the
+    ``boxes`` (x, y, w, h) skip detection (for faces the detector misses). ``detector`` "all" (default)
+    searches with HOG and dlib's CNN and keeps every face either finds (masked faces are the ones
+    HOG misses); "auto" stops at the first detector that finds a face and runs the CNN again only
+    when none of those faces wears a mask (faster). ``region`` picks how the
     worn mask is found (see the module docstring). Raises ``ValueError`` for bad boxes or options; a
     photo without a detectable face, or without a masked face, is returned unchanged with a note.
 
@@ -220,11 +223,13 @@ def unmask_array(
         if not model.uses_reference:
             raise ValueError(f"model {getattr(model, 'config', {}).get('name', type(model).__name__)!r} does not use "
                              "a reference photo; use a reference-guided model (two_face)")
+        # the reference is one (unmasked) face: the first-hit cascade finds it without the CNN
+        ref_detector = "auto" if detector == "all" else detector
         if reference is not None:
             validate_image(reference)
-            ref_face = aligned_reference(reference, size, detector=detector)
+            ref_face = aligned_reference(reference, size, detector=ref_detector)
         elif not isinstance(gallery, Gallery):
-            gallery = Gallery.build(gallery, size=size, detector=detector)
+            gallery = Gallery.build(gallery, size=size, detector=ref_detector)
     out = rgb.copy()
     result = UnmaskResult(out)
     notes: list[str] = []
