@@ -111,6 +111,26 @@ def test_pickle_files_are_refused_without_executing(tiny_name, tmp_path, monkeyp
     assert not (tmp_path / "PWNED_BY_PICKLE").exists()
 
 
+@pytest.mark.parametrize("low_bytes", [b"\x80", b"PK"])
+def test_a_checkpoint_whose_header_length_starts_like_a_pickle_still_loads(tiny_name, tmp_path, low_bytes):
+    """The first bytes of a safetensors file are its header length (little-endian): for one file
+    in 256 that is 0x80, the byte a pickle starts with (and "PK" is a valid length too)."""
+    import struct
+
+    model, x, m = _trained(tiny_name)
+    path = tmp_path / "w.safetensors"
+    save_checkpoint(model, path, metadata={"pad": ""})
+    base = struct.unpack("<Q", path.read_bytes()[:8])[0]
+    modulus = 256 ** len(low_bytes)
+    target = base + (int.from_bytes(low_bytes, "little") - base) % modulus + modulus  # above the base
+    for pad in range(target - base - 16, target - base + 16):  # the header is padded to 8 bytes
+        save_checkpoint(model, path, metadata={"pad": "x" * pad})
+        if path.read_bytes()[: len(low_bytes)] == low_bytes:
+            break
+    assert path.read_bytes()[: len(low_bytes)] == low_bytes
+    assert torch.equal(load_checkpoint(path)(x, m).image, model(x, m).image)
+
+
 def test_wrong_checkpoints_give_clear_errors(tiny_name, tmp_path):
     from safetensors.torch import save_file
 
