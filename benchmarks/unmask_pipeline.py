@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 from skimage import data
 
-from unmasked.api import load_model
+from unmasked.api import DEFAULT_FACE_PRESET, load_model
 from unmasked.conventions import load_image, save_image
 from unmasked.faces import detect_faces
 from unmasked.masks.face_mask import put_face_mask
@@ -58,7 +58,7 @@ def best_of(fn, repeats: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", default="deepfill_v2_faces128")
+    ap.add_argument("--model", default=DEFAULT_FACE_PRESET, help="face model (default: unmask's)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--real", type=Path, help="folder of real photos of people wearing masks")
     ap.add_argument("--limit", type=int, default=200, help="real photos to process (spread over the folder)")
