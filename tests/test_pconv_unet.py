@@ -70,8 +70,9 @@ def test_gradient_reaches_the_first_layer():
     assert grad is not None and grad.abs().sum() > 0
 
 
-def test_prediction_ignores_hole_content():
-    model = _model().eval()  # BN on running stats: deterministic per sample
+@pytest.mark.parametrize("upsample_mode", ["nearest", "bilinear"])
+def test_prediction_ignores_hole_content(upsample_mode):
+    model = _model(upsample_mode=upsample_mode).eval()  # BN on running stats: deterministic per sample
     image, mask = _inputs()
     other = torch.where(mask.bool(), torch.rand_like(image) * 2 - 1, image)
     with torch.no_grad():
@@ -130,6 +131,16 @@ def test_checkpoint_round_trip_is_bit_exact(tmp_path):
         assert torch.equal(model(image, mask).image, loaded(image, mask).image)
 
 
+def test_bilinear_upsampling_is_a_switch_on_the_same_weights():
+    nearest = _model().eval()
+    bilinear = _model(upsample_mode="bilinear").eval()
+    bilinear.load_state_dict(nearest.state_dict(), strict=True)  # no parameter of its own
+    image, mask = _inputs()
+    with torch.no_grad():
+        a, b = nearest(image, mask).image, bilinear(image, mask).image
+    assert not torch.equal(a, b) and b.abs().max() <= 1
+
+
 def test_clamp_output_activation():
     model = _model(output_activation="clamp").eval()
     image, mask = _inputs()
@@ -146,6 +157,7 @@ def test_clamp_output_activation():
         ({"depth": 6}, "working_size"),  # 32 is not a multiple of 2**6
         ({"max_channels": 4}, "base_channels"),
         ({"output_activation": "sigmoid"}, "output_activation"),
+        ({"upsample_mode": "bicubic"}, "upsample_mode"),
     ],
 )
 def test_bad_kwargs_are_refused(kwargs, match):

@@ -150,9 +150,11 @@ def test_pconv_fine_tuning_stage_freezes_encoder_bn_from_phase_one_weights(tmp_p
     common = {"model": "pconv_unet", "loss": "pconv", "discriminator": None}
     first = _fit(_cfg(tmp_path, "phase1", model_kwargs=kwargs, max_steps=2, **common))
     init = {"generator": str(tmp_path / "phase1" / "generator.safetensors")}
-    second = _fit(_cfg(tmp_path, "phase2", model_kwargs={**kwargs, "freeze_encoder_bn": True}, max_steps=1,
+    # parameter-free switches may change between stages: BN freezing, the decoder's upsampling
+    second = _fit(_cfg(tmp_path, "phase2", model_kwargs={**kwargs, "freeze_encoder_bn": True,
+                                                          "upsample_mode": "bilinear"}, max_steps=1,
                        lr_g=0.0, init_from=init, **common))
-    assert second.generator.freeze_encoder_bn
+    assert second.generator.freeze_encoder_bn and second.generator.upsample_mode == "bilinear"
     before, after = first.generator.state_dict(), second.generator.state_dict()
     stats = [k for k in before if "running_mean" in k]
     assert any(k.startswith("encoder.") for k in stats) and any(k.startswith("decoder.") for k in stats)

@@ -47,7 +47,7 @@ from unmasked.training.data import (
 CL = torch.channels_last
 DISCRIMINATOR_FORMAT = "unmasked-discriminator/1"
 #: model kwargs that a new stage (``init_from``) may change: they select behaviour, not parameters
-STAGE_SWITCHES = frozenset({"freeze_encoder_bn", "attention"})
+STAGE_SWITCHES = frozenset({"freeze_encoder_bn", "attention", "upsample_mode"})
 
 
 def save_discriminator(discriminator: torch.nn.Module, kwargs: dict, path) -> None:
