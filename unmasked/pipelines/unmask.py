@@ -97,6 +97,12 @@ class UnmaskResult:
         return out
 
 
+def reference_detector(detector: str) -> str:
+    """The detector for reference and gallery photos: one unmasked face each, so the first-hit
+    cascade ("auto") is enough where the photo being restored is searched with "all"."""
+    return "auto" if detector == "all" else detector
+
+
 def worn_mask_region(landmarks: np.ndarray, size: int, grow: float = 0.05) -> np.ndarray:
     """bool (size, size): the area a worn mask covers, from 68 landmarks in crop pixels.
 
@@ -223,8 +229,7 @@ def unmask_array(
         if not model.uses_reference:
             raise ValueError(f"model {getattr(model, 'config', {}).get('name', type(model).__name__)!r} does not use "
                              "a reference photo; use a reference-guided model (two_face)")
-        # the reference is one (unmasked) face: the first-hit cascade finds it without the CNN
-        ref_detector = "auto" if detector == "all" else detector
+        ref_detector = reference_detector(detector)
         if reference is not None:
             validate_image(reference)
             ref_face = aligned_reference(reference, size, detector=ref_detector)
