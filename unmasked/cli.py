@@ -187,8 +187,8 @@ def masks_generate_cmd(kind, count, size, out_dir, seed, bucket, border) -> None
               help="Mask type: surgical, n95, kn95, cloth or random; with --templates, any template name in it.")
 @click.option("--templates", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="A MaskTheFace template folder (masks.cfg + templates/*.png) instead of the built-in drawings.")
-@click.option("--detector", default="auto", show_default=True, type=click.Choice(["auto", "hog", "cnn"]),
-              help="auto: HOG, then HOG upsampled once more, then the slower CNN.")
+@click.option("--detector", default="auto", show_default=True, type=click.Choice(["auto", "all", "hog", "cnn"]),
+              help="auto: HOG, then HOG upsampled once more, then the slower CNN; all: every face any of them finds.")
 @click.option("--seed", default=0, show_default=True, help="Random seed: the same seed gives the same masks.")
 def masks_face_cmd(input_dir, output_dir, kind, templates, detector, seed) -> None:
     """Put synthetic worn face masks (MaskTheFace method) on every face found in --input-dir.

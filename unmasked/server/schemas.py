@@ -45,8 +45,7 @@ Box = Annotated[
 ]
 Boxes = Annotated[list[Box], BeforeValidator(_parse_boxes), Field(max_length=32)]
 ResponseFormat = Literal["image", "json"]
-Detector = Literal["auto", "hog", "cnn"]
-UnmaskDetector = Literal["all", "auto", "hog", "cnn"]
+Detector = Literal["all", "auto", "hog", "cnn"]
 
 RESPONSE_FORMAT_DOC = (
     "`image` (default): the PNG itself, with the model, elapsed time and any note in the X-Unmasked-* headers; "
@@ -82,7 +81,7 @@ class InpaintJSON(InpaintParams):
 class UnmaskParams(StrictModel):
     model: str = Field("pconv_unet_faces128", description="Face model from GET /api/v1/models.")
     boxes: Boxes | None = Field(None, description="Face squares x,y,w,h (skip detection); form: 'x,y,w,h;x,y,w,h'.")
-    detector: UnmaskDetector = Field(
+    detector: Detector = Field(
         "all", description="Face detector: all keeps every face HOG or the CNN finds (masked faces defeat HOG); "
                            "auto tries HOG, HOG upsampled, then the CNN, stopping at the first that finds a face.")
     region: Literal["segmenter", "landmarks"] | None = Field(
