@@ -287,3 +287,91 @@ def test_mask_folder_is_reproducible(tmp_path, monkeypatch):
     assert [(x.status, x.faces) for x in a] == [("masked", 1)]
     assert (tmp_path / "a" / "x.png").read_bytes() == (tmp_path / "b" / "x.png").read_bytes()
     assert (tmp_path / "a" / "x.png").read_bytes() != (tmp_path / "c" / "x.png").read_bytes()
+
+
+# --------------------------------------------------------------------------- colours and patterns
+
+
+def test_restyle_template_blends_with_the_templates_shading():
+    flat = fm.Template("flat", np.dstack([np.full((20, 30, 3), 200, np.uint8), np.full((20, 30), 255, np.uint8)]),
+                       np.zeros((6, 2)))
+    assert np.array_equal(fm.restyle_template(flat, colour="black", weight=0.0).rgba, flat.rgba)
+    # a flat template has shading 1: weight 1 gives the colour exactly, 0.5 the mean of the two
+    assert (fm.restyle_template(flat, colour="#102030", weight=1.0).rgba[..., :3] == (16, 32, 48)).all()
+    assert (fm.restyle_template(flat, colour=(0, 100, 250), weight=0.5).rgba[..., :3] == (100, 150, 225)).all()
+    # a fold (darker band) stays darker after recolouring; alpha and key points are kept
+    folded = flat.rgba.copy()
+    folded[8:12, :, :3] = 120
+    t = fm.restyle_template(fm.Template("f", folded, np.ones((6, 2))), colour="white", weight=1.0)
+    assert t.rgba[10, 5, 0] < t.rgba[2, 5, 0] - 40
+    assert np.array_equal(t.rgba[..., 3], folded[..., 3]) and t.points.tolist() == np.ones((6, 2)).tolist()
+    # a texture picture is resized onto the canvas (MaskTheFace's --pattern)
+    stripes = np.zeros((8, 8, 3), np.uint8)
+    stripes[:, ::2] = 255
+    patterned = fm.restyle_template(flat, texture=stripes, weight=1.0).rgba[..., :3]
+    assert patterned.std() > 50
+    for kwargs, match in (({}, "exactly one"), ({"colour": "red", "texture": stripes}, "exactly one"),
+                          ({"colour": "nope"}, "unknown colour"), ({"colour": "#12345"}, "unknown colour"),
+                          ({"colour": (0, 300, 0)}, "0..255"), ({"colour": "black", "weight": 1.5}, r"\[0, 1\]"),
+                          ({"texture": np.zeros((4, 4), np.uint8)}, "uint8 RGB")):
+        with pytest.raises(ValueError, match=match):
+            fm.restyle_template(flat, **kwargs)
+
+
+def test_restyled_masks_keep_the_hole_and_change_the_colour():
+    rgb, lm = _textured(), _mean_face()
+    plain, hole = put_face_mask(rgb, lm, np.random.default_rng(3), kind="surgical")
+    black, hole2 = put_face_mask(rgb, lm, np.random.default_rng(3), kind="surgical", colour="black", weight=1.0)
+    assert np.array_equal(hole, hole2)
+    _check_exact(rgb, black, hole)
+    assert black[hole].mean() < plain[hole].mean() - 80  # dark even after brightness matching
+    # variety: reproducible from the rng, and over seeds both dark and light masks appear
+    means = []
+    for seed in range(30):
+        a, h = face_mask_for_aligned(128, np.random.default_rng(seed), image=rgb, variety=True)
+        b, _ = face_mask_for_aligned(128, np.random.default_rng(seed), image=rgb, variety=True)
+        _, h_plain = face_mask_for_aligned(128, np.random.default_rng(seed), image=rgb)
+        assert np.array_equal(a, b) and np.array_equal(h, h_plain)
+        means.append(a[h].mean())
+    assert min(means) < 70 and max(means) > 150
+    with pytest.raises(ValueError, match="textures/ subfolder"):
+        put_face_mask(rgb, lm, np.random.default_rng(0), texture="random")
+
+
+def test_template_folder_textures(tmp_path):
+    root = _tiny_template_folder(tmp_path / "masks")
+    ts = TemplateSet.from_folder(root)
+    assert ts.textures == []
+    (root / "textures" / "check").mkdir(parents=True)
+    pattern = np.zeros((16, 16, 3), np.uint8)
+    pattern[::4] = (0, 255, 0)
+    Image.fromarray(pattern).save(root / "textures" / "check" / "green.png")
+    (root / "textures" / "notes.txt").write_text("not a picture")
+    assert [p.name for p in ts.textures] == ["green.png"]
+    rgb = _textured()
+    masked, hole = put_face_mask(rgb, _mean_face(), np.random.default_rng(0), kind="red", templates=ts,
+                                 texture="random", weight=1.0)
+    _check_exact(rgb, masked, hole)
+    assert masked[hole][:, 1].mean() > masked[hole][:, 0].mean()  # green stripes over the red template
+
+
+def test_mask_folder_colour_and_errors(tmp_path, monkeypatch):
+    import unmasked.faces
+
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(_textured(96)).save(src / "x.png")
+    monkeypatch.setattr(unmasked.faces, "detect_faces", lambda rgb, detector="auto": [FFHQ_MEAN_LANDMARKS * 96])
+    runner = CliRunner()
+    ok = runner.invoke(main, ["masks", "face", "--input-dir", str(src), "--output-dir", str(tmp_path / "o"),
+                              "--type", "kn95", "--colour", "navy", "--weight", "1"])
+    assert ok.exit_code == 0, ok.output
+    masked = np.asarray(Image.open(tmp_path / "o" / "x.png").convert("RGB")).astype(int)
+    hole = load_mask(tmp_path / "o" / "x_mask.png")
+    assert masked[hole][:, 2].mean() > masked[hole][:, 0].mean() + 20  # navy: blue over red
+    for args, message in ((["--colour", "reddish"], "unknown colour"), (["--texture", "random"], "textures/ subfolder"),
+                          (["--texture", str(tmp_path / "none.png")], "cannot read texture"),
+                          (["--colour", "black", "--texture", "random"], "not both")):
+        bad = runner.invoke(main, ["masks", "face", "--input-dir", str(src), "--output-dir", str(tmp_path / "b"), *args])
+        assert bad.exit_code == 1 and message in bad.output, bad.output
+    assert not (tmp_path / "b").exists()  # nothing written before the options were checked

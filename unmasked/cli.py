@@ -189,13 +189,21 @@ def masks_generate_cmd(kind, count, size, out_dir, seed, bucket, border) -> None
               help="A MaskTheFace template folder (masks.cfg + templates/*.png) instead of the built-in drawings.")
 @click.option("--detector", default="auto", show_default=True, type=click.Choice(["auto", "all", "hog", "cnn"]),
               help="auto: HOG, then HOG upsampled once more, then the slower CNN; all: every face any of them finds.")
+@click.option("--colour", "--color", "colour", default=None,
+              help="Recolour the masks: a name (black, charcoal, dimgray, grey, navy, cyan_blue, pink, olive, white, "
+                   "beige) or #rrggbb.")
+@click.option("--texture", default=None,
+              help="Pattern the masks with a picture (a path), or 'random' for one of the --templates folder's textures.")
+@click.option("--weight", default=0.5, show_default=True, type=click.FloatRange(0, 1),
+              help="How strongly --colour/--texture replace the mask's own colour (MaskTheFace uses 0.5).")
 @click.option("--seed", default=0, show_default=True, help="Random seed: the same seed gives the same masks.")
-def masks_face_cmd(input_dir, output_dir, kind, templates, detector, seed) -> None:
+def masks_face_cmd(input_dir, output_dir, kind, templates, detector, colour, texture, weight, seed) -> None:
     """Put synthetic worn face masks (MaskTheFace method) on every face found in --input-dir.
 
     \b
     Example:
       unmasked masks face --input-dir photos/ --output-dir masked/ --type surgical --seed 1
+      unmasked masks face --input-dir photos/ --output-dir masked/ --type cloth --colour black
     """
     from tqdm import tqdm
 
@@ -206,7 +214,8 @@ def masks_face_cmd(input_dir, output_dir, kind, templates, detector, seed) -> No
     total = len(_run(list_images, input_dir))
     counts = {"masked": 0, "no_face": 0, "error": 0}
     faces = 0
-    items = mask_folder(input_dir, output_dir, kind=kind, templates=template_set, seed=seed, detector=detector)
+    items = mask_folder(input_dir, output_dir, kind=kind, templates=template_set, seed=seed, detector=detector,
+                        colour=colour, texture=texture, weight=weight)
     try:
         for item in tqdm(items, total=total, unit="img", file=sys.stderr):
             counts[item.status] += 1

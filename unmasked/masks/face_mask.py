@@ -29,6 +29,14 @@ Brightness follows MaskTheFace: the template's HSV value channel is multiplied b
 ``1 + (face V - template V) / 255`` (means over the face region and the template's opaque
 pixels), so a white mask dims in a dark photo.
 
+Colour and pattern follow MaskTheFace's ``--color`` / ``--pattern`` options
+(:func:`restyle_template`): the template's RGB is blended ``(1 - w) * template + w * overlay``
+with a flat colour or a texture picture resized to the template (MaskTheFace's
+``textures/`` folder), except that here the overlay is first multiplied by the template's own
+relative shading, so pleats and folds survive a dark colour. Real masks are often black, grey
+or navy, knitted or printed, none of which the plain templates show:
+:func:`random_restyle` draws such variants for training the worn-mask segmenter.
+
 Templates come either from a MaskTheFace folder (:meth:`TemplateSet.from_folder`: ``masks.cfg``
 plus RGBA PNGs; research data, never copied into this repository) or are drawn procedurally
 with OpenCV from the explicit ``rng`` (:data:`PROCEDURAL_KINDS`: surgical, n95, kn95, cloth),
@@ -54,6 +62,15 @@ import cv2
 import numpy as np
 
 PROCEDURAL_KINDS = ("surgical", "n95", "kn95", "cloth")
+#: named fabric colours (RGB): MaskTheFace's ``--color`` choices and the dark and neutral
+#: colours real masks often have
+FABRIC_COLOURS = {
+    "black": (22, 22, 24), "charcoal": (52, 53, 57), "dimgray": (105, 105, 105), "grey": (150, 150, 152),
+    "navy": (28, 38, 78), "cyan_blue": (4, 115, 226), "pink": (255, 192, 203), "olive": (128, 128, 0),
+    "white": (244, 244, 242), "beige": (214, 196, 170),
+}
+#: picture files read as textures from a template folder's ``textures/`` tree
+TEXTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 TILTS = ("front", "left", "right")
 #: nose-tip position between the cheeks (0..1) beyond 0.5 +- this picks a turned template
 TILT_THRESHOLD = 0.15
@@ -230,12 +247,105 @@ class TemplateSet:
             self._cache[name] = Template(name, cv2.cvtColor(bgra, cv2.COLOR_BGRA2RGBA), points)
         return self._cache[name]
 
+    @property
+    def textures(self) -> list[Path]:
+        """Texture pictures below ``root/textures`` (MaskTheFace's check / floral / fruits / others), sorted."""
+        folder = self.root / "textures"
+        if not folder.is_dir():
+            return []
+        return sorted(p for p in folder.rglob("*") if p.suffix.lower() in TEXTURE_SUFFIXES and p.is_file())
+
     def get(self, kind: str, tilt: str = "front") -> Template:
         """The template for ``kind`` turned by ``tilt``, falling back to the front one."""
         kind = kind.lower()
         if tilt != "front" and f"{kind}_{tilt}" in self.entries:
             return self.template(f"{kind}_{tilt}")
         return self.template(kind)
+
+
+# --------------------------------------------------------------------------- colours and patterns
+
+
+def parse_colour(colour) -> np.ndarray:
+    """RGB float (3,) from a :data:`FABRIC_COLOURS` name, ``#rrggbb`` or an (r, g, b) triple."""
+    if isinstance(colour, str):
+        text = colour.strip().lower()
+        if text in FABRIC_COLOURS:
+            return np.asarray(FABRIC_COLOURS[text], np.float64)
+        if len(text) == 7 and text.startswith("#"):
+            try:
+                return np.array([int(text[i:i + 2], 16) for i in (1, 3, 5)], np.float64)
+            except ValueError:
+                pass
+        raise ValueError(f"unknown colour {colour!r}: use #rrggbb or one of {', '.join(FABRIC_COLOURS)}")
+    rgb = np.asarray(colour, np.float64).reshape(-1)
+    if rgb.shape != (3,) or not np.all((rgb >= 0) & (rgb <= 255)):
+        raise ValueError(f"a colour needs three values in 0..255, got {colour!r}")
+    return rgb
+
+
+_TEXTURE_CACHE: dict[str, np.ndarray] = {}
+
+
+def load_texture(path: str | os.PathLike) -> np.ndarray:
+    """A texture picture as uint8 RGB (cached by path)."""
+    key = str(path)
+    if key not in _TEXTURE_CACHE:
+        bgr = cv2.imread(key, cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise ValueError(f"cannot read texture image {key}")
+        _TEXTURE_CACHE[key] = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    return _TEXTURE_CACHE[key]
+
+
+def restyle_template(template: Template, *, colour=None, texture=None, weight: float = 0.5) -> Template:
+    """The template recoloured (``colour``: see :func:`parse_colour`) or patterned (``texture``: uint8
+    RGB picture or a path, resized to the template canvas as MaskTheFace does).
+
+    ``out = (1 - weight) * template + weight * overlay * shading``, where ``shading`` is the
+    template's luminance over its mean on the opaque pixels (clipped to 0.4..1.4), so folds, pleats
+    and seams stay visible. ``weight`` 0 returns the template unchanged, 1 the overlay with the
+    template's shading; MaskTheFace blends at 0.5 without the shading. Alpha and key points are kept.
+    """
+    if (colour is None) == (texture is None):
+        raise ValueError("give exactly one of colour or texture")
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError(f"weight must be in [0, 1], got {weight}")
+    rgb = template.rgba[..., :3].astype(np.float64)
+    alpha = template.rgba[..., 3]
+    h, w = rgb.shape[:2]
+    if texture is not None:
+        picture = load_texture(texture) if isinstance(texture, (str, os.PathLike)) else np.asarray(texture)
+        if picture.dtype != np.uint8 or picture.ndim != 3 or picture.shape[2] != 3:
+            raise ValueError(f"a texture must be a uint8 RGB picture, got {picture.dtype} {picture.shape}")
+        overlay = cv2.resize(picture, (w, h), interpolation=cv2.INTER_AREA).astype(np.float64)
+    else:
+        overlay = np.broadcast_to(parse_colour(colour), (h, w, 3))
+    lum = rgb @ np.array([0.299, 0.587, 0.114])
+    opaque = alpha > 127
+    mean = float(lum[opaque].mean()) if opaque.any() else float(lum.mean())
+    shading = np.clip(lum / max(mean, 1.0), 0.4, 1.4)[..., None]
+    out = (1.0 - weight) * rgb + weight * overlay * shading
+    rgba = np.dstack([np.clip(np.round(out), 0, 255).astype(np.uint8), alpha])
+    return Template(template.name, rgba, template.points)
+
+
+def random_restyle(template: Template, rng: np.random.Generator, textures: Sequence = ()) -> Template:
+    """A training variant of ``template``: kept plain (40 %), a fabric colour (35 %: a
+    :data:`FABRIC_COLOURS` entry, dark ones twice as likely, or a random hue) or a texture picture
+    from ``textures`` (25 %; a colour when there are none), at weight 0.75-1."""
+    u = rng.random()
+    if u < 0.4:
+        return template
+    weight = float(rng.uniform(0.75, 1.0))
+    if u >= 0.75 and len(textures):
+        return restyle_template(template, texture=textures[int(rng.integers(0, len(textures)))], weight=weight)
+    names = list(FABRIC_COLOURS) + ["black", "charcoal", "navy", "dimgray"]
+    if rng.random() < 0.2:
+        colour = _random_colour(rng)
+    else:
+        colour = names[int(rng.integers(0, len(names)))]
+    return restyle_template(template, colour=colour, weight=weight)
 
 
 # --------------------------------------------------------------------------- procedural templates
@@ -495,16 +605,32 @@ def put_face_mask(
     kind: str = "surgical",
     templates: TemplateSet | None = None,
     match_brightness: bool = True,
+    colour=None,
+    texture=None,
+    weight: float = 0.5,
+    variety: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Put a synthetic worn mask on ``face`` (a :class:`unmasked.faces.Face` or (68, 2) landmarks).
 
     Without ``templates``: ``kind`` in surgical, n95, kn95, cloth or random, drawn procedurally.
     With a :class:`TemplateSet`: ``kind`` is one of its :attr:`TemplateSet.kinds` (e.g. surgical,
     surgical_blue, n95, kn95, cloth, gas) or random; the turned variant follows :func:`head_tilt`.
+    ``colour`` or ``texture`` restyle the mask at ``weight`` (:func:`restyle_template`; a texture
+    "random" picks one of the template folder's textures); ``variety=True`` draws a random
+    restyle instead (:func:`random_restyle`, with the folder's textures when there are templates).
     Returns ``(masked_rgb uint8 (H, W, 3), hole bool (H, W))``; outside ``hole`` the image is unchanged.
     """
     landmarks = _landmarks_of(face)
     template = _pick_template(kind, landmarks, rng, templates)
+    textures = templates.textures if templates is not None else []
+    if isinstance(texture, str) and texture == "random":
+        if not textures:
+            raise ValueError("texture 'random' needs a template folder with a textures/ subfolder")
+        texture = textures[int(rng.integers(0, len(textures)))]
+    if colour is not None or texture is not None:
+        template = restyle_template(template, colour=colour, texture=texture, weight=weight)
+    elif variety:
+        template = random_restyle(template, rng, textures)
     return apply_template(rgb, landmarks, template, match_brightness=match_brightness)
 
 
@@ -548,12 +674,14 @@ def face_mask_for_aligned(
     kind: str = "random",
     templates: TemplateSet | None = None,
     jitter: float = 1.0,
+    variety: bool = False,
 ) -> tuple[np.ndarray | None, np.ndarray]:
     """A worn-mask hole for an FFHQ-aligned ``size`` x ``size`` crop, without running dlib.
 
     ``landmarks`` (68, 2) in crop pixels, e.g. from :func:`landmarks_cache`; without them the
     mean aligned face is used, jittered by :func:`jittered_mean_landmarks`. With ``image``
     (uint8 (size, size, 3)) returns ``(masked image, hole)``; without, ``(None, hole)``.
+    ``variety``: random colours and textures (:func:`random_restyle`); the hole is the same either way.
     """
     if landmarks is None:
         landmarks = jittered_mean_landmarks(size, rng, jitter)
@@ -561,7 +689,7 @@ def face_mask_for_aligned(
     if canvas.shape[:2] != (size, size):
         raise ValueError(f"image must be ({size}, {size}, 3), got {canvas.shape}")
     masked, hole = put_face_mask(canvas, landmarks, rng, kind=kind, templates=templates,
-                                 match_brightness=image is not None)
+                                 match_brightness=image is not None, variety=variety and image is not None)
     return (masked if image is not None else None), hole
 
 
@@ -633,8 +761,12 @@ def mask_folder(
     templates: TemplateSet | None = None,
     seed: int = 0,
     detector: str = "auto",
+    colour=None,
+    texture=None,
+    weight: float = 0.5,
 ) -> Iterator[FaceMaskItem]:
-    """Put masks on every face of every photo below ``input_dir``.
+    """Put masks on every face of every photo below ``input_dir`` (``colour`` / ``texture`` /
+    ``weight`` restyle them as in :func:`put_face_mask`).
 
     For ``a/b.jpg`` writes ``output_dir/a/b.png`` (the masked photo, PNG so the pixels match the
     mask exactly) and ``output_dir/a/b_mask.png`` (white = hole). Each photo's masks come from
@@ -647,6 +779,16 @@ def mask_folder(
     input_dir, output_dir = Path(input_dir), Path(output_dir)
     if kind != "random" and templates is None and kind not in PROCEDURAL_KINDS:
         raise ValueError(f"unknown mask type {kind!r}; choose from {', '.join(PROCEDURAL_KINDS)}, random")
+    if colour is not None and texture is not None:
+        raise ValueError("give a colour or a texture, not both")
+    if colour is not None:
+        parse_colour(colour)  # fail before any photo is read
+    if texture is not None and texture != "random":
+        load_texture(texture)
+    if texture == "random" and (templates is None or not templates.textures):
+        raise ValueError("texture 'random' needs a template folder with a textures/ subfolder (--templates)")
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError(f"weight must be in [0, 1], got {weight}")
     for path in list_images(input_dir):
         rel = path.relative_to(input_dir)
         try:
@@ -659,7 +801,8 @@ def mask_folder(
             yield FaceMaskItem(path, "no_face")
             continue
         rng = np.random.default_rng([seed, zlib.crc32(rel.as_posix().encode())])
-        masked, hole = put_face_masks(rgb, faces, rng, kind=kind, templates=templates)
+        masked, hole = put_face_masks(rgb, faces, rng, kind=kind, templates=templates, colour=colour,
+                                      texture=texture, weight=weight)
         stem = output_dir / rel.with_suffix("")
         image_path, mask_path = stem.with_name(stem.name + ".png"), stem.with_name(stem.name + "_mask.png")
         save_image(image_path, masked)
