@@ -375,3 +375,18 @@ def test_mask_folder_colour_and_errors(tmp_path, monkeypatch):
         bad = runner.invoke(main, ["masks", "face", "--input-dir", str(src), "--output-dir", str(tmp_path / "b"), *args])
         assert bad.exit_code == 1 and message in bad.output, bad.output
     assert not (tmp_path / "b").exists()  # nothing written before the options were checked
+
+
+def test_decal_prints_on_the_fabric_only():
+    t = procedural_template("surgical", np.random.default_rng(0), scale=0.3)
+    changed_any = False
+    for seed in range(8):
+        d = fm.add_decal(t, np.random.default_rng(seed))
+        assert np.array_equal(d.rgba[..., 3], t.rgba[..., 3]) and np.array_equal(d.points, t.points)
+        diff = np.any(d.rgba[..., :3] != t.rgba[..., :3], axis=2)
+        assert not diff[t.rgba[..., 3] <= 127].any()  # never outside the mask
+        assert diff.mean() < 0.1  # a mark, not a new colour
+        changed_any |= bool(diff.any())
+        if diff.any():  # contrasting: far from the light-blue/white/green fabric
+            assert np.abs(d.rgba[..., :3][diff].astype(int) - t.rgba[..., :3][diff]).max() > 60
+    assert changed_any

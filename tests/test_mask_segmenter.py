@@ -147,3 +147,19 @@ def test_synthetic_bank_pairs_each_face_with_and_without_a_mask(shared_data):
     # the masked crop differs from the clean one exactly where the target says
     diff = np.any(bank.images[1] != bank.images[0], axis=2)
     assert not (diff & (bank.targets[1] == 0)).any() and diff.sum() > 0.9 * (bank.targets[1] > 0).sum()
+    # variety restyles the masks, keeps the targets (same holes), and stays reproducible
+    varied = synthetic_bank(root, "val", templates=templates, limit=4, seed=3, variety=True)
+    np.testing.assert_array_equal(varied.targets, bank.targets)
+    assert any(not np.array_equal(varied.images[i], bank.images[i]) for i in range(12) if bank.kinds[i] != "none")
+    np.testing.assert_array_equal(varied.images, synthetic_bank(root, "val", templates=templates, limit=4, seed=3,
+                                                                variety=True).images)
+
+
+def test_segmenter_cli_reads_booleans():
+    from unmasked.training.segmenter import _parse_bool
+
+    assert [_parse_bool(t) for t in ("true", "1", "Yes", "false", "0", "off")] == [True] * 3 + [False] * 3
+    with pytest.raises(SystemExit):
+        from unmasked.training.segmenter import main
+
+        main(["--variety", "maybe", "--evaluate", "mask_segmenter"])

@@ -122,10 +122,13 @@ def synthetic_bank(
     size: int = BANK_SIZE,
     val_fraction: float = 0.2,
     limit: int | None = None,
+    variety: bool = False,
 ) -> SegBank:
     """Faces of ``split`` ("train" / "val") below ``root`` (``<identity>/<image>``), each once without
     a mask and ``variants`` times with one: even variants procedural (random kind), odd variants a
-    random MaskTheFace template (procedural again without ``templates``).
+    random MaskTheFace template (procedural again without ``templates``). ``variety``: recolour or
+    pattern most masks (:func:`unmasked.masks.face_mask.random_restyle`: dark and neutral colours,
+    the template folder's textures), as real masks are.
 
     ``landmarks``: {relative posix path: (68, 2) at ``landmarks_size`` px} from
     :func:`unmasked.masks.face_mask.landmarks_cache`; faces without an entry use the jittered mean
@@ -159,7 +162,8 @@ def synthetic_bank(
         for i in range(variants):
             rng = np.random.default_rng([seed, k, i])
             use_templates = templates if i % 2 == 1 else None
-            masked, hole = face_mask_for_aligned(size, rng, image=rgb, landmarks=lm, kind="random", templates=use_templates)
+            masked, hole = face_mask_for_aligned(size, rng, image=rgb, landmarks=lm, kind="random", templates=use_templates,
+                                                 variety=variety)
             images[j], targets[j] = masked, hole.astype(np.uint8) * 255
             kinds.append("template" if use_templates is not None else "procedural")
             keys.append(key)

@@ -330,22 +330,64 @@ def restyle_template(template: Template, *, colour=None, texture=None, weight: f
     return Template(template.name, rgba, template.points)
 
 
+def add_decal(template: Template, rng: np.random.Generator) -> Template:
+    """The template with one printed mark on its fabric, as brand logos and lettering are: a ring,
+    a disc, a badge or one to three letters, 6-16 % of the mask's width, in a colour far from the
+    fabric's, somewhere on the opaque part between the key points. Alpha and points are kept."""
+    rgba = template.rgba.copy()
+    alpha = rgba[..., 3] > 127
+    pts = np.asarray(template.points, np.float64)
+    width = float(np.hypot(*(pts[2] - pts[0])))
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    for _ in range(10):  # a centre on the fabric
+        cx, cy = rng.uniform(lo[0] + 0.15 * (hi[0] - lo[0]), hi[0] - 0.15 * (hi[0] - lo[0])), rng.uniform(
+            lo[1] + 0.3 * (hi[1] - lo[1]), hi[1] - 0.15 * (hi[1] - lo[1]))
+        x, y = int(round(cx)), int(round(cy))
+        if 0 <= y < alpha.shape[0] and 0 <= x < alpha.shape[1] and alpha[y, x]:
+            break
+    else:
+        return template
+    fabric = rgba[..., :3][alpha].mean(axis=0)
+    colour = np.where(fabric > 128, rng.uniform(0, 70, 3), rng.uniform(170, 255, 3))
+    if rng.random() < 0.3:  # gold, red or blue print
+        colour = np.asarray([(200, 160, 60), (200, 30, 40), (30, 60, 190)][int(rng.integers(0, 3))], np.float64)
+    layer = np.zeros(alpha.shape, np.uint8)
+    r = max(2, int(round(rng.uniform(0.03, 0.08) * width)))
+    kind = int(rng.integers(0, 4))
+    if kind == 0:
+        cv2.circle(layer, (x, y), r, 255, max(1, r // 5), cv2.LINE_AA)
+    elif kind == 1:
+        cv2.circle(layer, (x, y), r, 255, -1, cv2.LINE_AA)
+    elif kind == 2:
+        cv2.rectangle(layer, (x - r, y - r // 2), (x + r, y + r // 2), 255, -1, cv2.LINE_AA)
+    else:
+        text = "".join(chr(int(c)) for c in rng.integers(65, 91, int(rng.integers(1, 4))))
+        scale = r / 12.0
+        (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, max(1, r // 6))
+        cv2.putText(layer, text, (x - tw // 2, y + th // 2), cv2.FONT_HERSHEY_SIMPLEX, scale, 255, max(1, r // 6),
+                    cv2.LINE_AA)
+    a = (layer.astype(np.float64) / 255.0 * alpha)[..., None]
+    rgba[..., :3] = np.clip(np.round(rgba[..., :3] * (1 - a) + colour * a), 0, 255).astype(np.uint8)
+    return Template(template.name, rgba, template.points)
+
+
 def random_restyle(template: Template, rng: np.random.Generator, textures: Sequence = ()) -> Template:
     """A training variant of ``template``: kept plain (40 %), a fabric colour (35 %: a
     :data:`FABRIC_COLOURS` entry, dark ones twice as likely, or a random hue) or a texture picture
-    from ``textures`` (25 %; a colour when there are none), at weight 0.75-1."""
+    from ``textures`` (25 %; a colour when there are none), at weight 0.75-1; then, a third of the
+    time, a printed mark (:func:`add_decal`)."""
     u = rng.random()
-    if u < 0.4:
-        return template
-    weight = float(rng.uniform(0.75, 1.0))
-    if u >= 0.75 and len(textures):
-        return restyle_template(template, texture=textures[int(rng.integers(0, len(textures)))], weight=weight)
-    names = list(FABRIC_COLOURS) + ["black", "charcoal", "navy", "dimgray"]
-    if rng.random() < 0.2:
-        colour = _random_colour(rng)
-    else:
-        colour = names[int(rng.integers(0, len(names)))]
-    return restyle_template(template, colour=colour, weight=weight)
+    if u >= 0.4:
+        weight = float(rng.uniform(0.75, 1.0))
+        if u >= 0.75 and len(textures):
+            template = restyle_template(template, texture=textures[int(rng.integers(0, len(textures)))], weight=weight)
+        else:
+            names = list(FABRIC_COLOURS) + ["black", "charcoal", "navy", "dimgray"]
+            colour = _random_colour(rng) if rng.random() < 0.2 else names[int(rng.integers(0, len(names)))]
+            template = restyle_template(template, colour=colour, weight=weight)
+    if rng.random() < 1 / 3:
+        template = add_decal(template, rng)
+    return template
 
 
 # --------------------------------------------------------------------------- procedural templates

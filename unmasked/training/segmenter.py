@@ -1,12 +1,13 @@
 """Train and evaluate the worn-mask segmenter (:mod:`unmasked.models.mask_segmenter`).
 
-    nice -n 5 python -m unmasked.training.segmenter --out runs/mask_segmenter --max-steps 800 --minutes 24
+    nice -n 5 python -m unmasked.training.segmenter --out runs/mask_segmenter --max-steps 2400 --minutes 30
     python -m unmasked.training.segmenter --evaluate mask_segmenter      # held-out scores of the preset
 
 Data (:mod:`unmasked.data.mask_seg`, decoded once into RAM, cached as ``.npz`` under ``--cache``,
 default ``~/.cache/unmasked/segmenter``, outside the repository; ~20 min to build on a busy machine):
 synthetic MaskTheFace-method masks on the train identities of ``celeba_wild256`` (procedural
-kinds and MaskTheFace templates), the same faces without a mask (empty target), and the train
+kinds and MaskTheFace templates, most restyled with dark / neutral colours, MaskTheFace's textures
+and printed marks: ``variety``), the same faces without a mask (empty target), and the train
 80 % of the labelled MaskedFace-Net photos, aligned like the pipeline aligns faces. Each batch
 holds fixed shares of the three (``--mix``). Augmentation, on the batch in torch: random
 horizontal flip, a small random similarity (scale +-8 %, rotation +-8 degrees, shift +-5 %: the
@@ -16,8 +17,8 @@ saturation jitter, some greyscale, and noise.
 Loss: binary cross-entropy + soft Dice (Milletari et al., "V-Net", 3DV 2016) over the whole batch
 (so empty targets are well defined). Adam, cosine learning-rate decay, channels-last, fp32. One
 intra-op thread by default (``--threads``): on the shared 2-core machine, with another training
-run busy, two threads made each step 3-4x *slower* (threads waiting on each other), one thread
-ran at ~10 images/s at 64 x 64.
+run busy, two threads made each step 3-4x *slower* (threads waiting on each other); one thread
+ran at ~10 images/s at 64 x 64 on a loaded machine and at 70-76 images/s beside one face-model run.
 Deterministic by ``--seed``: batch ``k`` draws from ``default_rng([seed, k])`` and a torch
 generator seeded with ``seed * 1_000_003 + k``.
 
@@ -55,11 +56,13 @@ class SegmenterConfig:
     levels: int = 4
     working_size: int = 64
     variants: int = 2
+    #: recolour / pattern most synthetic masks (dark, neutral, printed: see ``random_restyle``)
+    variety: bool = True
     batch_size: int = 16
     mix: dict = field(default_factory=lambda: {"masked": 0.5, "none": 0.25, "mfn": 0.25})
     lr: float = 2e-3
-    max_steps: int = 800
-    minutes: float = 24.0
+    max_steps: int = 2400
+    minutes: float = 30.0
     ckpt_every: int = 250
     seed: int = 0
     threads: int = 1
@@ -75,11 +78,11 @@ def load_data(cfg: SegmenterConfig) -> dict:
     cache = Path(cfg.cache)
     lm = aligned_landmarks(cfg.faces, cache / "celeba_wild256_lm256_fixedbox.npz")
     templates = TemplateSet.from_folder(cfg.templates) if cfg.templates else None
-    tag = f"v{cfg.variants}_s{cfg.seed}_{'tpl' if templates else 'proc'}"
+    tag = f"v{cfg.variants}_s{cfg.seed}_{'tpl' if templates else 'proc'}{'_var' if cfg.variety else ''}"
     train = cached(cache / f"seg_train_{tag}.npz", synthetic_bank, cfg.faces, "train", landmarks=lm,
-                   templates=templates, variants=cfg.variants, seed=cfg.seed)
+                   templates=templates, variants=cfg.variants, seed=cfg.seed, variety=cfg.variety)
     val = cached(cache / f"seg_val_{tag}.npz", synthetic_bank, cfg.faces, "val", landmarks=lm,
-                 templates=templates, variants=cfg.variants, seed=cfg.seed + 1)
+                 templates=templates, variants=cfg.variants, seed=cfg.seed + 1, variety=cfg.variety)
     mfn, extra = cached(cache / "mfn_aligned128.npz", mfn_bank, cfg.mfn)
     return {"train": train, "val": val, "mfn": mfn, "mfn_extra": extra}
 
@@ -302,13 +305,22 @@ def evaluate_all(segmenter, data: dict, mfn_root: str) -> dict:
             "mfn_val": evaluate_mfn(segmenter, data["mfn"], data["mfn_extra"], mfn_root)}
 
 
+def _parse_bool(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
 def main(argv: list[str] | None = None) -> None:
     defaults = SegmenterConfig()
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     for name, value in asdict(defaults).items():
         if isinstance(value, dict):
             continue
-        p.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
+        kind = _parse_bool if isinstance(value, bool) else type(value)
+        p.add_argument(f"--{name.replace('_', '-')}", type=kind, default=value)
     p.add_argument("--evaluate", metavar="WEIGHTS", help="only evaluate these weights (preset or .safetensors)")
     args = vars(p.parse_args(argv))
     weights = args.pop("evaluate")
