@@ -59,6 +59,7 @@ def best_of(fn, repeats: int) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default=DEFAULT_FACE_PRESET, help="face model (default: unmask's)")
+    ap.add_argument("--detector", default="all", choices=["all", "auto", "hog", "cnn"], help="unmask's face detector")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--real", type=Path, help="folder of real photos of people wearing masks")
     ap.add_argument("--limit", type=int, default=200, help="real photos to process (spread over the folder)")
@@ -73,9 +74,9 @@ def main() -> None:
     print("| photo | unmask (s) | Telea on the same mask (s) | ratio |\n|---|--:|--:|--:|")
     for width, height in ((512, 512), (1920, 1080)):
         photo = in_canvas(masked, width, height)
-        out = unmask_array(photo, model)  # warm-up, and the mask Telea gets
+        out = unmask_array(photo, model, detector=args.detector)  # warm-up, and the mask Telea gets
         hole = out.mask.astype(np.uint8)
-        t_unmask = best_of(lambda photo=photo: unmask_array(photo, model), args.repeats)
+        t_unmask = best_of(lambda photo=photo: unmask_array(photo, model, detector=args.detector), args.repeats)
         t_telea = best_of(lambda photo=photo, hole=hole: cv2.inpaint(photo, hole, 5, cv2.INPAINT_TELEA), args.repeats)
         row = {"photo": f"{width}x{height}", "faces": len(out.faces), "mask_found": sum(f.mask_found for f in out.faces),
                "unmask_s": t_unmask, "telea_s": t_telea, "ratio": t_unmask / t_telea}
@@ -93,7 +94,7 @@ def main() -> None:
         photos = with_face = faces = found = 0
         for i in pick:
             rgb = load_image(paths[i]).rgb
-            out = unmask_array(rgb, model)
+            out = unmask_array(rgb, model, detector=args.detector)
             photos += 1
             with_face += bool(out.faces)
             faces += len(out.faces)
