@@ -8,6 +8,7 @@ from PIL import Image
 from unmasked.api import load_model
 from unmasked.cli import main
 from unmasked.conventions import load_image, save_image
+from unmasked.models.base import InpaintModel
 from unmasked.pipelines.unmask import unmask_array, worn_mask_region
 
 
@@ -245,3 +246,103 @@ def test_fill_with_a_reference_and_no_model_uses_the_two_face_preset(astronaut, 
     out = np.asarray(Image.open(tmp_path / "out.png"))
     np.testing.assert_array_equal(out[~hole], astronaut[~hole])
     assert (out[hole] != astronaut[hole]).any()
+
+
+class _GreenSegmenter(InpaintModel):
+    """A stand-in segmenter: the worn mask is every pure-green pixel."""
+
+    task = "segment"
+    working_size = 64
+
+    def predict(self, image):
+        import torch
+
+        rgb = (image + 1) * 127.5
+        green = (rgb[:, 1] > 200) & (rgb[:, 0] < 60) & (rgb[:, 2] < 60)
+        return green[:, None].to(torch.float32)
+
+
+def _photo_with_a_long_green_mask():
+    """A 400 x 400 photo with the mean aligned face (landmarks only) whose green 'mask' runs from the
+    nose to far below the FFHQ crop, as a mask does when dlib puts the jaw too high."""
+    from unmasked.faces import Face
+    from unmasked.faces.align import ffhq_quad
+    from unmasked.masks.face_mask import FFHQ_MEAN_LANDMARKS
+
+    lm = FFHQ_MEAN_LANDMARKS * 160 + [120, 60]
+    rgb = np.zeros((400, 400, 3), np.uint8)
+    rgb[..., 0] = np.linspace(80, 200, 400)[None, :]  # a smooth non-green background
+    rgb[..., 2] = 120
+    bottom = ffhq_quad(lm)[:, 1].max()
+    y0 = int(lm[30, 1])
+    rgb[y0 : int(bottom) + 15, int(lm[3, 0]) : int(lm[13, 0])] = (0, 255, 0)
+    return rgb, Face((120, 100, 160, 160), lm)
+
+
+def test_a_mask_running_off_the_crop_is_reframed(monkeypatch):
+    import unmasked.faces
+    from unmasked.pipelines.unmask import runs_off_bottom
+
+    rgb, face = _photo_with_a_long_green_mask()
+    monkeypatch.setattr(unmasked.faces, "detect_faces", lambda image, detector="all": [face])
+    seg = _GreenSegmenter()
+    green = np.all(rgb == (0, 255, 0), axis=2)
+    plain = unmask_array(rgb, load_model("telea"), segmenter=seg, zooms=(), keep_stages=True)
+    framed = unmask_array(rgb, load_model("telea"), segmenter=seg, keep_stages=True)
+    assert runs_off_bottom(plain.stages[0].hole) and plain.faces[0].zoom == 1.0
+    assert framed.faces[0].zoom > 1.0 and not runs_off_bottom(framed.stages[0].hole)
+    left_plain = (green & ~plain.region).sum() / green.sum()
+    left_framed = (green & ~framed.region).sum() / green.sum()
+    assert left_plain > 0.1 and left_framed < 0.01, (left_plain, left_framed)  # the fabric below the crop is gone
+    # the eyes stay where the FFHQ crop put them
+    from unmasked.faces.align import transform_points
+
+    eyes = (face.landmarks[36:42].mean(0) + face.landmarks[42:48].mean(0)) / 2
+    from unmasked.faces import align_face
+
+    with pytest.raises(ValueError, match="zoom must be > 0"):
+        align_face(rgb, face, 128, zoom=0)
+    for zoom in (1.15, 1.3):
+        a, b = align_face(rgb, face, 128), align_face(rgb, face, 128, zoom=zoom)
+        np.testing.assert_allclose(transform_points(a.matrix, eyes[None]), transform_points(b.matrix, eyes[None]), atol=1e-3)
+        assert np.isclose(np.linalg.det(a.matrix[:, :2]) / np.linalg.det(b.matrix[:, :2]), zoom**2, rtol=1e-4)
+
+
+def test_reframing_is_skipped_when_the_zoomed_prediction_disagrees(monkeypatch):
+    import unmasked.faces
+
+    rgb, face = _photo_with_a_long_green_mask()
+    monkeypatch.setattr(unmasked.faces, "detect_faces", lambda image, detector="all": [face])
+
+    class Shrinking(_GreenSegmenter):
+        """Loses most of the mask on any crop but the first (a segmenter failing at a smaller scale)."""
+
+        calls = 0
+
+        def predict(self, image):
+            prob = super().predict(image)
+            Shrinking.calls += 1
+            if Shrinking.calls > 1:
+                prob[:, :, : int(prob.shape[2] * 0.75)] = 0
+            return prob
+
+    result = unmask_array(rgb, load_model("telea"), segmenter=Shrinking())
+    assert Shrinking.calls == 3 and result.faces[0].zoom == 1.0  # both zooms tried, neither trusted
+
+
+@pytest.mark.data
+def test_a_real_dark_mask_below_the_crop_is_removed(shared_data):
+    from unmasked.pipelines.unmask import runs_off_bottom
+
+    rgb = load_image(shared_data / "real_masked_photos" / "0001_0181.jpg").rgb
+    model = load_model("pconv_unet_faces128")
+    plain = unmask_array(rgb, model, zooms=(), keep_stages=True)
+    framed = unmask_array(rgb, model, keep_stages=True)
+    assert runs_off_bottom(plain.stages[0].hole)  # the black mask continues below the FFHQ crop
+    assert framed.faces[0].zoom > 1.0 and not runs_off_bottom(framed.stages[0].hole)
+    # dark fabric (the mask is near-black) left in the photo's lower face: far less after reframing
+    x, y, w, h = framed.faces[0].box
+    lower = np.zeros(rgb.shape[:2], bool)
+    lower[y + h // 2 : min(rgb.shape[0], y + h + h // 3), x : x + w] = True
+    dark = lambda img: ((img.max(axis=2) < 60) & lower).sum()  # noqa: E731
+    assert dark(framed.image) < 0.5 * dark(plain.image), (dark(rgb), dark(plain.image), dark(framed.image))

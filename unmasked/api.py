@@ -167,7 +167,7 @@ def unmask(
     size; pixels away from masked faces unchanged), ``faces`` (box, ``mask_found``, ``mask_area``
     per face), ``masks`` (one bool (H, W) worn-mask map per face), ``note``. ``region`` is
     "segmenter" (learned; faces without a mask are left untouched) or "landmarks" (heuristic);
-    ``options`` go to :func:`unmasked.pipelines.unmask.unmask_array` (``min_area``, ``dilate``,
+    ``options`` go to :func:`unmasked.pipelines.unmask.unmask_array` (``min_area``, ``dilate``, ``zooms`` (``()``: no reframing),
     ``reference`` (a photo, path or array) or ``gallery`` (a folder) for reference-guided models, ...).
     """
     from unmasked.pipelines.unmask import unmask_array

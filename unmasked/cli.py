@@ -311,6 +311,8 @@ def unmask_cmd(photo, output, model, boxes, detector, region, save_mask, debug_d
         for face in result.faces:
             what = (f"mask found ({100 * face.mask_area:.1f} % of the face crop), restored" if face.mask_found
                     else f"no mask ({100 * face.mask_area:.1f} % of the face crop), left untouched")
+            if face.zoom != 1.0:
+                what += f" (the mask ran off the face crop: crop zoomed out {face.zoom:g}x)"
             if face.reference == "given":
                 what += " with the reference photo"
             elif face.reference is not None:

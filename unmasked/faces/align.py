@@ -60,8 +60,16 @@ def transform_points(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
     return points @ matrix[:, :2].T + matrix[:, 2]
 
 
-def ffhq_quad(landmarks: np.ndarray) -> np.ndarray:
-    """The FFHQ crop quad (4, 2): top-left, bottom-left, bottom-right, top-right, in image pixels."""
+def ffhq_quad(landmarks: np.ndarray, zoom: float = 1.0) -> np.ndarray:
+    """The FFHQ crop quad (4, 2): top-left, bottom-left, bottom-right, top-right, in image pixels.
+
+    ``zoom`` > 1 scales the quad about the eyes' midpoint: the crop shows ``zoom`` times more
+    around the eyes, which stay where they were in the crop (used when a worn mask has made dlib
+    place the mouth and jaw too high, so the FFHQ quad is too small; see
+    :mod:`unmasked.pipelines.unmask`).
+    """
+    if not zoom > 0:
+        raise ValueError(f"zoom must be > 0, got {zoom}")
     lm = np.asarray(landmarks, dtype=np.float64)
     if lm.shape != (68, 2):
         raise ValueError(f"expected 68 landmarks of shape (68, 2), got {lm.shape}")
@@ -75,17 +83,18 @@ def ffhq_quad(landmarks: np.ndarray) -> np.ndarray:
     x *= max(np.hypot(*eye_to_eye) * 2.0, np.hypot(*eye_to_mouth) * 1.8)
     y = np.flipud(x) * [-1, 1]
     c = eye_avg + eye_to_mouth * 0.1
-    return np.stack([c - x - y, c - x + y, c + x + y, c + x - y])
+    quad = np.stack([c - x - y, c - x + y, c + x + y, c + x - y])
+    return quad if zoom == 1.0 else eye_avg + (quad - eye_avg) * zoom
 
 
-def alignment_matrix(landmarks: np.ndarray, size: int) -> np.ndarray:
+def alignment_matrix(landmarks: np.ndarray, size: int, zoom: float = 1.0) -> np.ndarray:
     """2 x 3 affine mapping original pixels to the ``size`` x ``size`` FFHQ crop.
 
     The FFHQ script hands ``quad + 0.5`` to PIL's QUAD transform (PIL puts pixel centres at
     +0.5), i.e. the quad's corners, in landmark (pixel-index) coordinates, land on the outer
     corners of the output, which are at -0.5 and S - 0.5 in pixel-index coordinates.
     """
-    quad = ffhq_quad(landmarks)
+    quad = ffhq_quad(landmarks, zoom)
     dst = np.array([[-0.5, -0.5], [-0.5, size - 0.5], [size - 0.5, size - 0.5]])
     return cv2.getAffineTransform(quad[:3].astype(np.float32), dst.astype(np.float32)).astype(np.float64)
 
@@ -95,13 +104,14 @@ def _scale_of(matrix: np.ndarray) -> float:
     return math.sqrt(abs(np.linalg.det(matrix[:, :2])))
 
 
-def align_face(rgb: np.ndarray, face: Face, size: int = 128) -> AlignedFace:
-    """The FFHQ-aligned ``size`` x ``size`` crop of ``face`` in ``rgb`` uint8 (H, W, 3)."""
+def align_face(rgb: np.ndarray, face: Face, size: int = 128, zoom: float = 1.0) -> AlignedFace:
+    """The FFHQ-aligned ``size`` x ``size`` crop of ``face`` in ``rgb`` uint8 (H, W, 3); ``zoom``: see
+    :func:`ffhq_quad`."""
     rgb = _check_rgb(rgb)
     if size < 8:
         raise ValueError(f"size must be >= 8, got {size}")
-    matrix = alignment_matrix(face.landmarks, size)
-    quad = ffhq_quad(face.landmarks)
+    matrix = alignment_matrix(face.landmarks, size, zoom)
+    quad = ffhq_quad(face.landmarks, zoom)
     h, w = rgb.shape[:2]
     shrink = int(math.floor(1.0 / _scale_of(matrix) * 0.5))  # as the FFHQ script: only when > 2x too big
     if shrink <= 1:

@@ -19,6 +19,16 @@ Two ways to find the region (``region=``):
   MaskTheFace's six key points (nose bridge, cheeks, jaw, chin; Anwar & Raychowdhury 2020), grown by
   ``grow`` x the side. It cannot tell whether a mask is worn, so every face is filled; kept as a
   fallback for faces the segmenter misjudges.
+
+**Reframing.** dlib's landmarks come from faces without masks; under a worn mask it tends to place
+the mouth and jaw too high, the FFHQ crop (sized by the eye-to-mouth distance) comes out too small,
+and the mask runs off the crop's bottom edge: the fabric below the crop would stay in the photo.
+When the segmenter's hole covers more than :data:`EDGE_SHARE` of the crop's bottom rows, the
+crop is zoomed out about the eyes (:data:`REFRAME_ZOOMS`; the eyes stay where the FFHQ crop put
+them, the face shrinks toward the size a correct crop would give it) and segmented again; the
+zoomed crop is used when its prediction still contains the first one (:data:`REFRAME_AGREEMENT`),
+so a segmenter that loses the mask at the smaller scale changes nothing. Measured on real photos
+(README, "Remove face masks").
 """
 
 from __future__ import annotations
@@ -45,6 +55,12 @@ MIN_MASK_AREA = 0.02
 MAX_MASK_AREA = 0.6
 #: dilation of the predicted mask, as a fraction of the aligned crop's side
 DILATE = 0.03
+#: zoom-outs of the FFHQ crop (about the eyes) tried, in order, when the worn mask runs off its bottom
+REFRAME_ZOOMS = (1.15, 1.3)
+#: the mask "runs off" the crop when the hole covers more than this share of its bottom two rows
+EDGE_SHARE = 0.2
+#: a zoomed crop is used only if its prediction holds this share of the first prediction's pixels
+REFRAME_AGREEMENT = 0.85
 
 
 @dataclass
@@ -61,6 +77,8 @@ class UnmaskedFace:
     #: the reference used for this face (a path from the gallery, or "given"), and its similarity
     reference: str | None = None
     reference_similarity: float | None = None
+    #: the crop's zoom about the eyes: 1 = the FFHQ crop; more when the mask ran off it (reframing)
+    zoom: float = 1.0
 
 
 @dataclass
@@ -162,6 +180,42 @@ def hole_from_probability(prob: np.ndarray, dilate: float = DILATE, threshold: f
     return hole.astype(bool)
 
 
+def runs_off_bottom(hole: np.ndarray) -> bool:
+    """True when ``hole`` (S, S) covers more than :data:`EDGE_SHARE` of the crop's bottom two rows."""
+    return float(hole[-2:].mean()) > EDGE_SHARE
+
+
+def reframe(rgb: np.ndarray, face, size: int, segmenter: InpaintModel, detected: np.ndarray, matrix: np.ndarray,
+            zooms: Sequence[float] = REFRAME_ZOOMS, dilate: float = DILATE):
+    """The first zoomed-out crop of ``face`` on which the worn mask no longer runs off the bottom.
+
+    ``detected`` bool (S, S) is the prediction on the crop given by ``matrix``. Each zoom is
+    aligned and segmented; one whose prediction holds less than :data:`REFRAME_AGREEMENT` of
+    ``detected`` (mapped into it) or has an implausible area is skipped. Returns ``(aligned,
+    probability, zoom)`` of the first zoom whose prediction stays off the bottom edge, else of the
+    last acceptable one, else None.
+    """
+    from unmasked.faces import align_face
+
+    best = None
+    for zoom in zooms:
+        aligned = align_face(rgb, face, size, zoom=zoom)
+        prob = segment_aligned(segmenter, aligned.image)
+        mask = prob > 0.5
+        area = float(mask.mean())
+        if not MIN_MASK_AREA <= area <= MAX_MASK_AREA:
+            continue
+        to_zoomed = aligned.matrix @ np.vstack([cv2.invertAffineTransform(matrix), [0, 0, 1]])
+        first = cv2.warpAffine(detected.astype(np.float32), to_zoomed, (size, size), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=0) > 0.5
+        if first.any() and (first & mask).sum() / first.sum() < REFRAME_AGREEMENT:
+            continue
+        best = (aligned, prob, zoom)
+        if not runs_off_bottom(hole_from_probability(prob, dilate)):
+            break
+    return best
+
+
 def _to_photo(crop_mask: np.ndarray, matrix: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """bool (H, W): a crop-space mask (S, S) warped back into the photo."""
     inverse = cv2.invertAffineTransform(matrix)
@@ -184,6 +238,7 @@ def unmask_array(
     keep_stages: bool = False,
     reference: np.ndarray | None = None,
     gallery=None,
+    zooms: Sequence[float] = REFRAME_ZOOMS,
 ) -> UnmaskResult:
     """Restore every masked face of ``rgb`` (uint8 (H, W, 3)) with the inpainting ``model``.
 
@@ -198,6 +253,9 @@ def unmask_array(
     photo of the same person (its largest face is aligned), or ``gallery``, a folder or
     :class:`~unmasked.pipelines.reference.Gallery` searched per face (after a plain fill, so the
     worn mask does not steer the search); a face without a confident match is filled without one.
+
+    ``zooms``: the reframing zoom-outs tried when a worn mask runs off the crop's bottom (see the
+    module docstring); ``()`` turns reframing off.
     """
     from unmasked.faces import align_face, detect_faces, face_from_box, paste_back
 
@@ -241,7 +299,7 @@ def unmask_array(
     def restore(face) -> bool:
         nonlocal out
         aligned = align_face(out, face, size)
-        prob = None
+        prob, zoom = None, 1.0
         if seg is not None:
             prob = segment_aligned(seg, aligned.image)
             detected = prob > 0.5
@@ -251,6 +309,13 @@ def unmask_array(
                 notes.append(f"the segmenter marked {100 * area:.0f} % of the face at {face.box} as mask, which is "
                              "implausible: face left untouched (try region='landmarks')")
             hole = hole_from_probability(prob, dilate) if found else np.zeros_like(detected)
+            if found and zooms and runs_off_bottom(hole):
+                better = reframe(out, face, size, seg, detected, aligned.matrix, zooms, dilate)
+                if better is not None:
+                    aligned, prob, zoom = better
+                    detected = prob > 0.5
+                    area = float(detected.mean())
+                    hole = hole_from_probability(prob, dilate)
         else:
             detected = hole = worn_mask_region(aligned.landmarks, size, grow)
             area, found = float(hole.mean()), True
@@ -268,7 +333,7 @@ def unmask_array(
                 filled = run_model(model, aligned.image, hole, guide)
             out = paste_back(out, filled, hole, aligned.matrix)
         result.faces.append(UnmaskedFace(tuple(int(v) for v in face.box), face.detector, found, area,
-                                         float(hole.mean()), used, similarity))
+                                         float(hole.mean()), used, similarity, zoom))
         result.masks.append(_to_photo(detected, aligned.matrix, (h, w)) if found else np.zeros((h, w), bool))
         if keep_stages:
             result.stages.append(FaceStages(aligned.image, prob, hole, filled))
