@@ -220,3 +220,41 @@ def test_l2_terms_are_squared_error_and_named_in_the_loss_description(tmp_path):
     assert "1*L2(refined) + 0.5*L2(coarse)" in module.describe_loss()
     # off by default
     assert "l2" not in InpaintingModule(_cfg(tmp_path, "d", discriminator=None)).reconstruction_losses(out, image, mask)
+
+
+def test_self_identity_term_compares_the_fill_with_the_photo(tmp_path):
+    from unmasked.checkpoint import save_checkpoint
+    from unmasked.conventions import composite
+    from unmasked.models.face_identity import build_student
+    from unmasked.training.module import InpaintingModule
+
+    embedder = save_checkpoint(build_student(), tmp_path / "embedder.safetensors")
+    kwargs = {"base_channels": 4, "max_channels": 8, "depth": 3, "working_size": 32}
+    cfg = _cfg(tmp_path, "id", model="pconv_unet", model_kwargs=kwargs, loss="pconv", discriminator=None,
+               identity_network=str(embedder), loss_weights={"identity": 0.5})
+    module = InpaintingModule(cfg)
+    assert "0.5*identity(1-cos to the photo, embedder.safetensors)" in module.describe_loss()
+    captured = {}
+    module.optimizers = lambda: None
+    module.generator_step = lambda opt, total, terms, logs, n: captured.update(total=total, terms=terms)
+    torch.manual_seed(0)
+    image = torch.rand(2, 3, 32, 32) * 2 - 1
+    for hole in (True, False):
+        mask = torch.zeros(2, 1, 32, 32)
+        if hole:
+            mask[..., 10:24, 6:26] = 1
+        module.training_step({"image": image, "mask": mask}, 0)
+        terms = captured["terms"]
+        with torch.no_grad():
+            out = module.generator(image * (1 - mask), mask)
+            a = module.identity_network.embed(composite(out.image, image, mask))
+            b = module.identity_network.embed(image)
+        expected = (1 - torch.nn.functional.cosine_similarity(a, b, dim=1)).mean()
+        assert torch.allclose(terms["identity"].detach(), expected, atol=1e-5)
+        assert torch.allclose(captured["total"].detach(), terms["total"].detach() + 0.5 * terms["identity"].detach())
+        if not hole:  # nothing filled: the composite is the photo, the same identity
+            assert terms["identity"].item() < 1e-5
+        else:
+            assert terms["identity"].item() > 1e-4
+            assert captured["total"].requires_grad  # the term reaches the generator
+    assert not any(p.requires_grad for p in module.identity_network.parameters())  # frozen

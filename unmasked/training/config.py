@@ -85,8 +85,9 @@ class TrainConfig:
     #: listed is on from the start (if configured); each discriminator trains alone for
     #: ``d_warmup`` steps before its term reaches the generator. Reconstruction is always on.
     curriculum: dict[str, int] = field(default_factory=dict)
-    #: a face-identity network for the identity loss (two_face): a MobileFaceNet .ckpt or the
-    #: project's embedder .safetensors; weight ``loss_weights.identity``; None turns it off
+    #: a face-identity network for the identity loss: a MobileFaceNet .ckpt or the project's embedder
+    #: .safetensors; weight ``loss_weights.identity`` (default 0.1); None turns it off. two_face
+    #: compares the fill with the reference; other models with the photo itself (self-identity)
     identity_network: str | None = None
     #: two_face: the share of batches trained *without* the reference (drawn per step from the
     #: seed, so resumes stay exact), so the one model also fills faces when no reference is given

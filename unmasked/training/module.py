@@ -31,6 +31,7 @@ from unmasked.checkpoint import load_state, read_checkpoint_info
 from unmasked.conventions import composite, tensor_to_image
 from unmasked.evaluation.metrics import score_image
 from unmasked.losses import PConvLoss, VGG19Relu31, hinge_d_loss, hinge_g_loss
+from unmasked.losses.identity import identity_loss
 from unmasked.losses.pconv import perceptual_loss
 from unmasked.models.deepfill_v2 import SNPatchGAN
 from unmasked.registry import create_model
@@ -70,6 +71,14 @@ def load_discriminator(path, kwargs: dict) -> dict[str, torch.Tensor]:
         return {k: f.get_tensor(k) for k in f.keys()}
 
 
+def load_identity_network(path: str | Path):
+    """A frozen identity embedder: a MobileFaceNet ``.ckpt`` (research weights) or an embedder ``.safetensors``."""
+    from unmasked.models.face_identity import load_embedder, load_mobilefacenet
+
+    path = Path(path)
+    return load_mobilefacenet(path) if path.suffix == ".ckpt" else load_embedder(path)
+
+
 class InpaintingModule(L.LightningModule):
     def __init__(self, cfg: TrainConfig) -> None:
         super().__init__()
@@ -78,8 +87,12 @@ class InpaintingModule(L.LightningModule):
         self.generator = create_model(cfg.model, **cfg.model_kwargs).to(memory_format=CL)
         self.discriminator = None if cfg.discriminator is None else SNPatchGAN(**cfg.discriminator).to(memory_format=CL)
         features = VGG19Relu31.from_file(cfg.feature_weights) if cfg.feature_weights else None
+        #: a frozen face-identity network (``identity_network``): the self-identity term ``1 - cos``
+        #: between the embeddings of the composited fill and of the photo, weight ``loss_weights.identity``
+        self.identity_network = load_identity_network(cfg.identity_network) if cfg.identity_network else None
+        self.identity_weight = float(cfg.loss_weights.get("identity", 0.1))
         if cfg.loss == "pconv":
-            self.pconv_loss = PConvLoss(features=features, **cfg.loss_weights)
+            self.pconv_loss = PConvLoss(features=features, **{k: v for k, v in cfg.loss_weights.items() if k != "identity"})
         else:
             self.features = features
             # l2 / l2_coarse (mean squared error, off by default): for tasks where the L1 optimum,
@@ -113,13 +126,15 @@ class InpaintingModule(L.LightningModule):
         """What is being optimised, for the log: says clearly when feature terms are off."""
         gan = (f" + {self.cfg.gan_weight:g}*hinge GAN (SN-PatchGAN, D every {self.cfg.d_every} batches)"
                if self.discriminator is not None else "")
+        ident = (f" + {self.identity_weight:g}*identity(1-cos to the photo, {Path(self.cfg.identity_network).name})"
+                 if self.identity_network is not None and type(self) is InpaintingModule else "")
         if self.cfg.loss == "pconv":
-            return self.pconv_loss.describe() + gan
+            return self.pconv_loss.describe() + ident + gan
         w = self.weights
         feat = (f" + {w['perceptual']:g}*perceptual(composite) + {w['perceptual_output']:g}*perceptual(output)"
                 f" (VGG-19 from {self.cfg.feature_weights})" if self.features is not None
                 else "; perceptual term OFF (no feature_weights given)")
-        return f"DeepFill loss: {w['l1']:g}*L1(refined) + {w['l1_coarse']:g}*L1(coarse){self.describe_l2()}{feat}{gan}"
+        return f"DeepFill loss: {w['l1']:g}*L1(refined) + {w['l1_coarse']:g}*L1(coarse){self.describe_l2()}{feat}{ident}{gan}"
 
     def describe_l2(self) -> str:
         """" + w*L2(refined) + w*L2(coarse)" for the squared-error terms that are on ("" if none)."""
@@ -206,6 +221,11 @@ class InpaintingModule(L.LightningModule):
             logs["d/hinge"] = d_loss.detach()
         terms = self.reconstruction_losses(out, image, mask)
         total = terms["total"]
+        if self.identity_network is not None:
+            with torch.no_grad():
+                target = self.identity_network.embed(image)
+            terms["identity"] = identity_loss(self.identity_network.embed(composite(out.image, image, mask)), target)
+            total = total + self.identity_weight * terms["identity"]
         if self.discriminator is not None:
             g_adv = hinge_g_loss(self.discriminator(composite(out.image, image, mask), mask))
             total = total + self.cfg.gan_weight * g_adv

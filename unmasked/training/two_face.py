@@ -38,14 +38,6 @@ from unmasked.training.module import CL, InpaintingModule
 STAGES = ("reconstruction", "local_adv", "global_adv", "identity")
 
 
-def load_identity_network(path: str | Path):
-    """A frozen identity embedder: a MobileFaceNet ``.ckpt`` (research weights) or an embedder ``.safetensors``."""
-    from unmasked.models.face_identity import load_embedder, load_mobilefacenet
-
-    path = Path(path)
-    return load_mobilefacenet(path) if path.suffix == ".ckpt" else load_embedder(path)
-
-
 class TwoFaceModule(InpaintingModule):
     """:class:`InpaintingModule` for ``two_face``: ``self.discriminator`` is the global one."""
 
@@ -55,8 +47,7 @@ class TwoFaceModule(InpaintingModule):
         super().__init__(cfg)
         self.local_discriminator = (None if cfg.discriminator is None
                                     else SNPatchGAN(**cfg.discriminator).to(memory_format=CL))
-        self.identity_network = load_identity_network(cfg.identity_network) if cfg.identity_network else None
-        self.weights.setdefault("identity", 0.1)
+        self.weights.setdefault("identity", 0.1)  # the identity network is loaded by InpaintingModule
         self.local_size = cfg.data.size // 2
         self._stage_seen = -1
         if "discriminator" in cfg.init_from:  # both discriminators start from the same weights
