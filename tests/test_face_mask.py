@@ -347,6 +347,8 @@ def test_template_folder_textures(tmp_path):
     pattern[::4] = (0, 255, 0)
     Image.fromarray(pattern).save(root / "textures" / "check" / "green.png")
     (root / "textures" / "notes.txt").write_text("not a picture")
+    assert ts.textures == []  # listed once per template set
+    ts = TemplateSet.from_folder(root)
     assert [p.name for p in ts.textures] == ["green.png"]
     rgb = _textured()
     masked, hole = put_face_mask(rgb, _mean_face(), np.random.default_rng(0), kind="red", templates=ts,

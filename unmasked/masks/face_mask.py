@@ -51,6 +51,7 @@ photos, a surgical mask overlaps their labelled mask with IoU ~0.7-0.76.
 from __future__ import annotations
 
 import configparser
+import functools
 import math
 import os
 import zlib
@@ -247,9 +248,10 @@ class TemplateSet:
             self._cache[name] = Template(name, cv2.cvtColor(bgra, cv2.COLOR_BGRA2RGBA), points)
         return self._cache[name]
 
-    @property
+    @functools.cached_property
     def textures(self) -> list[Path]:
-        """Texture pictures below ``root/textures`` (MaskTheFace's check / floral / fruits / others), sorted."""
+        """Texture pictures below ``root/textures`` (MaskTheFace's check / floral / fruits / others), sorted;
+        listed once per template set (every synthetic mask asks)."""
         folder = self.root / "textures"
         if not folder.is_dir():
             return []

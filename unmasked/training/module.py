@@ -221,13 +221,15 @@ class InpaintingModule(L.LightningModule):
             logs["d/hinge"] = d_loss.detach()
         terms = self.reconstruction_losses(out, image, mask)
         total = terms["total"]
+        needs_comp = self.identity_network is not None or self.discriminator is not None
+        comp = composite(out.image, image, mask) if needs_comp else None
         if self.identity_network is not None:
             with torch.no_grad():
                 target = self.identity_network.embed(image)
-            terms["identity"] = identity_loss(self.identity_network.embed(composite(out.image, image, mask)), target)
+            terms["identity"] = identity_loss(self.identity_network.embed(comp), target)
             total = total + self.identity_weight * terms["identity"]
         if self.discriminator is not None:
-            g_adv = hinge_g_loss(self.discriminator(composite(out.image, image, mask), mask))
+            g_adv = hinge_g_loss(self.discriminator(comp, mask))
             total = total + self.cfg.gan_weight * g_adv
             logs["g/adv"] = g_adv.detach()
         self.generator_step(opt_g, total, terms, logs, image.shape[0])
