@@ -258,3 +258,43 @@ def test_self_identity_term_compares_the_fill_with_the_photo(tmp_path):
             assert terms["identity"].item() > 1e-4
             assert captured["total"].requires_grad  # the term reaches the generator
     assert not any(p.requires_grad for p in module.identity_network.parameters())  # frozen
+
+
+def test_d_pretrain_trains_only_the_discriminator_then_hands_over(tmp_path):
+    from unmasked.training.module import InpaintingModule
+
+    with pytest.raises(ValueError, match="d_pretrain needs a discriminator"):
+        _cfg(tmp_path, "x", discriminator=None, d_pretrain=2)
+    with pytest.raises(ValueError, match="leaves no generator steps"):
+        _cfg(tmp_path, "x", d_pretrain=4)
+    kwargs = {"base_channels": 4, "max_channels": 8, "depth": 3, "working_size": 32}
+    cfg = _cfg(tmp_path, "pre", model="pconv_unet", model_kwargs=kwargs, loss="pconv", d_pretrain=2, d_every=1)
+    module = InpaintingModule(cfg)
+    assert "D alone for the first 2 steps" in module.describe_loss()
+    opt_g = torch.optim.Adam(module.generator.parameters(), lr=1e-2)
+    opt_d = torch.optim.Adam(module.discriminator.parameters(), lr=1e-2)
+    module.optimizers = lambda: [opt_g, opt_d]
+    module.manual_backward = lambda loss: loss.backward()
+    module.log_dict = module.log = lambda *a, **k: None
+    torch.manual_seed(0)
+    batch = {"image": torch.rand(2, 3, 32, 32) * 2 - 1, "mask": torch.zeros(2, 1, 32, 32)}
+    batch["mask"][..., 8:24, 8:24] = 1
+    g0 = {k: v.clone() for k, v in module.generator.state_dict().items()}  # BatchNorm statistics too
+    d0 = [p.detach().clone() for p in module.discriminator.parameters()]
+    module.generator.train()
+    for step in (1, 2):
+        module.training_step(batch, 0)
+        assert module.steps_done == step
+        assert all(torch.equal(v, g0[k]) for k, v in module.generator.state_dict().items())
+        assert module.generator.training  # put back in train mode after the no-grad pass
+    assert any(not torch.equal(p, q) for p, q in zip(module.discriminator.parameters(), d0, strict=True))
+    d1 = [p.detach().clone() for p in module.discriminator.parameters()]
+    module.training_step(batch, 0)  # step 3: the generator learns, with the adversarial term
+    assert module.steps_done == 3
+    assert any(not torch.equal(v, g0[k]) for k, v in module.generator.state_dict().items())
+    assert any(not torch.equal(p, q) for p, q in zip(module.discriminator.parameters(), d1, strict=True))
+
+
+def test_d_pretrain_runs_through_fit(tmp_path):
+    module = _fit(_cfg(tmp_path, "prefit", d_pretrain=2, d_every=1))
+    assert module.steps_done == 4

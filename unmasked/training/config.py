@@ -63,6 +63,12 @@ class TrainConfig:
     betas: tuple[float, float] = (0.5, 0.999)
     d_every: int = 1  # discriminator step once per N batches
     gan_weight: float = 1.0
+    #: steps at the start of a run in which only the discriminator trains: the generator runs
+    #: without gradients (in eval mode) and is not stepped, so a new discriminator has learnt to
+    #: score before its term reaches a trained generator (a fresh SN-PatchGAN's scores sit near
+    #: 0 for its first few hundred steps). Counted in max_steps. Not used by two_face (see
+    #: ``curriculum.d_warmup``)
+    d_pretrain: int = 0
     batch_size: int = 8
     max_steps: int = 1000
     devices: int = 1
@@ -138,6 +144,14 @@ def validate(cfg: TrainConfig) -> None:
     for name in ("batch_size", "max_steps", "ckpt_every", "d_every", "devices"):
         if getattr(cfg, name) < 1:
             raise ValueError(f"{name} must be >= 1, got {getattr(cfg, name)}")
+    if cfg.d_pretrain < 0:
+        raise ValueError(f"d_pretrain must be >= 0, got {cfg.d_pretrain}")
+    if cfg.d_pretrain and cfg.discriminator is None:
+        raise ValueError("d_pretrain needs a discriminator (set `discriminator`, e.g. {cnum: 32})")
+    if cfg.d_pretrain and cfg.model == "two_face":
+        raise ValueError("two_face warms its discriminators up with curriculum.d_warmup, not d_pretrain")
+    if cfg.d_pretrain and cfg.d_pretrain >= cfg.max_steps:
+        raise ValueError(f"d_pretrain ({cfg.d_pretrain}) leaves no generator steps before max_steps ({cfg.max_steps})")
     unknown = sorted(set(cfg.init_from) - {"generator", "discriminator"})
     if unknown:
         raise ValueError(f"init_from takes 'generator' and/or 'discriminator', got {unknown}")

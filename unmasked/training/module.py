@@ -124,7 +124,8 @@ class InpaintingModule(L.LightningModule):
 
     def describe_loss(self) -> str:
         """What is being optimised, for the log: says clearly when feature terms are off."""
-        gan = (f" + {self.cfg.gan_weight:g}*hinge GAN (SN-PatchGAN, D every {self.cfg.d_every} batches)"
+        pre = f"; D alone for the first {self.cfg.d_pretrain} steps" if self.cfg.d_pretrain else ""
+        gan = (f" + {self.cfg.gan_weight:g}*hinge GAN (SN-PatchGAN, D every {self.cfg.d_every} batches{pre})"
                if self.discriminator is not None else "")
         ident = (f" + {self.identity_weight:g}*identity(1-cos to the photo, {Path(self.cfg.identity_network).name})"
                  if self.identity_network is not None and type(self) is InpaintingModule else "")
@@ -210,6 +211,9 @@ class InpaintingModule(L.LightningModule):
         mask = batch["mask"].contiguous(memory_format=CL)
         opts = self.optimizers()
         opt_g, opt_d = (opts[0], opts[1]) if isinstance(opts, (list, tuple)) else (opts, None)
+        if self.steps_done < self.cfg.d_pretrain:
+            self.discriminator_only_step(opt_d, image, mask)
+            return
         out = self.generator(image * (1 - mask), mask)
         logs = {}
         if self.discriminator is not None and self.steps_done % self.cfg.d_every == 0:
@@ -233,6 +237,26 @@ class InpaintingModule(L.LightningModule):
             total = total + self.cfg.gan_weight * g_adv
             logs["g/adv"] = g_adv.detach()
         self.generator_step(opt_g, total, terms, logs, image.shape[0])
+
+    def discriminator_only_step(self, opt_d, image: torch.Tensor, mask: torch.Tensor) -> None:
+        """A ``d_pretrain`` step: the discriminator learns on fills of the frozen generator.
+
+        The generator runs in eval mode without gradients (its BatchNorm statistics stay as
+        they are) and is not stepped; the step still counts towards ``max_steps``.
+        """
+        was_training = self.generator.training
+        self.generator.eval()
+        with torch.no_grad():
+            fake = composite(self.generator(image * (1 - mask), mask).image, image, mask)
+        self.generator.train(was_training)
+        d_loss = hinge_d_loss(self.discriminator(image, mask), self.discriminator(fake, mask))
+        opt_d.zero_grad(set_to_none=True)
+        self.manual_backward(d_loss)
+        opt_d.step()
+        self.steps_done += 1
+        self.log_dict({"d/hinge": d_loss.detach()}, prog_bar=False, on_step=True, on_epoch=False,
+                      batch_size=image.shape[0])
+        self.log("step", float(self.steps_done), prog_bar=True, on_step=True, on_epoch=False)
 
     def generator_step(self, opt_g, total: torch.Tensor, terms: dict[str, torch.Tensor], logs: dict,
                        batch_size: int) -> None:
