@@ -126,6 +126,20 @@ def test_shipped_segmenter_on_held_out_maskedface_net(shared_data):
     assert np.mean(ious) > IOU_FLOOR, np.mean(ious)
 
 
+@pytest.mark.data
+def test_pipeline_evaluation_on_maskedface_net_scores_what_unmask_does(shared_data):
+    """The whole pipeline (auto detection, reframing, dilation) on every 8th held-out photo."""
+    from unmasked.api import load_model
+    from unmasked.training.segmenter import evaluate_mfn_pipeline
+
+    seg = load_model("mask_segmenter")
+    out = evaluate_mfn_pipeline(seg, str(shared_data / "masked_faces_seg"), every=8)
+    print(out)
+    assert out["photos"] == 12 and out["zooms"] == [1.15, 1.3]
+    assert out["iou_pipeline"] > IOU_FLOOR - 0.05  # 0.960 on these 12 (an undetected photo would count 0)
+    assert out["coverage_pipeline"] > 0.95  # the filled hole holds the labelled mask
+
+
 #: the shipped weights score 0.957 on these 19 faces (the landmark heuristic ~0.6 on MaskedFace-Net): floor with a margin
 IOU_FLOOR = 0.9
 
