@@ -53,7 +53,9 @@ def test_pconv_preset_beats_diffusion_on_the_largest_holes(shared_data, tmp_path
 def test_pconv_preset_is_the_papers_unet_with_a_thin_diffusion_blend():
     model = load_model("pconv_unet_faces128")
     assert type(model).__name__ == "PConvUNet" and model.classical_blend == {"method": "navier_stokes", "width": 4.0}
-    assert model.upsample_mode == "bilinear"  # phase 3 trained with it; nearest painted a grid
+    assert model.upsample_mode == "bilinear"  # phases 3-4 trained with it; nearest painted a grid
+    stages = read_checkpoint_info(shipped_weights()["pconv_unet_faces128"])["metadata"]["stages"]
+    assert len(stages) == 4 and "hinge GAN" in stages[-1]["loss"] and stages[-1]["d_pretrain"] == 800
 
 
 @pytest.mark.data
@@ -64,6 +66,9 @@ def test_pconv_preset_fills_worn_masks_with_more_structure_than_diffusion(shared
     result = run_evaluation(models, shared_data / "faces" / "celeba_wild256", tmp_path, size=128, split="val",
                             mask_kind="face", limit=40, seed=5)
     mean = {k: {m: np.mean([r[k] for r in result.records if r["model"] == m]) for m in models} for k in ("psnr", "detail")}
-    # model card (200 faces): detail 57.3 % vs 48.1 / 51.4, PSNR 27.61 vs 23.70 / 23.86
-    assert mean["detail"]["pconv_unet_faces128"] > max(mean["detail"]["telea"], mean["detail"]["navier_stokes"]) + 2, mean
+    # model card (200 faces): detail 80.2 % vs 48.1 / 51.4, PSNR 27.35 vs 23.70 / 23.86; the
+    # phase-3 weights (57.3 %, +6 over diffusion) fail the first check: the adversarial phase draws structure
+    assert mean["detail"]["pconv_unet_faces128"] > max(mean["detail"]["telea"], mean["detail"]["navier_stokes"]) + 15, mean
+    assert mean["detail"]["pconv_unet_faces128"] < 100, mean  # not more edge energy than the photo: that is noise
     assert mean["psnr"]["pconv_unet_faces128"] > max(mean["psnr"]["telea"], mean["psnr"]["navier_stokes"]) + 2, mean
+

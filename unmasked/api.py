@@ -31,7 +31,7 @@ WEIGHTS_DIR = Path(__file__).parent / "weights"
 #: short names for shipped presets (the names the issues and README use)
 PRESET_ALIASES = {"deepfill_v2-faces": "deepfill_v2_faces128"}
 #: the face model of `unmask`, `auto` and the web page: the best-scoring face preset on held-out
-#: worn-mask holes (README, "Remove face masks": 27.61 dB against 25.83 for deepfill_v2_faces128)
+#: worn-mask holes (README, "Remove face masks": 27.35 dB against 25.83 for deepfill_v2_faces128)
 DEFAULT_FACE_PRESET = "pconv_unet_faces128"
 
 
