@@ -65,8 +65,8 @@ class TrainConfig:
     gan_weight: float = 1.0
     #: steps at the start of a run in which only the discriminator trains: the generator runs
     #: without gradients (in eval mode) and is not stepped, so a new discriminator has learnt to
-    #: score before its term reaches a trained generator (a fresh SN-PatchGAN's scores sit near
-    #: 0 for its first few hundred steps). Counted in max_steps. Not used by two_face (see
+    #: score before its term reaches a trained generator (a fresh SN-PatchGAN scored ~0, hinge 2.0,
+    #: for its first ~200 steps on phase-3 PConv fills). Counted in max_steps. Not used by two_face (see
     #: ``curriculum.d_warmup``)
     d_pretrain: int = 0
     batch_size: int = 8

@@ -217,12 +217,7 @@ class InpaintingModule(L.LightningModule):
         out = self.generator(image * (1 - mask), mask)
         logs = {}
         if self.discriminator is not None and self.steps_done % self.cfg.d_every == 0:
-            fake = composite(out.image.detach(), image, mask)
-            d_loss = hinge_d_loss(self.discriminator(image, mask), self.discriminator(fake, mask))
-            opt_d.zero_grad(set_to_none=True)
-            self.manual_backward(d_loss)
-            opt_d.step()
-            logs["d/hinge"] = d_loss.detach()
+            logs["d/hinge"] = self.discriminator_step(opt_d, image, mask, out.image.detach())
         terms = self.reconstruction_losses(out, image, mask)
         total = terms["total"]
         needs_comp = self.identity_network is not None or self.discriminator is not None
@@ -238,6 +233,16 @@ class InpaintingModule(L.LightningModule):
             logs["g/adv"] = g_adv.detach()
         self.generator_step(opt_g, total, terms, logs, image.shape[0])
 
+    def discriminator_step(self, opt_d, image: torch.Tensor, mask: torch.Tensor, fill: torch.Tensor) -> torch.Tensor:
+        """One hinge-loss step of the SN-PatchGAN: photos against ``fill`` (no gradient) composited
+        into them. Returns the detached loss."""
+        fake = composite(fill, image, mask)
+        d_loss = hinge_d_loss(self.discriminator(image, mask), self.discriminator(fake, mask))
+        opt_d.zero_grad(set_to_none=True)
+        self.manual_backward(d_loss)
+        opt_d.step()
+        return d_loss.detach()
+
     def discriminator_only_step(self, opt_d, image: torch.Tensor, mask: torch.Tensor) -> None:
         """A ``d_pretrain`` step: the discriminator learns on fills of the frozen generator.
 
@@ -247,15 +252,11 @@ class InpaintingModule(L.LightningModule):
         was_training = self.generator.training
         self.generator.eval()
         with torch.no_grad():
-            fake = composite(self.generator(image * (1 - mask), mask).image, image, mask)
+            fill = self.generator(image * (1 - mask), mask).image
         self.generator.train(was_training)
-        d_loss = hinge_d_loss(self.discriminator(image, mask), self.discriminator(fake, mask))
-        opt_d.zero_grad(set_to_none=True)
-        self.manual_backward(d_loss)
-        opt_d.step()
+        d_loss = self.discriminator_step(opt_d, image, mask, fill)
         self.steps_done += 1
-        self.log_dict({"d/hinge": d_loss.detach()}, prog_bar=False, on_step=True, on_epoch=False,
-                      batch_size=image.shape[0])
+        self.log_dict({"d/hinge": d_loss}, prog_bar=False, on_step=True, on_epoch=False, batch_size=image.shape[0])
         self.log("step", float(self.steps_done), prog_bar=True, on_step=True, on_epoch=False)
 
     def generator_step(self, opt_g, total: torch.Tensor, terms: dict[str, torch.Tensor], logs: dict,

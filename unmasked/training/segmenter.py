@@ -273,14 +273,13 @@ def evaluate_mfn_pipeline(segmenter, mfn_root: str, *, split: str = "val", zooms
 
     from unmasked.api import load_model
     from unmasked.conventions import load_image
-    from unmasked.data.mask_seg import MFN_LABEL_MASK, mfn_files
-    from unmasked.data.mask_seg import mfn_split as _split_of
+    from unmasked.data.mask_seg import MFN_LABEL_MASK, mfn_files, mfn_split
     from unmasked.pipelines.unmask import REFRAME_ZOOMS, unmask_array
 
     zooms = REFRAME_ZOOMS if zooms is None else tuple(zooms)
     filler = load_model("telea")
     ious, covers, reframed = [], [], 0
-    files = [f for f in mfn_files(mfn_root) if _split_of(f[0]) == split][::every]
+    files = [f for f in mfn_files(mfn_root) if mfn_split(f[0]) == split][::every]
     for _, image, label_path in files:
         label = np.asarray(Image.open(label_path)) == MFN_LABEL_MASK
         result = unmask_array(load_image(image).rgb, filler, detector="auto", segmenter=segmenter, zooms=zooms)
