@@ -187,11 +187,11 @@ def test_several_faces_largest_first(shared_data):
 def test_face_from_box(shared_data):
     rgb = _wild(shared_data, 0)
     face = detect_faces(rgb, detector="hog")[0]
-    exact = face_from_box(rgb, face.box, refine=False)
+    exact = face_from_box(rgb, face.box, refine=False, detector="hog")
     assert exact.detector == "box" and np.isnan(exact.score)
     np.testing.assert_allclose(exact.landmarks, face.landmarks)
     x, y, w, h = face.box
-    loose = face_from_box(rgb, (x - w // 5, y - h // 4, w + w // 3, h + h // 3))
+    loose = face_from_box(rgb, (x - w // 5, y - h // 4, w + w // 3, h + h // 3), detector="hog")
     assert loose.detector.startswith("hog")
     assert np.abs(loose.landmarks - face.landmarks).max() < 1.0
 

@@ -1,13 +1,16 @@
-"""Faces: detection, 68-point landmarks, FFHQ-style alignment and paste-back (dlib models).
+"""Faces: detection, 68-point landmarks, FFHQ-style alignment and paste-back.
 
-Needs ``dlib`` (e.g. the ``dlib-bin`` wheel) and ``face-recognition-models`` for the model files;
-they are imported on first use only.
+The default detector is MediaPipe's BlazeFace with FaceMesh landmarks (:mod:`.blazeface`,
+:mod:`.facemesh`; model files bundled, Apache-2.0, run with ``ai-edge-litert``); dlib's HOG and
+CNN detectors and 68-point predictor (``dlib-bin`` + ``face-recognition-models``, imported on first
+use) remain as options and for the training-data tools built with them.
 """
 
 from unmasked.faces.align import AlignedFace, align_face, alignment_matrix, ffhq_quad, paste_back, transform_points
-from unmasked.faces.detect import DETECTORS, Face, detect_faces, face_from_box, load_model, model_path
+from unmasked.faces.detect import DEFAULT_DETECTOR, DETECTORS, Face, detect_faces, face_from_box, load_model, model_path
 
 __all__ = [
+    "DEFAULT_DETECTOR",
     "DETECTORS",
     "AlignedFace",
     "Face",

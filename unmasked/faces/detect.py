@@ -1,6 +1,24 @@
-"""Face detection and 68-point landmarks with dlib's shipped models.
+"""Face detection and 68-point landmarks: MediaPipe's BlazeFace + FaceMesh (default), or dlib.
 
-Detectors (King, "Dlib-ml", JMLR 2009; models from the ``face_recognition_models`` package):
+Detectors:
+
+* ``"blazeface"`` (the default, :data:`DEFAULT_DETECTOR`) -- MediaPipe's BlazeFace detectors
+  (:mod:`unmasked.faces.blazeface`; Bazarevsky et al., CVPR-W 2019), the full-range and the
+  short-range model both run and their boxes merged, and on larger photos the full-range model
+  also on overlapping tiles (:data:`TILE_MIN_SIDE`) so that faces small in a group photo are
+  found. Each box is then given to FaceMesh (:mod:`unmasked.faces.facemesh`; Kartynnik et al.,
+  CVPR-W 2019): a box whose mesh has a face-presence score below
+  :data:`unmasked.faces.facemesh.MIN_PRESENCE` is dropped (a back of a head, a pattern), and the
+  68 iBUG points are read off the 468-vertex mesh (:data:`unmasked.faces.facemesh.MESH_TO_IBUG68`).
+  Both networks were trained on faces of every kind and the mesh is a whole-head fit, so a worn
+  mask neither hides the face from the detector nor pulls the hidden mouth and jaw up, as it does
+  with dlib's predictor. A few milliseconds a face on CPU. ``Face.extra`` holds the mesh
+  (``"mesh"``, (468, 3)) and its ``"presence"``. Measured against dlib on real photos of people in
+  masks in ``benchmarks/face_detection.py`` (README, "Finding faces").
+
+dlib's detectors (King, "Dlib-ml", JMLR 2009; models from the ``face_recognition_models`` package),
+kept for the training-data tools that were built with them and as options:
+ (King, "Dlib-ml", JMLR 2009; models from the ``face_recognition_models`` package):
 
 * ``"hog"`` -- dlib's frontal face detector, a HOG + linear SVM sliding window (Dalal & Triggs,
   CVPR 2005). Fast on CPU, but it looks for the whole frontal face pattern: a face mask hiding
@@ -29,7 +47,7 @@ Detectors (King, "Dlib-ml", JMLR 2009; models from the ``face_recognition_models
   CNN found), at the cost of always running the CNN (most of the ~4.5 s unmask takes on a
   512 px photo here).
 
-Landmarks come from the 68-point shape predictor (Kazemi & Sullivan, "One Millisecond Face
+With dlib, landmarks come from the 68-point shape predictor (Kazemi & Sullivan, "One Millisecond Face
 Alignment with an Ensemble of Regression Trees", CVPR 2014; iBUG 300-W markup), run on the
 full-resolution image. MMOD boxes sit higher (more forehead) and are a little larger than
 the HOG boxes the predictor was trained with, so they are mapped to HOG-like boxes first (:data:`CNN_TO_HOG_BOX`, fitted on
@@ -56,7 +74,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-DETECTORS = ("hog", "cnn", "auto", "all")
+DETECTORS = ("blazeface", "hog", "cnn", "auto", "all")
+#: the detector of every user-facing job (unmask, fill's auto, reference alignment, masks face)
+DEFAULT_DETECTOR = "blazeface"
 
 #: model file names inside ``face_recognition_models/models``
 MODEL_FILES = {
@@ -78,8 +98,19 @@ CNN_TO_HOG_BOX = (0.0, 0.085, 0.95)
 #: reference machine, so ~3 s for 800 x 600); larger images are downscaled for it
 CNN_MAX_SIDE = 800
 
-#: in "all" mode, a box overlapping an already kept one this much is the same face
+#: in "all" and "blazeface" modes, a box overlapping an already kept one this much is the same face
 MERGE_IOU = 0.3
+#: "blazeface" also runs the full-range model on overlapping tiles (:func:`_tiles`) no smaller than
+#: this: it sees the whole photo at 192 px, so a face in a crowd is a few pixels there
+TILE_MIN_SIDE = 96
+#: FaceMesh's presence score is low on many masked faces (its training faces wore none), so a box
+#: of the whole photo whose mesh fails it is still kept when the other BlazeFace model found the
+#: same face with at least this score, or when it is the short-range model's with at least
+#: :data:`SHORT_SURE`; a tile's box must pass the presence check
+AGREE_SCORE = 0.4
+SHORT_SURE = 0.75
+#: two "blazeface" meshes whose eye centres lie closer than this share of their eye distance are one face
+SAME_FACE_EYES = 0.5
 
 _lock = threading.Lock()
 _models: dict[str, Any] = {}
@@ -212,22 +243,86 @@ def _run_detector(small: np.ndarray, kind: str, upsample: int) -> list[tuple[tup
     return out
 
 
+def _tiles(h: int, w: int) -> list[tuple[int, int, int]]:
+    """(x0, y0, side) of the square tiles "blazeface" also searches: two levels, of side half and a
+    quarter of the photo's longer side (at most its shorter side; none under
+    :data:`TILE_MIN_SIDE`), each stepping by 2/3 of the side so that neighbours overlap by a
+    third, the last tile flush with the edge (256 x 256: 9 tiles of 128; 1920 x 1080: 6 of 960
+    and 18 of 480)."""
+    out: list[tuple[int, int, int]] = []
+    side = max(h, w) // 2
+    for _ in range(2):
+        if side < TILE_MIN_SIDE:
+            break
+        side = min(side, h, w)
+        step = max(1, (2 * side) // 3)
+
+        def starts(n: int, side: int = side, step: int = step) -> list[int]:
+            s = list(range(0, n - side + 1, step))
+            return s + [n - side] if s[-1] + side < n else s
+
+        out += [(x0, y0, side) for y0 in starts(h) for x0 in starts(w)]
+        side //= 2
+    return out
+
+
+def _blazeface_faces(rgb: np.ndarray, min_size: float) -> list[Face]:
+    """The "blazeface" detector (module docstring): BlazeFace full + short range on the photo and
+    the full-range model on tiles, checked with FaceMesh, which also gives the landmarks."""
+    from unmasked.faces import blazeface
+    from unmasked.faces.facemesh import MIN_PRESENCE, mesh_for_detection
+
+    h, w = rgb.shape[:2]
+    # (detection, model, from a tile)
+    cands = [(d, m, False) for m in ("full", "short") for d in blazeface.detect(rgb, m, min_score=AGREE_SCORE)]
+    for x0, y0, side in _tiles(h, w):
+        for d in blazeface.detect(rgb[y0:y0 + side, x0:x0 + side], "full"):
+            cands.append((blazeface.Detection((d.box[0] + x0, d.box[1] + y0, d.box[2], d.box[3]), d.score,
+                                              d.keypoints + [x0, y0]), "full", True))
+    confident = [c for c in cands if c[0].score >= blazeface.MODELS[c[1]][3] and min(c[0].box[2], c[0].box[3]) >= min_size]
+    confident.sort(key=lambda c: (c[2], -c[0].score))  # the whole photo's boxes first, best first
+
+    def inside(box, f: Face) -> bool:  # the box's centre lies in f's box: a part of a face found in a tile
+        cx, cy = box[0] + box[2] / 2, box[1] + box[3] / 2
+        return f.box[0] <= cx <= f.box[0] + f.box[2] and f.box[1] <= cy <= f.box[1] + f.box[3]
+
+    faces: list[Face] = []
+    for d, model, tiled in confident:
+        if any(_iou(d.box, f.box) >= MERGE_IOU or inside(d.box, f) for f in faces):
+            continue
+        mesh = mesh_for_detection(rgb, d.box, d.keypoints[0], d.keypoints[1])
+        if mesh.presence < MIN_PRESENCE and (tiled or not (
+                model == "short" and d.score >= SHORT_SURE
+                or any(m != model and not t and o.score >= AGREE_SCORE and _iou(o.box, d.box) >= MERGE_IOU
+                       for o, m, t in cands))):
+            continue
+        face = Face(box=tuple(int(round(v)) for v in d.box), landmarks=mesh.ibug68, score=d.score,
+                    detector="blazeface" + ("-tile" if tiled else ""),
+                    extra={"mesh": mesh.points, "presence": mesh.presence})
+        eyes = (face.eye_left, face.eye_right)
+        if all(max(np.linalg.norm(eyes[0] - f.eye_left), np.linalg.norm(eyes[1] - f.eye_right))
+               >= SAME_FACE_EYES * np.linalg.norm(f.eye_right - f.eye_left) for f in faces):
+            faces.append(face)
+    return faces
+
+
 def detect_faces(
     rgb: np.ndarray,
     *,
     upsample: int = 1,
-    detector: str = "auto",
+    detector: str = DEFAULT_DETECTOR,
     min_size: int = 20,
     max_side: int = 1280,
 ) -> list[Face]:
     """All faces in ``rgb`` uint8 (H, W, 3), largest first, each with 68 landmarks.
 
-    ``detector``: "hog", "cnn", "auto" (HOG, then HOG with one more upsample, then the CNN
-    without and with upsampling: the first stage that finds a face wins) or "all" (the faces
-    found by HOG, HOG with one more upsample and the CNN, merged; see the module docstring).
-    ``upsample`` doubles the image that many times before searching (HOG finds faces down to ~80 px at 0, ~40 px at 1).
-    Faces whose box side is below ``min_size`` pixels (in ``rgb``) are dropped. Images whose
-    longer side exceeds ``max_side`` are searched at that size, and the CNN searches at most
+    ``detector``: "blazeface" (the default: BlazeFace boxes, FaceMesh landmarks; see the module
+    docstring), or one of dlib's: "hog", "cnn", "auto" (HOG, then HOG with one more upsample,
+    then the CNN without and with upsampling: the first stage that finds a face wins) or "all"
+    (the faces found by HOG, HOG with one more upsample and the CNN, merged).
+    ``upsample`` (dlib only) doubles the image that many times before searching (HOG finds faces down to ~80 px at 0, ~40 px at 1).
+    Faces whose box side is below ``min_size`` pixels (in ``rgb``) are dropped. With dlib, images
+    whose longer side exceeds ``max_side`` are searched at that size, and the CNN searches at most
     :data:`CNN_MAX_SIDE` pixels (the upsampled CNN stage of "auto" is skipped above it).
     """
     rgb = _check_rgb(rgb)
@@ -235,6 +330,10 @@ def detect_faces(
         raise ValueError(f"unknown detector {detector!r}; choose from {', '.join(DETECTORS)}")
     if upsample < 0:
         raise ValueError(f"upsample must be >= 0, got {upsample}")
+    if detector == "blazeface":
+        faces = _blazeface_faces(rgb, min_size)
+        faces.sort(key=lambda f: f.box[2] * f.box[3], reverse=True)
+        return faces
     h, w = rgb.shape[:2]
     scale = min(1.0, max_side / max(h, w))
     small = rgb if scale == 1.0 else cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
@@ -275,15 +374,19 @@ def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def face_from_box(rgb: np.ndarray, box: tuple[int, int, int, int], *, refine: bool = True) -> Face:
+def face_from_box(rgb: np.ndarray, box: tuple[int, int, int, int], *, refine: bool = True,
+                  detector: str = DEFAULT_DETECTOR) -> Face:
     """The face inside a user-given ``box`` (x, y, w, h), with 68 landmarks.
 
-    User boxes are loose or tight in ways the shape predictor was not trained on, so with
-    ``refine`` the detectors ("auto") first search the box enlarged by half its side on each
-    side; a detection overlapping the box (IoU >= 0.3) supplies the box used for landmarks.
-    Otherwise the landmarks are predicted on the given box as it is (``detector == "box"``).
+    With ``refine``, ``detector`` first searches the box enlarged by half its side on each side
+    (dlib's shape predictor was not trained on loose or tight user boxes); a detection
+    overlapping the box (IoU >= 0.3) is returned. Otherwise the landmarks come from the given box
+    as it is (``detector == "box"``): FaceMesh on the box made square (two passes, unrotated) for
+    "blazeface", dlib's predictor for the dlib detectors.
     """
     rgb = _check_rgb(rgb)
+    if detector not in DETECTORS:
+        raise ValueError(f"unknown detector {detector!r}; choose from {', '.join(DETECTORS)}")
     x, y, w, h = (int(v) for v in box)
     if w <= 0 or h <= 0:
         raise ValueError(f"box must have positive width and height, got {box}")
@@ -294,11 +397,20 @@ def face_from_box(rgb: np.ndarray, box: tuple[int, int, int, int], *, refine: bo
         m = max(w, h) // 2
         x0, y0, x1, y1 = max(0, x - m), max(0, y - m), min(W, x + w + m), min(H, y + h + m)
         best, best_iou = None, 0.3
-        for face in detect_faces(rgb[y0:y1, x0:x1], detector="auto", min_size=min(w, h) // 3):
+        search = "auto" if detector in ("hog", "cnn", "all") else detector
+        for face in detect_faces(rgb[y0:y1, x0:x1], detector=search, min_size=min(w, h) // 3):
             fb = (face.box[0] + x0, face.box[1] + y0, face.box[2], face.box[3])
             iou = _iou(fb, (x, y, w, h))
             if iou >= best_iou:
-                best, best_iou = Face(fb, face.landmarks + [x0, y0], face.score, face.detector), iou
+                best, best_iou = Face(fb, face.landmarks + [x0, y0], face.score, face.detector, face.extra), iou
         if best is not None:
+            if "mesh" in best.extra:
+                best.extra["mesh"] = best.extra["mesh"] + [x0, y0, 0]
             return best
+    if detector == "blazeface":
+        from unmasked.faces.facemesh import mesh_for_box
+
+        mesh = mesh_for_box(rgb, (x, y, w, h))
+        return Face(box=(x, y, w, h), landmarks=mesh.ibug68, score=float("nan"), detector="box",
+                    extra={"mesh": mesh.points, "presence": mesh.presence})
     return Face(box=(x, y, w, h), landmarks=_landmarks(rgb, (x, y, w, h)), score=float("nan"), detector="box")
