@@ -209,26 +209,34 @@ def test_when_hog_misses_the_masked_face_the_cnn_detector_finds_it(astronaut):
     restored = [f for f in result.faces if f.mask_found]
     assert len(restored) == 1 and restored[0].detector == "cnn"
     assert (result.region & hole).sum() / hole.sum() > 0.97
-    # "all" (the default) does not stop at the badge: HOG one upsample higher already sees the face
-    result = unmask_array(masked, load_model("telea"))
+    # "all" does not stop at the badge: HOG one upsample higher already sees the face
+    result = unmask_array(masked, load_model("telea"), detector="all")
     restored = [f for f in result.faces if f.mask_found]
     assert len(restored) == 1 and (result.region & hole).sum() / hole.sum() > 0.97
+    # the default (BlazeFace + FaceMesh) finds the masked face and nothing on the suit
+    result = unmask_array(masked, load_model("telea"))
+    assert [f.detector for f in result.faces] == ["blazeface"] and result.faces[0].mask_found
+    assert (result.region & hole).sum() / hole.sum() > 0.97
 
 
 def test_a_second_masked_person_that_hog_misses_is_restored_too(shared_data):
-    """RMFD photo of two people in red cloth masks: HOG finds only the man; the CNN finds the
-    woman (her fringe covers her eyes). "all" (the default) restores both; "auto" stops at HOG's face."""
+    """RMFD photo of two people in red cloth masks: HOG finds only the man (the woman's fringe
+    covers her eyes). The default detector finds and restores both; dlib's "all" needs its CNN for
+    her; "auto" stops at HOG's face."""
     from unmasked.conventions import load_image
 
     rgb = load_image(shared_data / "real_masked_photos" / "0001_0148.jpg").rgb
     model = load_model("telea")
     both = unmask_array(rgb, model)
     assert [f.mask_found for f in both.faces] == [True, True]
-    assert {f.detector for f in both.faces} == {"hog", "cnn+1"}
+    assert {f.detector for f in both.faces} == {"blazeface"}
+    dlib_all = unmask_array(rgb, model, detector="all")
+    assert [f.mask_found for f in dlib_all.faces] == [True, True]
+    assert {f.detector for f in dlib_all.faces} == {"hog", "cnn+1"}
     first_hit = unmask_array(rgb, model, detector="auto")
     assert [f.mask_found for f in first_hit.faces] == [True]
-    # the woman's mask (right of the man's) changes only with "all"
-    x, y, w, h = next(f.box for f in both.faces if f.detector == "cnn+1")
+    # the woman's mask (right of the man's) changes only when her face is found
+    x, y, w, h = next(f.box for f in dlib_all.faces if f.detector == "cnn+1")
     assert both.region[y : y + h, x : x + w].sum() > 0.1 * w * h
     assert first_hit.region[y + h // 2 : y + h, x + w // 2 : x + w].sum() == 0
 

@@ -157,7 +157,7 @@ def unmask(
     model: str | os.PathLike | InpaintModel = DEFAULT_FACE_PRESET,
     region: str = "segmenter",
     boxes=None,
-    detector: str = "all",
+    detector: str = "blazeface",
     max_pixels: int = DEFAULT_MAX_PIXELS,
     **options,
 ):

@@ -187,8 +187,10 @@ def masks_generate_cmd(kind, count, size, out_dir, seed, bucket, border) -> None
               help="Mask type: surgical, n95, kn95, cloth or random; with --templates, any template name in it.")
 @click.option("--templates", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="A MaskTheFace template folder (masks.cfg + templates/*.png) instead of the built-in drawings.")
-@click.option("--detector", default="auto", show_default=True, type=click.Choice(["auto", "all", "hog", "cnn"]),
-              help="auto: HOG, then HOG upsampled once more, then the slower CNN; all: every face any of them finds.")
+@click.option("--detector", default="blazeface", show_default=True,
+              type=click.Choice(["blazeface", "auto", "all", "hog", "cnn"]),
+              help="blazeface: MediaPipe's BlazeFace + FaceMesh (milliseconds); dlib's auto: HOG, then HOG upsampled "
+                   "once more, then the slower CNN; all: every face any of them finds.")
 @click.option("--colour", "--color", "colour", default=None,
               help="Recolour the masks: a name (black, charcoal, dimgray, grey, navy, cyan_blue, pink, olive, white, "
                    "beige) or #rrggbb.")
@@ -251,9 +253,11 @@ def _parse_box(text: str) -> tuple[int, int, int, int]:
               help="Face model preset or .safetensors checkpoint.  "
                    "[default: pconv_unet_faces128; two_face_faces128 with --reference/--gallery]")
 @click.option("--box", "boxes", multiple=True, metavar="X,Y,W,H", help="Face square to restore (skips detection); repeatable.")
-@click.option("--detector", default="all", show_default=True, type=click.Choice(["all", "auto", "hog", "cnn"]),
-              help="all: every face HOG or the CNN detector finds (masked faces defeat HOG); "
-                   "auto: HOG, then HOG upsampled, then the CNN, stopping at the first that finds a face (faster).")
+@click.option("--detector", default="blazeface", show_default=True,
+              type=click.Choice(["blazeface", "all", "auto", "hog", "cnn"]),
+              help="blazeface: MediaPipe's BlazeFace + FaceMesh, made for faces under masks (milliseconds); dlib's "
+                   "all: every face HOG or the CNN finds; auto: HOG, then HOG upsampled, then the CNN, stopping at "
+                   "the first that finds a face.")
 @click.option("--region", default="segmenter", show_default=True, type=click.Choice(["segmenter", "landmarks"]),
               help="segmenter: learned worn-mask segmenter (faces without a mask are left alone); "
                    "landmarks: the landmark heuristic (fills every face).")

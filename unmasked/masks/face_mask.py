@@ -804,7 +804,7 @@ def mask_folder(
     kind: str = "random",
     templates: TemplateSet | None = None,
     seed: int = 0,
-    detector: str = "auto",
+    detector: str = "blazeface",
     colour=None,
     texture=None,
     weight: float = 0.5,

@@ -233,7 +233,7 @@ def load_embedder(spec: str | os.PathLike = "face_identity") -> FaceEmbedder:
 
 
 @torch.no_grad()
-def embed_photo(rgb: np.ndarray, embedder: IdentityEmbedder, *, size: int = 128, detector: str = "auto") -> list:
+def embed_photo(rgb: np.ndarray, embedder: IdentityEmbedder, *, size: int = 128, detector: str = "blazeface") -> list:
     """Every face of a uint8 (H, W, 3) photo, largest first, as ``(Face, AlignedFace, embedding (D,) float32)``.
 
     Each face is found with dlib, FFHQ-aligned at ``size`` and embedded with its own landmarks:

@@ -8,7 +8,8 @@ Telea beats every learned model we have, the face preset included. So :class:`Fa
    input and handles an empty mask;
 2. finds the faces whose box, enlarged by half, holds hole pixels: in the photo as given, or,
    when none is found there, in the plain fill (a hole can hide a face either way); faces
-   with a detector margin below :data:`AUTO_MIN_SCORE` are not trusted;
+   found by BlazeFace + FaceMesh (:mod:`unmasked.faces.detect`; with dlib's HOG, faces with a
+   margin below :data:`AUTO_MIN_SCORE` are not trusted);
 3. for each such face, aligns it (FFHQ-style) at the face model's working size, fills the
    hole there with the face model, warps the fill back and replaces the hole pixels inside
    the aligned crop (:func:`fill_in_face`, shared with reference-guided filling).
@@ -71,13 +72,13 @@ def fill_in_face(image: np.ndarray, hole: np.ndarray, face, model: InpaintModel,
     return sel
 
 
-#: detector margin below which ``auto`` does not trust a face: dlib's HOG finds faces in
+#: with the "hog" detector, the margin below which ``auto`` does not trust a face: dlib's HOG finds faces in
 #: textures now and then with small margins (0.12 on the mission patch of scikit-image's
 #: astronaut, against 1.16 for her face); a face model filling a non-face does harm
 AUTO_MIN_SCORE = 0.3
 
 
-def faces_at_hole(rgb: np.ndarray, hole: np.ndarray, detector: str = "auto", min_score: float | None = None,
+def faces_at_hole(rgb: np.ndarray, hole: np.ndarray, detector: str = "blazeface", min_score: float | None = None,
                   upsample: int = 1) -> list:
     """Detected faces whose box, enlarged by half (a quarter on each side), holds hole pixels;
     most hole pixels first. ``min_score``: drop faces with a smaller detector margin."""
@@ -99,16 +100,17 @@ def faces_at_hole(rgb: np.ndarray, hole: np.ndarray, detector: str = "auto", min
 class FaceAwareFill(InpaintModel):
     """The ``auto`` model: ``face_model`` inside detected faces, ``scene_model`` everywhere else.
 
-    ``detector`` defaults to dlib's HOG on the image upsampled once (faces down to ~40 px, about
-    0.1 s for a 480 x 320 photo); the detector ``"auto"`` would add its CNN stage, ~1.8 s on every
-    face-less photo of that size. A pipeline rather than a network:
+    ``detector`` defaults to BlazeFace + FaceMesh (:mod:`unmasked.faces.detect`; tens of ms a
+    photo, and it finds faces that a hole or a worn mask covers in part); dlib's HOG (upsampled
+    once), the earlier default, is kept as an option, with its weak detections (margin below
+    :data:`AUTO_MIN_SCORE`) left to the scene filler. A pipeline rather than a network:
     :func:`unmasked.pipelines.fill.fill_array` hands it the whole image (:meth:`fill`); calling
     it on tensors raises ``TypeError``.
     """
 
     trainable = False
 
-    def __init__(self, face_model: InpaintModel, scene_model: InpaintModel, *, detector: str = "hog",
+    def __init__(self, face_model: InpaintModel, scene_model: InpaintModel, *, detector: str = "blazeface",
                  face_name: str = AUTO_FACE_MODEL, scene_name: str = AUTO_SCENE_MODEL):
         super().__init__()
         if face_model.uses_reference:
@@ -134,8 +136,9 @@ class FaceAwareFill(InpaintModel):
         out = base.image.copy()
         # the photo as given first (what covers the face is often still face-shaped), then the
         # plain fill (a blanked-out mouth can hide a face from the detector)
-        faces = (faces_at_hole(rgb, hole, self.detector, min_score=AUTO_MIN_SCORE)
-                 or faces_at_hole(out, hole, self.detector, min_score=AUTO_MIN_SCORE))
+        min_score = AUTO_MIN_SCORE if self.detector == "hog" else None  # a dlib margin, not a probability
+        faces = (faces_at_hole(rgb, hole, self.detector, min_score=min_score)
+                 or faces_at_hole(out, hole, self.detector, min_score=min_score))
         done = 0
         remaining = hole.copy()
         for face in faces:  # a pixel is filled by the first (most-covered) face whose crop holds it
@@ -153,7 +156,7 @@ class FaceAwareFill(InpaintModel):
         return FillResult(out, note=note, regions=base.regions)
 
 
-def load_auto(detector: str = "hog") -> FaceAwareFill:
+def load_auto(detector: str = "blazeface") -> FaceAwareFill:
     """``auto`` with the shipped face preset and the Telea baseline."""
     from unmasked.api import load_model
 

@@ -34,14 +34,14 @@ CACHE_NAME = ".unmasked_gallery.npz"
 DLIB_THRESHOLD = 0.91
 
 
-def _largest_face(rgb: np.ndarray, detector: str = "auto"):
+def _largest_face(rgb: np.ndarray, detector: str = "blazeface"):
     from unmasked.faces import detect_faces
 
     faces = detect_faces(rgb, detector=detector)  # largest first
     return faces[0] if faces else None
 
 
-def aligned_reference(rgb: np.ndarray, size: int, *, detector: str = "auto") -> np.ndarray:
+def aligned_reference(rgb: np.ndarray, size: int, *, detector: str = "blazeface") -> np.ndarray:
     """uint8 (size, size, 3): the largest face of ``rgb`` (uint8 (H, W, 3)), FFHQ-aligned.
 
     Raises ``ValueError`` when the photo holds no detectable face.
@@ -95,7 +95,7 @@ class Gallery:
 
     @classmethod
     def build(cls, root: str | os.PathLike, *, embedder=None, size: int = 128, cache: str | os.PathLike | None = None,
-              threshold: float | None = None, detector: str = "auto") -> Gallery:
+              threshold: float | None = None, detector: str = "blazeface") -> Gallery:
         """Embed every photo below ``root`` (cached in ``root/.unmasked_gallery.npz`` or ``cache``).
 
         Photos without a detectable face are skipped; only new or changed files are embedded
@@ -199,7 +199,7 @@ def fill_with_reference(
     *,
     reference_is_aligned: bool = False,
     box: tuple[int, int, int, int] | None = None,
-    detector: str = "auto",
+    detector: str = "blazeface",
 ):
     """Fill ``hole`` of a photo of a face with a reference-guided model and a photo of the same person.
 
@@ -246,7 +246,7 @@ def fill_with_reference(
                                 " inside the aligned face)", regions=base.regions)
 
 
-def match_in_gallery(rgb: np.ndarray, hole: np.ndarray, model, gallery: Gallery, *, detector: str = "auto",
+def match_in_gallery(rgb: np.ndarray, hole: np.ndarray, model, gallery: Gallery, *, detector: str = "blazeface",
                      exclude: str | None = None) -> GalleryMatch | None:
     """The gallery's best reference for the face at ``hole`` of ``rgb``, or None.
 

@@ -1,6 +1,6 @@
 """Remove worn face masks from a photo: find each face, find its mask, fill, paste back.
 
-For every face (dlib detection with fallbacks, or a user-given box): align it FFHQ-style at the
+For every face (BlazeFace + FaceMesh detection, see :mod:`unmasked.faces.detect`, or a user-given box): align it FFHQ-style at the
 fill model's working size, find the region the worn mask covers, fill that region with the face
 model, and blend the filled pixels back into the photo over the region only; pixels away from
 the faces are returned byte for byte.
@@ -229,7 +229,7 @@ def unmask_array(
     model: InpaintModel,
     *,
     boxes: Sequence[tuple[int, int, int, int]] | None = None,
-    detector: str = "all",
+    detector: str = "blazeface",
     region: str = "segmenter",
     segmenter: str | InpaintModel = DEFAULT_SEGMENTER,
     min_area: float = MIN_MASK_AREA,
@@ -242,10 +242,11 @@ def unmask_array(
 ) -> UnmaskResult:
     """Restore every masked face of ``rgb`` (uint8 (H, W, 3)) with the inpainting ``model``.
 
-    ``boxes`` (x, y, w, h) skip detection (for faces the detector misses). ``detector`` "all" (default)
-    searches with HOG and dlib's CNN and keeps every face either finds (masked faces are the ones
-    HOG misses); "auto" stops at the first detector that finds a face and runs the CNN again only
-    when none of those faces wears a mask (faster). ``region`` picks how the
+    ``boxes`` (x, y, w, h) skip detection (for faces the detector misses). ``detector``
+    "blazeface" (default: MediaPipe's BlazeFace + FaceMesh, made for faces under masks, a few ms a
+    face) or one of dlib's (:data:`unmasked.faces.DETECTORS`): "all" keeps every face HOG or the
+    CNN finds, "auto" stops at the first that finds a face and runs the CNN again only when none of
+    those faces wears a mask. ``region`` picks how the
     worn mask is found (see the module docstring). Raises ``ValueError`` for bad boxes or options; a
     photo without a detectable face, or without a masked face, is returned unchanged with a note.
 

@@ -45,7 +45,7 @@ Box = Annotated[
 ]
 Boxes = Annotated[list[Box], BeforeValidator(_parse_boxes), Field(max_length=32)]
 ResponseFormat = Literal["image", "json"]
-Detector = Literal["all", "auto", "hog", "cnn"]
+Detector = Literal["blazeface", "all", "auto", "hog", "cnn"]
 
 RESPONSE_FORMAT_DOC = (
     "`image` (default): the PNG itself, with the model, elapsed time and any note in the X-Unmasked-* headers; "
@@ -82,8 +82,9 @@ class UnmaskParams(StrictModel):
     model: str = Field("pconv_unet_faces128", description="Face model from GET /api/v1/models.")
     boxes: Boxes | None = Field(None, description="Face squares x,y,w,h (skip detection); form: 'x,y,w,h;x,y,w,h'.")
     detector: Detector = Field(
-        "all", description="Face detector: all keeps every face HOG or the CNN finds (masked faces defeat HOG); "
-                           "auto tries HOG, HOG upsampled, then the CNN, stopping at the first that finds a face.")
+        "blazeface", description="Face detector: blazeface (MediaPipe's BlazeFace + FaceMesh, made for faces under "
+                                 "masks, milliseconds); dlib's all (every face HOG or the CNN finds) or auto (HOG, HOG "
+                                 "upsampled, then the CNN, stopping at the first that finds a face); hog; cnn.")
     region: Literal["segmenter", "landmarks"] | None = Field(
         None, description="How the worn mask is found: the learned segmenter (pipeline default) or the landmark heuristic."
     )
@@ -101,7 +102,7 @@ class FaceMaskParams(StrictModel):
     kind: Literal["surgical", "n95", "kn95", "cloth", "random"] = Field("surgical", description="Mask type to draw.")
     seed: int = Field(0, ge=0, description="Random seed: the same seed gives the same mask.")
     boxes: Boxes | None = Field(None, description="Face squares x,y,w,h (skip detection).")
-    detector: Detector = "auto"
+    detector: Detector = "blazeface"
     response_format: ResponseFormat = Field(
         "image", description=RESPONSE_FORMAT_DOC + "; `json` adds the synthetic mask and the face boxes"
     )
@@ -144,7 +145,7 @@ class Health(BaseModel):
 
 class FaceInfo(BaseModel):
     box: tuple[int, int, int, int] = Field(..., description="x, y, w, h in pixels")
-    detector: str = Field(..., description="hog, hog+1, cnn, ... or box (given by the caller)")
+    detector: str = Field(..., description="blazeface, blazeface-tile (found in a tile of a large photo), dlib's hog, hog+1, cnn, ... or box (given by the caller)")
     hole_ratio: float | None = Field(None, description="Fraction of the aligned face crop that was filled")
     mask_found: bool | None = Field(None, description="Whether a worn mask was found on this face")
     mask_area: float | None = Field(None, description="Fraction of the aligned face crop the worn mask covers")

@@ -260,8 +260,9 @@ def evaluate_mfn(segmenter, mfn: SegBank, extra: dict, mfn_root: str, *, split: 
     return out
 
 
-def evaluate_mfn_pipeline(segmenter, mfn_root: str, *, split: str = "val", zooms=None, every: int = 1) -> dict:
-    """Held-out MaskedFace-Net through the whole ``unmask`` pipeline (detection with ``auto``,
+def evaluate_mfn_pipeline(segmenter, mfn_root: str, *, split: str = "val", zooms=None, every: int = 1,
+                          detector: str = "blazeface") -> dict:
+    """Held-out MaskedFace-Net through the whole ``unmask`` pipeline (detection with ``detector``,
     alignment, reframing with ``zooms``, the segmenter, dilation), in the photo's pixels.
 
     :func:`evaluate_mfn` scores the segmenter on the plain FFHQ crop; this is what a user gets. For
@@ -282,7 +283,7 @@ def evaluate_mfn_pipeline(segmenter, mfn_root: str, *, split: str = "val", zooms
     files = [f for f in mfn_files(mfn_root) if mfn_split(f[0]) == split][::every]
     for _, image, label_path in files:
         label = np.asarray(Image.open(label_path)) == MFN_LABEL_MASK
-        result = unmask_array(load_image(image).rgb, filler, detector="auto", segmenter=segmenter, zooms=zooms)
+        result = unmask_array(load_image(image).rgb, filler, detector=detector, segmenter=segmenter, zooms=zooms)
         if not result.faces:
             ious.append(0.0)
             covers.append(0.0)
@@ -291,7 +292,7 @@ def evaluate_mfn_pipeline(segmenter, mfn_root: str, *, split: str = "val", zooms
         ious.append(iou_dice(result.masks[i], label)[0])
         covers.append(float((result.region & label).sum() / max(label.sum(), 1)))
         reframed += result.faces[i].zoom != 1.0
-    return {"photos": len(ious), "zooms": list(zooms), "faces_reframed": int(reframed),
+    return {"photos": len(ious), "detector": detector, "zooms": list(zooms), "faces_reframed": int(reframed),
             "iou_pipeline": float(np.mean(ious)) if ious else float("nan"),
             "coverage_pipeline": float(np.mean(covers)) if covers else float("nan")}
 
@@ -361,9 +362,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--pipeline", action="store_true",
                    help="with --evaluate: also score held-out MaskedFace-Net through the whole unmask pipeline "
                         "(detection, reframing, dilation), with and without reframing")
+    p.add_argument("--pipeline-detector", default="blazeface", choices=["blazeface", "all", "auto", "hog", "cnn"],
+                   help="with --pipeline: the face detector")
     args = vars(p.parse_args(argv))
     weights = args.pop("evaluate")
     pipeline = args.pop("pipeline")
+    detector = args.pop("pipeline_detector")
     if pipeline and not weights:
         p.error("--pipeline needs --evaluate WEIGHTS")
     cfg = SegmenterConfig(**args)
@@ -374,8 +378,9 @@ def main(argv: list[str] | None = None) -> None:
         segmenter = load_model(weights)
         report = evaluate_all(segmenter, load_data(cfg), cfg.mfn)
         if pipeline:
-            report["mfn_val_pipeline"] = evaluate_mfn_pipeline(segmenter, cfg.mfn)
-            report["mfn_val_pipeline_no_reframing"] = evaluate_mfn_pipeline(segmenter, cfg.mfn, zooms=())
+            report["mfn_val_pipeline"] = evaluate_mfn_pipeline(segmenter, cfg.mfn, detector=detector)
+            report["mfn_val_pipeline_no_reframing"] = evaluate_mfn_pipeline(segmenter, cfg.mfn, zooms=(),
+                                                                            detector=detector)
         print(json.dumps(report, indent=2))
         return
     print(json.dumps(train(cfg), indent=2))
