@@ -32,3 +32,21 @@ def test_mnist_two_face_benchmark_runs(tmp_path):
     assert set(rows) == {"masked input (grey box)", "deepfill_v2 (no reference)", "two_face (reference digit)",
                          "ground truth"}
     assert (tmp_path / "figure.png").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.data
+def test_face_detection_benchmark_runs(tmp_path, shared_data):
+    out = tmp_path / "faces.json"
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "face_detection.py"),
+                        "--real", str(shared_data / "real_masked_photos"), "--scenes", str(shared_data / "scenes"),
+                        "--limit", "40", "--detectors", "blazeface", "bf-short", "--sheet", str(tmp_path / "s.png"),
+                        "--sheet-n", "10", "--json", str(out)], capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-2000:]
+    result = json.loads(out.read_text())
+    rows = result["results"]
+    assert result["real"] == 40 and set(rows) == {"blazeface", "bf-short"}
+    # the FaceMesh check removes most of the short-range model's false faces, and finds faces in most photos
+    assert rows["blazeface"]["false_faces"] < rows["bf-short"]["false_faces"]
+    assert rows["blazeface"]["photos_with_face"] > 0.6
+    assert (tmp_path / "s.png").is_file()
