@@ -1,5 +1,8 @@
 """The fill pipeline, the Python API and the `unmasked fill` command."""
 
+import struct
+import zlib
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -168,6 +171,7 @@ def test_cli_fill_writes_result_preserving_known_pixels(files):
         ("full", "covers the whole image"),
         ("model", "unknown model 'nope'; available:"),
         ("huge", "above the limit"),
+        ("bomb", "above the limit of 40,000,000 pixels"),
     ],
 )
 def test_cli_fill_bad_input_gives_message_not_traceback(files, case, expect):
@@ -188,6 +192,13 @@ def test_cli_fill_bad_input_gives_message_not_traceback(files, case, expect):
         extra = ["--model", "nope"]
     elif case == "huge":
         extra = ["--max-pixels", "1000"]
+    elif case == "bomb":  # a PNG header claiming 60000 x 60000: Pillow itself refuses it as a bomb
+        def chunk(kind: bytes, body: bytes) -> bytes:
+            return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+        (d / "bomb.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 60000, 60000, 8, 2, 0, 0, 0))
+                                     + chunk(b"IDAT", zlib.compress(bytes(10))) + chunk(b"IEND", b""))
+        image = d / "bomb.png"
     r = _invoke("fill", image, "--mask", mask, "-o", d / "out.png", *extra)
     assert r.exit_code == 1, r.output
     assert expect in r.output and "Traceback" not in r.output

@@ -206,6 +206,9 @@ def _open(source: PathOrFile, what: str, max_pixels: int | None) -> Image.Image:
         raise ImageReadError(f"{what} file not found: {name}") from None
     except IsADirectoryError:
         raise ImageReadError(f"{what} path is a directory, not a file: {name}") from None
+    except Image.DecompressionBombError as e:  # Pillow refuses the header before our own check can
+        limit = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
+        raise ImageReadError(f"{what} {name} is above the limit of {limit:,} pixels: {e}") from None
     except (UnidentifiedImageError, OSError) as e:
         raise ImageReadError(f"cannot read {what} {name}: not a supported image ({e.__class__.__name__})") from None
     w, h = im.size
