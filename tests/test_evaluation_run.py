@@ -36,6 +36,10 @@ def test_run_evaluation_writes_report(identity_folder, tmp_path):
     assert {p.name for p in result.paths.values()} >= {"report.md", "records.csv", "summary.json", "psnr_by_bucket.png"}
     with open(result.paths["records_csv"]) as f:
         assert len(list(csv.DictReader(f))) == 12
+    # the realism test ran on the 12 fills, grouped by identity folder, and is in the report
+    assert set(result.realism) == {"telea"} and result.realism["telea"]["n"] == 24
+    assert 0 <= result.realism["telea"]["accuracy"] <= 1
+    assert "## Realism (classifier two-sample test)" in result.paths["report_md"].read_text()
 
 
 def test_cli_eval_prints_table_and_rejects_bad_folder(identity_folder, tmp_path):
@@ -44,6 +48,7 @@ def test_cli_eval_prints_table_and_rejects_bad_folder(identity_folder, tmp_path)
     assert r.exit_code == 0, r.output
     assert "| all | both | 12 |" in r.output
     assert "**PSNR (dB)**" in r.output and "**Detail in the hole" in r.output  # both tables printed
+    assert "realism (classifier two-sample test" in r.output
     r = CliRunner().invoke(main, ["eval", "--model", "telea", "--images", str(tmp_path / "nope")])
     assert r.exit_code == 1 and "not found" in r.output
 

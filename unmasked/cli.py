@@ -382,7 +382,9 @@ def unmask_cmd(photo, output, model, boxes, detector, region, save_mask, debug_d
 @click.option("--per-cell", default=5, show_default=True, help="Masks per (bucket, border) cell.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--out", "out_dir", default="runs/eval", show_default=True, type=click.Path(path_type=Path), help="Report folder.")
-def eval_cmd(models, images, split, crop, size, limit, mask_dir, mask_kind, per_cell, seed, out_dir) -> None:
+@click.option("--realism/--no-realism", default=True, show_default=True,
+              help="Also run the realism test (a classifier two-sample test, ~1 min per model on 2 cores).")
+def eval_cmd(models, images, split, crop, size, limit, mask_dir, mask_kind, per_cell, seed, out_dir, realism) -> None:
     """Score models and baselines per hole-ratio bucket x border (L1 %, PSNR, SSIM, detail %).
 
     Writes report.md, records.csv, summary.csv/json and psnr_by_bucket.png to --out and
@@ -397,7 +399,7 @@ def eval_cmd(models, images, split, crop, size, limit, mask_dir, mask_kind, per_
     """
     from tqdm import tqdm
 
-    from unmasked.evaluation.report import markdown_table, summarise
+    from unmasked.evaluation.report import markdown_table, realism_table, summarise
     from unmasked.evaluation.run import run_evaluation
 
     bars: dict[str, tqdm] = {}
@@ -409,11 +411,46 @@ def eval_cmd(models, images, split, crop, size, limit, mask_dir, mask_kind, per_
             bar.close()
 
     result = _run(run_evaluation, list(models), images, out_dir, size=size, masks=mask_dir, mask_kind=mask_kind,
-                  per_cell=per_cell, split=split, crop=crop, limit=limit, seed=seed, progress=progress)
+                  per_cell=per_cell, split=split, crop=crop, limit=limit, seed=seed, progress=progress, realism=realism)
     summary = summarise(result.records)
     click.echo(markdown_table(summary, "psnr"))
     click.echo("\n" + markdown_table(summary, "detail"))
+    if result.realism:
+        click.echo("\nrealism (classifier two-sample test, 0.5 = indistinguishable from the photos):\n"
+                   + realism_table(result.realism))
     click.echo(f"\nfull report: {result.paths['report_md']}")
+
+
+@main.command("eval-unmask")
+@click.option("--filler", "fillers", multiple=True, default=("unmask", "telea", "navier_stokes"), show_default=True,
+              help="'unmask' (the whole pipeline, default face model), 'unmask:<model or checkpoint>', or a classical "
+                   "filler given the true mask (telea, navier_stokes, patchmatch); repeatable.")
+@click.option("--images", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="<identity>/<image> folder of FFHQ-aligned faces; only its held-out (val) identities are used.")
+@click.option("--size", default=256, show_default=True, help="Face resolution the result is scored at.")
+@click.option("--limit", default=200, show_default=True, help="Faces (spread over the held-out identities).")
+@click.option("--seed", default=0, show_default=True, help="Seed of the synthetic masks and the realism classifier.")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), help="Also write the table (Markdown) here.")
+def eval_unmask_cmd(fillers, images, size, limit, seed, out_file) -> None:
+    """Score mask removal end to end: synthetic worn masks on held-out faces, the unmask pipeline
+    finding face and mask itself, scored against the unmasked face (PSNR, SSIM, detail, dlib
+    identity distance, realism: a classifier two-sample test, 0.5 = indistinguishable from photos).
+
+    \b
+    Example:
+      unmasked eval-unmask --images ../shared/data/faces/celeba_wild256 --limit 200
+    """
+    from unmasked.evaluation.run import load_eval_images
+    from unmasked.evaluation.unmask_eval import evaluate_unmask, format_rows, masked_faces
+
+    names, pixels = _run(load_eval_images, images, size, split="val", limit=limit)
+    faces = masked_faces(names, pixels, seed)
+    report = _run(evaluate_unmask, list(fillers), faces, seed=seed)
+    table = format_rows(report["rows"])
+    click.echo(table)
+    if out_file:
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+        out_file.write_text(table + "\n")
 
 
 @main.command("eval-identity")

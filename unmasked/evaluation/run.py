@@ -23,6 +23,7 @@ import numpy as np
 from unmasked.api import load_model
 from unmasked.data.datasets import IdentityFolderDataset, ImageFolderDataset
 from unmasked.evaluation.metrics import detail_percent, score_image
+from unmasked.evaluation.realism import c2st, hole_patch
 from unmasked.evaluation.report import write_report
 from unmasked.masks import HOLE_RATIO_BUCKETS, MaskFolder, bucket_of, hole_ratio, make_mask, touches_border
 from unmasked.pipelines.fill import fill_array
@@ -43,6 +44,8 @@ class EvalMask:
 class EvalResult:
     records: list[dict]
     paths: dict[str, Path] = field(default_factory=dict)
+    #: model -> classifier two-sample test result (:func:`unmasked.evaluation.realism.c2st`)
+    realism: dict[str, dict] = field(default_factory=dict)
 
 
 def load_eval_images(images: str | Path, size: int, *, split: str = "all", crop: str = "center", limit: int | None = None,
@@ -119,8 +122,13 @@ def evaluate(
     *,
     seed: int = 0,
     progress: Callable[[str, int, int], None] | None = None,
+    patches: dict[str, tuple[list, list, list]] | None = None,
 ) -> list[dict]:
     """Records (one per model x mask) with l1 / psnr / ssim / seconds / detail and the mask's cell.
+
+    ``patches``, when given, receives per model ``(fills, reals, groups)``: the square around each
+    hole (:func:`~unmasked.evaluation.realism.hole_patch`, half the image's side) in the fill and
+    in the photo, and the image's group (its identity folder) for :func:`realism_scores`.
 
     Masks that carry their face's landmarks also get ``identity``: the distance between dlib's
     descriptors of the filled and the original face, both cut with those landmarks.
@@ -154,8 +162,14 @@ def evaluate(
             out = fill_array(images[i], m.hole, model).image
             seconds = time.perf_counter() - start
             ratio = hole_ratio(m.hole)
+            if patches is not None:
+                fills, reals, groups = patches.setdefault(records_name(spec), ([], [], []))
+                side = max(32, size[0] // 2)
+                fills.append(hole_patch(out, m.hole, side))
+                reals.append(hole_patch(images[i], m.hole, side))
+                groups.append(group_of(names[i]))
             records.append({
-                "model": Path(spec).stem if str(spec).endswith(".safetensors") else str(spec),
+                "model": records_name(spec),
                 "image": names[i], "mask": m.name, "hole_ratio": ratio, "bucket": bucket_of(ratio),
                 "touches_border": touches_border(m.hole), **score_image(out, images[i]), "seconds": seconds,
                 "detail": detail_percent(out, images[i], m.hole), "identity": identity_distance(i, m, out),
@@ -165,11 +179,29 @@ def evaluate(
     return records
 
 
+def records_name(spec) -> str:
+    """The model column of a record: a checkpoint's file stem, else the spec as given."""
+    return Path(spec).stem if str(spec).endswith(".safetensors") else str(spec)
+
+
+def group_of(name: str) -> str:
+    """The realism test's group of an image: its identity folder (``<identity>/<image>``), else itself."""
+    parts = Path(name).parts
+    return parts[0] if len(parts) > 1 else name
+
+
+def realism_scores(patches: dict[str, tuple[list, list, list]], seed: int = 0) -> dict[str, dict]:
+    """Model -> :func:`~unmasked.evaluation.realism.c2st` of its fills against the photos."""
+    return {model: c2st(np.stack(f), np.stack(r), g, seed=seed) for model, (f, r, g) in patches.items()
+            if len(set(g)) >= 2}
+
+
 def run_evaluation(models: Sequence[str], images: str | Path, out_dir: str | Path, *, size: int = 128,
                    masks: str | Path | None = None, mask_kind: str = "bucketed", per_cell: int = 5,
                    split: str = "all", crop: str = "center", limit: int | None = None, seed: int = 0,
-                   progress: Callable[[str, int, int], None] | None = None) -> EvalResult:
-    """Load images and masks, :func:`evaluate`, and write the report into ``out_dir``."""
+                   progress: Callable[[str, int, int], None] | None = None, realism: bool = True) -> EvalResult:
+    """Load images and masks, :func:`evaluate`, and write the report into ``out_dir``; ``realism``
+    adds the classifier two-sample test per model (:mod:`unmasked.evaluation.realism`)."""
     names, pixels = load_eval_images(images, size, split=split, crop=crop, limit=limit)
     if masks:
         mask_list = masks_from_folder(masks, size, per_cell)
@@ -177,7 +209,10 @@ def run_evaluation(models: Sequence[str], images: str | Path, out_dir: str | Pat
         mask_list = face_masks_for_images(pixels, seed)
     else:
         mask_list = generated_masks(mask_kind, size, per_cell, seed)
-    records = evaluate(models, names, pixels, mask_list, seed=seed, progress=progress)
+    patches: dict = {}
+    records = evaluate(models, names, pixels, mask_list, seed=seed, progress=progress,
+                       patches=patches if realism else None)
+    scores = realism_scores(patches, seed) if realism else {}
     meta = {
         "images": f"{images} (split {split}, crop {crop}, {len(names)} images)",
         "masks": (f"{masks} (first {per_cell} per cell)" if masks else
@@ -185,5 +220,5 @@ def run_evaluation(models: Sequence[str], images: str | Path, out_dir: str | Pat
                   f"generated '{mask_kind}', {per_cell} per cell, seed {seed}"),
         "size": f"{size}x{size}",
     }
-    paths = write_report(records, out_dir, title="Inpainting evaluation", meta=meta)
-    return EvalResult(records, paths)
+    paths = write_report(records, out_dir, title="Inpainting evaluation", meta=meta, realism=scores)
+    return EvalResult(records, paths, scores)

@@ -1,0 +1,49 @@
+"""The realism measure: a classifier two-sample test that a blurred fill cannot pass."""
+
+import cv2
+import numpy as np
+import pytest
+
+from unmasked.evaluation.realism import c2st, hole_patch
+
+
+def _textured(n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    base = rng.integers(60, 200, (n, 1, 1, 3))
+    return np.clip(base + rng.normal(0, 30, (n, 32, 32, 3)), 0, 255).astype(np.uint8)
+
+
+def test_same_distribution_scores_near_chance():
+    a, b = _textured(200, 0), _textured(200, 1)
+    r = c2st(a, b, [i % 10 for i in range(200)], steps=150)
+    assert 0.38 <= r["accuracy"] <= 0.62 and r["n"] == 400
+
+
+def test_blur_is_told_apart_from_texture():
+    real = _textured(80, 0)
+    blurred = np.stack([cv2.GaussianBlur(x, (0, 0), 2.0) for x in real])  # same colours, no texture
+    r = c2st(blurred, real, [i % 8 for i in range(80)], steps=150)
+    assert r["accuracy"] > 0.9 and r["ci_low"] > 0.8
+
+
+def test_c2st_is_reproducible_and_checks_its_input():
+    real, other = _textured(40, 0), _textured(40, 2)
+    groups = [i % 4 for i in range(40)]
+    assert c2st(other, real, groups, steps=30) == c2st(other, real, groups, steps=30)
+    with pytest.raises(ValueError, match="two groups"):
+        c2st(other, real, [0] * 40, steps=10)
+    with pytest.raises(ValueError, match="equal shape"):
+        c2st(other[:10], real, groups, steps=10)
+
+
+def test_hole_patch_is_the_square_around_the_hole():
+    image = np.zeros((100, 100, 3), np.uint8)
+    image[40:60, 20:80] = 255
+    hole = np.zeros((100, 100), bool)
+    hole[40:60, 20:80] = True
+    patch = hole_patch(image, hole, size=32, margin=0.0)
+    assert patch.shape == (32, 32, 3)
+    # a 60 px square centred on the 60 x 20 hole: the white band fills its middle third
+    assert patch[16, 16].min() == 255 and patch[2, 16].max() == 0
+    with pytest.raises(ValueError, match="non-empty"):
+        hole_patch(image, np.zeros((100, 100), bool))
