@@ -10,6 +10,8 @@ SMALL = {
     "pconv_unet": {"base_channels": 8, "max_channels": 16, "depth": 3, "working_size": 32},
     "deepfill_v2": {"cnum": 8, "working_size": 32},
     "two_face": {"cnum": 8, "working_size": 32},
+    # its coarse stage is a trained model: the shipped 128² face preset (loaded, frozen)
+    "face_refiner": {"base": "pconv_unet_faces128", "channels": 8, "blocks": 1, "working_size": 128},
 }
 
 

@@ -78,6 +78,9 @@ class TrainConfig:
     threads: int | None = None  # torch intra-op threads per process (None: torch default)
     ckpt_every: int = 200  # batches between checkpoints (each is also an "epoch" boundary)
     log_every: int = 10
+    #: also keep the exported weights of every checkpoint as ``snapshots/generator_<step>.safetensors``
+    #: (for choosing a checkpoint by a rule written before scoring); off for large models
+    keep_snapshots: bool = False
     sample_every: int = 200
     val_images: int = 48
     out_dir: str = "runs"

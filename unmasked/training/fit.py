@@ -63,6 +63,10 @@ class CheckpointEveryInterval(Callback):
             meta = {"steps": step, "val": scores, "run": module.cfg.name, "batch_size": module.cfg.batch_size,
                     "size": module.cfg.data.size}
             save_checkpoint(module.generator, self.run_dir / "generator.safetensors", metadata=meta)
+            if module.cfg.keep_snapshots:
+                (self.run_dir / "snapshots").mkdir(exist_ok=True)
+                save_checkpoint(module.generator, self.run_dir / "snapshots" / f"generator_{step:06d}.safetensors",
+                                metadata=meta)
             if module.discriminator is not None:
                 save_discriminator(module.discriminator, module.cfg.discriminator, self.run_dir / "discriminator.safetensors")
         tmp = self.run_dir / ".last.ckpt.tmp"
