@@ -275,3 +275,23 @@ def test_align_small_large_and_border_faces():
     lm = FFHQ_MEAN_LANDMARKS * 200 + (-90, 10)
     img = np.full((300, 300, 3), 200, np.uint8)
     assert align_face(img, _face_at(lm), 64).image.min() == 200
+
+
+def test_gradient_match_removes_a_colour_step_and_keeps_the_fill_texture():
+    from unmasked.faces.align import gradient_match
+
+    rng = np.random.default_rng(0)
+    photo = np.clip(120 + rng.normal(0, 4, (80, 80, 3)), 0, 255).astype(np.uint8)
+    hole = np.zeros((80, 80), bool)
+    hole[20:60, 25:55] = True
+    texture = rng.normal(0, 6, (80, 80, 3))
+    fill = photo.copy()
+    fill[hole] = np.clip(160 + texture[hole], 0, 255).astype(np.uint8)  # 40 grey levels too bright
+    out = gradient_match(fill, photo, hole)
+    assert np.array_equal(out[~hole], fill[~hole])
+    edge = hole & ~cv2.erode(hole.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    # the step at the seam is gone, the fill's own texture (its gradients) is kept
+    assert abs(out[edge].mean() - photo[~hole].mean()) < 5 < abs(fill[edge].mean() - photo[~hole].mean())
+    inner = cv2.erode(hole.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
+    assert np.diff(out.astype(float), axis=1)[inner[:, 1:]].std() > 0.8 * np.diff(fill.astype(float), axis=1)[inner[:, 1:]].std()
+    assert np.array_equal(gradient_match(fill, photo, np.zeros_like(hole)), fill)

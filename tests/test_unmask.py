@@ -118,6 +118,9 @@ def test_synthetic_mask_is_found_and_only_its_surroundings_change(astronaut):
     dist = cv2.distanceTransform((~hole).astype(np.uint8), cv2.DIST_L2, 5)
     assert dist[result.region].max() <= bound
     assert result.region.sum() < 2 * hole.sum()
+    # the gradient-domain paste-back changes the same pixels, and meets the photo at the seam
+    seamless = unmask_array(masked, load_model("telea"), boxes=[ASTRONAUT_BOX], seamless=True)
+    assert dist[seamless.region].max() <= bound and (seamless.region & hole).sum() / hole.sum() > 0.97
     heuristic = unmask_array(astronaut, load_model("telea"), boxes=[ASTRONAUT_BOX], region="landmarks")
     assert heuristic.faces[0].mask_found and heuristic.region.any()  # the fallback fills regardless
 

@@ -423,7 +423,8 @@ def eval_cmd(models, images, split, crop, size, limit, mask_dir, mask_kind, per_
 
 @main.command("eval-unmask")
 @click.option("--filler", "fillers", multiple=True, default=("unmask", "telea", "navier_stokes"), show_default=True,
-              help="'unmask' (the whole pipeline, default face model), 'unmask:<model or checkpoint>', or a classical "
+              help="'unmask' (the whole pipeline, default face model), 'unmask:<model or checkpoint>' (either with "
+                   "'+seamless': the gradient-domain paste-back), or a classical "
                    "filler given the true mask (telea, navier_stokes, patchmatch); repeatable.")
 @click.option("--images", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="<identity>/<image> folder of FFHQ-aligned faces; only its held-out (val) identities are used.")

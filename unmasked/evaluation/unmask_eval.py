@@ -67,7 +67,8 @@ def evaluate_unmask(fillers: Sequence[str], faces: Sequence[MaskedFace], *, real
     """``{"rows": [one dict per filler], "records": [per face]}``.
 
     ``fillers``: ``"unmask"`` (the pipeline with its default face model), ``"unmask:<model>"``
-    (the pipeline with another face model: a preset or a checkpoint path), or a classical name
+    (the pipeline with another face model: a preset or a checkpoint path), either with
+    ``+seamless`` (the gradient-domain paste-back), or a classical name
     from :data:`CLASSICAL` (given the true mask).
     """
     from unmasked.api import DEFAULT_FACE_PRESET, load_model
@@ -80,11 +81,14 @@ def evaluate_unmask(fillers: Sequence[str], faces: Sequence[MaskedFace], *, real
     truth_desc = {f.name: dlib_descriptor(f.original, f.landmarks) for f in faces if f.landmarks is not None}
     rows, records = [], []
     for spec in fillers:
-        if spec == "unmask" or spec.startswith("unmask:"):
-            model = load_model(spec.partition(":")[2] or DEFAULT_FACE_PRESET)
+        if spec.split("+")[0] == "unmask" or spec.startswith("unmask:"):
+            name, _, option = spec.partition("+")
+            if option not in ("", "seamless"):
+                raise ValueError(f"unknown unmask option {option!r} in {spec!r}: only '+seamless'")
+            model = load_model(name.partition(":")[2] or DEFAULT_FACE_PRESET)
 
-            def run(face, model=model):
-                return unmask_array(face.masked, model).image
+            def run(face, model=model, seamless=option == "seamless"):
+                return unmask_array(face.masked, model, seamless=seamless).image
         elif spec in CLASSICAL:
             model = load_model(spec)
 

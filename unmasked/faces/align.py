@@ -152,6 +152,7 @@ def paste_back(
     *,
     dilate_px: int | None = None,
     feather_px: int | None = None,
+    seamless: bool = False,
 ) -> np.ndarray:
     """Put the hole pixels of a filled aligned crop back into the photo.
 
@@ -162,6 +163,10 @@ def paste_back(
     ``1 / scale`` original pixels): ``dilate_px = ceil(1/scale)``, ``feather_px = max(2, round(3/scale))``.
     Pixels with weight 0 -- everything farther than dilation + feathering from the hole, and
     everything outside the crop -- keep their exact bytes. Returns a new uint8 (H, W, 3) image.
+
+    ``seamless``: before blending, the fill is matched to the photo across the seam in the
+    gradient domain (:func:`gradient_match`), so a colour or brightness step at the hole's edge
+    is spread smoothly over the fill instead of showing as an outline.
     """
     original_rgb = _check_rgb(original_rgb)
     aligned_filled = _check_rgb(aligned_filled)
@@ -209,6 +214,33 @@ def paste_back(
         alpha = hole_back.astype(np.float32)
     alpha = (alpha * inside)[..., None]
     roi = out[y0:y1, x0:x1]
+    if seamless:
+        filled = gradient_match(filled, roi, hole_back & inside)
     blended = np.round(alpha * filled + (1.0 - alpha) * roi).astype(np.uint8)
     out[y0:y1, x0:x1] = np.where(alpha > 0, blended, roi)
+    return out
+
+
+def gradient_match(fill: np.ndarray, photo: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """``fill`` (uint8 (H, W, 3)) with its ``region`` (bool (H, W)) re-solved in the gradient domain:
+    the fill's own gradients inside, the photo's values on the region's boundary (Poisson image
+    editing, Pérez, Gangnet & Blake, SIGGRAPH 2003; OpenCV's ``seamlessClone``). Outside ``region``
+    the fill is first extended from its own inner pixels (Telea), so the guidance field carries no
+    step across the seam: what the solve removes is exactly the step between fill and photo.
+    Returns a new uint8 image; pixels outside ``region`` are ``fill``'s.
+    """
+    region = np.asarray(region, bool)
+    if not region.any() or region.all():
+        return fill.copy()
+    pad = 4  # seamlessClone ignores a mask's outermost pixels and wants the region off the border
+    fill_p = cv2.copyMakeBorder(fill, pad, pad, pad, pad, cv2.BORDER_REFLECT)
+    photo_p = cv2.copyMakeBorder(photo, pad, pad, pad, pad, cv2.BORDER_REFLECT)
+    region_p = cv2.copyMakeBorder(region.astype(np.uint8), pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+    ring = cv2.dilate(region_p, np.ones((5, 5), np.uint8)) & (1 - region_p)
+    guide = cv2.inpaint(fill_p, ring, 3, cv2.INPAINT_TELEA)  # the fill, continued past its edge
+    x, y, w, h = cv2.boundingRect(region_p)
+    solved = cv2.seamlessClone(guide, photo_p, region_p * 255, (x + w // 2, y + h // 2), cv2.NORMAL_CLONE)
+    out = fill.copy()
+    inner = region_p[pad:-pad, pad:-pad].astype(bool)
+    out[inner] = solved[pad:-pad, pad:-pad][inner]
     return out

@@ -12,11 +12,13 @@ edges and grain that a 128² fill scaled up to a 256² face lacks.
 
 Refinement network, sized for a 2-core CPU: the composited coarse fill and the mask are folded
 into half resolution by a pixel unshuffle (space-to-depth, as in ESPCN: Shi et al., CVPR 2016),
-so no convolution runs at the full resolution; a U-Net of plain 3x3 convolutions (``channels``
-at 1/2, x2 at 1/4) with ``blocks`` residual blocks of dilations 1, 2, 4, 8, ... at 1/4, a skip
-connection, and a last convolution whose 12 channels a pixel shuffle unfolds into the RGB
-residual at the full resolution. That last convolution is initialised to **zero**, so before
-any training the refiner returns exactly the upsampled coarse fill. Plain rather than gated
+so only the last convolution runs at the full resolution; a U-Net of plain 3x3 convolutions
+(``channels`` at 1/2, x2 at 1/4) with ``blocks`` residual blocks of dilations 1, 2, 4, 8, ... at
+1/4 and a skip connection; its features, upsampled bilinearly and concatenated with the
+full-resolution coarse fill and mask, go through one 3x3 convolution that gives the RGB residual.
+(A pixel shuffle of 12 channels as the output, tried first, painted 4-px vertical stripes under
+the adversarial loss within 600 steps.) That last convolution is initialised to **zero**, so
+before any training the refiner returns exactly the upsampled coarse fill. Plain rather than gated
 convolutions (the paper's refinement network is gated): the hole is already filled when the
 refiner sees it, and a gate would double the cost of every layer.
 
@@ -90,8 +92,7 @@ class FaceRefiner(InpaintModel):
         self.enc2 = nn.Sequential(nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), act)
         self.middle = nn.Sequential(*[_Residual(2 * c, 2 ** (i % 4)) for i in range(blocks)])
         self.dec1 = nn.Sequential(nn.Conv2d(3 * c, c, 3, padding=1), act)
-        self.out = nn.Conv2d(c, 12, 3, padding=1)
-        self.shuffle = nn.PixelShuffle(2)
+        self.out = nn.Conv2d(c + 4, 3, 3, padding=1)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
@@ -121,5 +122,6 @@ class FaceRefiner(InpaintModel):
         x = self.middle(self.enc2(e1))
         x = F.interpolate(x, size=e1.shape[-2:], mode="bilinear", align_corners=False)
         x = self.dec1(torch.cat([x, e1], 1))
-        refined = (coarse + self.shuffle(self.out(x))).clamp(-1, 1)
+        x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)
+        refined = (coarse + self.out(torch.cat([x, coarse, mask], 1))).clamp(-1, 1)
         return InpaintOutput(refined, {"coarse": coarse})

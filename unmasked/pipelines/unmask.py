@@ -239,6 +239,7 @@ def unmask_array(
     reference: np.ndarray | None = None,
     gallery=None,
     zooms: Sequence[float] = REFRAME_ZOOMS,
+    seamless: bool = False,
 ) -> UnmaskResult:
     """Restore every masked face of ``rgb`` (uint8 (H, W, 3)) with the inpainting ``model``.
 
@@ -256,7 +257,9 @@ def unmask_array(
     worn mask does not steer the search); a face without a confident match is filled without one.
 
     ``zooms``: the reframing zoom-outs tried when a worn mask runs off the crop's bottom (see the
-    module docstring); ``()`` turns reframing off.
+    module docstring); ``()`` turns reframing off. ``seamless``: paste each fill back matched to
+    the photo in the gradient domain (:func:`unmasked.faces.align.gradient_match`), so no colour
+    step shows at the seam.
     """
     from unmasked.faces import align_face, detect_faces, face_from_box, paste_back
 
@@ -332,7 +335,7 @@ def unmask_array(
                     guide, used, similarity = match.face, str(match.path), match.similarity
             if guide is not None and hole.any():
                 filled = run_model(model, aligned.image, hole, guide)
-            out = paste_back(out, filled, hole, aligned.matrix)
+            out = paste_back(out, filled, hole, aligned.matrix, seamless=seamless)
         result.faces.append(UnmaskedFace(tuple(int(v) for v in face.box), face.detector, found, area,
                                          float(hole.mean()), used, similarity, zoom))
         result.masks.append(_to_photo(detected, aligned.matrix, (h, w)) if found else np.zeros((h, w), bool))
