@@ -7,6 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from unmasked.cli import main
+from unmasked.evaluation.metrics import score_image
 from unmasked.evaluation.run import evaluate, generated_masks, load_eval_images, run_evaluation
 from unmasked.masks import bucket_of, hole_ratio, touches_border
 
@@ -74,3 +75,22 @@ def test_face_mask_evaluation_gives_one_mask_per_face(shared_data, tmp_path):
     assert all(r["identity"] is not None and 0.0 < r["identity"] < 0.6 for r in result.records)
     assert all(0 < r["detail"] < 100 for r in result.records)  # diffusion fills are smoother than skin
     assert "## Identity distance" in result.paths["report_md"].read_text()
+
+
+@pytest.mark.data
+def test_eval_unmask_scores_the_whole_pipeline_against_telea_given_the_true_mask(shared_data):
+    from unmasked.evaluation.unmask_eval import evaluate_unmask, format_rows, masked_faces
+
+    names, pixels = load_eval_images(shared_data / "faces" / "celeba_wild256", 256, split="val", limit=6)
+    faces = masked_faces(names, pixels)
+    assert all(f.hole.mean() > 0.05 and (f.masked[f.hole] != f.original[f.hole]).any() for f in faces)
+    report = evaluate_unmask(["unmask", "telea"], faces, realism_steps=20)
+    rows = {r["filler"]: r for r in report["rows"]}
+    assert set(rows) == {"unmask", "telea"} and len(report["records"]) == 12
+    # the pipeline found the faces and their masks: far closer to the photo than the masked input
+    masked_psnr = np.mean([score_image(f.masked, f.original)["psnr"] for f in faces])
+    assert rows["unmask"]["psnr"] > masked_psnr + 3 and rows["telea"]["psnr"] > masked_psnr + 3  # 25.2, 24.7 vs 20.4
+    assert rows["unmask"]["identity"] is not None and 0 <= rows["unmask"]["realism"] <= 1
+    assert "| unmask |" in format_rows(report["rows"])
+    with pytest.raises(ValueError, match="unknown filler"):
+        evaluate_unmask(["nope"], faces)

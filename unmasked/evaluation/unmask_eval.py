@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from unmasked.evaluation.metrics import detail_percent, score_image
-from unmasked.evaluation.realism import c2st, hole_patch
+from unmasked.evaluation.realism import STEPS, c2st, hole_patch
 
 #: fillers given the true mask (the pipeline must find it)
 CLASSICAL = ("telea", "navier_stokes", "patchmatch")
@@ -63,7 +63,7 @@ def masked_faces(names: Sequence[str], images: np.ndarray, seed: int = 0) -> lis
 
 
 def evaluate_unmask(fillers: Sequence[str], faces: Sequence[MaskedFace], *, realism_patch: int = REALISM_PATCH,
-                    seed: int = 0, progress: Callable[[str, int, int], None] | None = None) -> dict:
+                    realism_steps: int = STEPS, seed: int = 0, progress: Callable[[str, int, int], None] | None = None) -> dict:
     """``{"rows": [one dict per filler], "records": [per face]}``.
 
     ``fillers``: ``"unmask"`` (the pipeline with its default face model), ``"unmask:<model>"``
@@ -112,7 +112,7 @@ def evaluate_unmask(fillers: Sequence[str], faces: Sequence[MaskedFace], *, real
             groups.append(face.identity)
             if progress is not None:
                 progress(spec, k + 1, len(faces))
-        realism = c2st(np.stack(fills), np.stack(reals), groups, seed=seed)
+        realism = c2st(np.stack(fills), np.stack(reals), groups, seed=seed, steps=realism_steps)
         ids = [r["identity"] for r in scored if r["identity"] is not None]
         rows.append({
             "filler": spec, "n": len(scored),
