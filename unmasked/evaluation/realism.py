@@ -4,7 +4,8 @@ Lopez-Paz & Oquab, "Revisiting Classifier Two-Sample Tests", ICLR 2017: to ask w
 of samples come from the same distribution, train a fresh classifier to tell them apart on part
 of the data and report its accuracy on the rest. 0.5 means it cannot tell (the fills look like
 photos to it); 1.0 means every fill is recognisable. A blurred fill keeps PSNR and SSIM high, but
-a classifier sees the missing texture at once, so this measure cannot be won by blur.
+a classifier can see the missing texture, so blur does not buy realism here. This judge is small
+(300 steps): its scores rank fillers within one run; how strong it is is measured in the README.
 
 Here the two sets are square patches around each hole: the filled image's and the original
 photo's (the same place of the same photo, so only the hole's content differs). The test is

@@ -362,7 +362,7 @@ def _report_markdown(
                   "A fresh small CNN is trained to tell the square around each hole in the fill from the same "
                   "square of the photo, on half of the identities (or images), and tested on the other half; "
                   "the halves swap (Lopez-Paz & Oquab, ICLR 2017). Accuracy over all patches with a 95 % "
-                  "Wilson interval. A blurred fill scores near 1.0 however high its PSNR."]
+                  "Wilson interval. Compare models within one run (same patches, same seed), not with other judges."]
     lines += ["", "## By bucket", "", f"![PSNR and ℓ1 by hole-ratio bucket]({plot_name})", ""]
     return "\n".join(lines)
 
