@@ -29,7 +29,9 @@ WEIGHTS_DIR = Path(__file__).parent / "weights"
 
 
 #: short names for shipped presets (the names the issues and README use)
-PRESET_ALIASES = {"deepfill_v2-faces": "deepfill_v2_faces128"}
+PRESET_ALIASES = {"deepfill_v2-faces": "deepfill_v2_faces128", "deepfill_v2-sketch": "deepfill_v2_sketch_faces128"}
+#: the model `fill` uses when a sketch is given without a model: DeepFill v2's user-guided mode
+DEFAULT_SKETCH_MODEL = "deepfill_v2-sketch"
 #: the face model of `unmask`, `auto` and the web page: the best-scoring face preset on held-out
 #: worn-mask holes (README, "Remove face masks": 27.35 dB against 25.83 for deepfill_v2_faces128)
 DEFAULT_FACE_PRESET = "pconv_unet_faces128"
@@ -107,8 +109,12 @@ class Inpainter:
             raise ValueError(f"{model!r} is a {self.model.task} model, not an inpainting model; see `unmasked models`")
         self.max_pixels = max_pixels
 
-    def fill_result(self, image, mask, reference=None, gallery=None) -> tuple[FillResult, LoadedImage]:
+    def fill_result(self, image, mask, reference=None, gallery=None, sketch=None) -> tuple[FillResult, LoadedImage]:
         """The :class:`FillResult` (uint8 RGB + note) and the loaded input.
+
+        ``sketch``: lines the fill should follow, for sketch models (``deepfill_v2-sketch``): a
+        path, bytes, PIL image (white (> 127) = line) or bool (H, W) array, the image's size;
+        lines outside the hole are ignored. A model without a sketch channel raises ``InputError``.
 
         ``reference``: a photo of the same person (reference-guided models only). ``gallery``:
         a folder of photos or a :class:`~unmasked.pipelines.reference.Gallery`; the closest
@@ -117,6 +123,17 @@ class Inpainter:
         """
         loaded = _as_loaded(image, self.max_pixels)
         hole = _as_mask(mask, self.max_pixels)
+        if sketch is not None:
+            from unmasked.pipelines.fill import InputError
+
+            if gallery is not None:
+                raise InputError("a sketch and a gallery cannot be combined (no shipped model takes both)")
+            try:
+                lines = _as_mask(sketch, self.max_pixels)
+            except ValueError as e:
+                raise InputError(f"sketch: {e}") from None
+            ref = None if reference is None else _as_loaded(reference, self.max_pixels).rgb
+            return fill_array(loaded.rgb, hole, self.model, reference=ref, sketch=lines), loaded
         if gallery is not None:
             if reference is not None:
                 raise ValueError("give a reference photo or a gallery, not both")
@@ -145,9 +162,10 @@ class Inpainter:
         result.match = match
         return result
 
-    def fill(self, image, mask, reference=None, gallery=None) -> Image.Image:
-        """Filled image, same size and mode as ``image``; pixels outside the hole unchanged."""
-        result, loaded = self.fill_result(image, mask, reference, gallery)
+    def fill(self, image, mask, reference=None, gallery=None, sketch=None) -> Image.Image:
+        """Filled image, same size and mode as ``image``; pixels outside the hole unchanged.
+        ``sketch``: lines to follow (sketch models only), see :meth:`fill_result`."""
+        result, loaded = self.fill_result(image, mask, reference, gallery, sketch)
         return loaded.to_pil(result.image)
 
 

@@ -90,7 +90,11 @@ MAX_PIXELS_HELP = "Refuse images with more pixels than this (checked before deco
 @click.option("--gallery", type=click.Path(path_type=Path),
               help="A folder of photos (flat, or one sub-folder per person): the closest person's best photo "
                    "becomes the reference (index cached in the folder); none below the similarity threshold.")
-def fill_cmd(image, mask, output, model, input_dir, mask_dir, output_dir, max_pixels, reference, gallery) -> None:
+@click.option("--sketch", type=click.Path(path_type=Path),
+              help="Lines for the fill to follow (white = line, same size as IMAGE; only inside the hole counts): "
+                   "DeepFill v2's user-guided mode. [default model with it: deepfill_v2-sketch]")
+def fill_cmd(image, mask, output, model, input_dir, mask_dir, output_dir, max_pixels, reference, gallery,
+             sketch) -> None:
     """Fill the hole of IMAGE given by --mask and write --output.
 
     Any size and mode in, same size and mode out; pixels outside the hole are copied
@@ -102,8 +106,9 @@ def fill_cmd(image, mask, output, model, input_dir, mask_dir, output_dir, max_pi
       unmasked fill photo.jpg --mask mask.png -o filled.png --model patchmatch
       unmasked fill --input-dir photos/ --mask-dir masks/ --output-dir filled/
       unmasked fill face.jpg --mask m.png -o out.png --reference other.jpg
+      unmasked fill face.jpg --mask m.png -o out.png --sketch lines.png
     """
-    from unmasked.api import Inpainter
+    from unmasked.api import DEFAULT_SKETCH_MODEL, Inpainter
     from unmasked.conventions import DEFAULT_MAX_PIXELS, save_image
 
     max_pixels = max_pixels or DEFAULT_MAX_PIXELS
@@ -120,11 +125,16 @@ def fill_cmd(image, mask, output, model, input_dir, mask_dir, output_dir, max_pi
         _fail("give --reference or --gallery, not both")
     if folder_mode and (reference is not None or gallery is not None):
         _fail("--reference/--gallery work on one IMAGE, not with --input-dir")
+    if folder_mode and sketch is not None:
+        _fail("--sketch works on one IMAGE, not with --input-dir")
+    if sketch is not None and (reference is not None or gallery is not None):
+        _fail("--sketch cannot be combined with --reference/--gallery (no shipped model takes both)")
     if model is None:
         model = DEFAULT_REFERENCE_MODEL if (reference is not None or gallery is not None) else "auto"
+        model = DEFAULT_SKETCH_MODEL if sketch is not None else model
     inpainter = _run(Inpainter, model, max_pixels=max_pixels)
     if not folder_mode:
-        result, loaded = _run(inpainter.fill_result, image, mask, reference, gallery)
+        result, loaded = _run(inpainter.fill_result, image, mask, reference, gallery, sketch)
         _run(save_image, output, loaded.to_pil(result.image))
         if result.note:
             click.echo(f"note: {result.note}", err=True)

@@ -11,6 +11,8 @@ Class attributes tell the pipelines how to drive a model:
 * ``working_size``: the resolution the model was trained at; larger inputs are filled
   crop-by-crop around each hole at this size. ``None`` = any size (classical baselines).
 * ``uses_reference``: the model accepts a ``reference`` image of the same person.
+* ``uses_sketch``: the model accepts a ``sketch`` (N, 1, H, W), 1 = line (DeepFill v2's
+  user-guided mode); set per instance, since it is a constructor switch.
 * ``trainable``: False for classical (non-learned) baselines.
 * ``task``: "inpaint" (``forward(image, mask[, reference])``, the default) or "segment" (a
   helper network such as the worn-mask segmenter, ``forward(image) -> logits``); only inpainting
@@ -50,6 +52,7 @@ class InpaintModel(nn.Module):
     multiple: ClassVar[int] = 1
     working_size: int | None = None
     uses_reference: ClassVar[bool] = False
+    uses_sketch: bool = False
     trainable: ClassVar[bool] = True
     task: ClassVar[str] = "inpaint"
 
@@ -65,3 +68,10 @@ class InpaintModel(nn.Module):
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor, reference: torch.Tensor | None = None) -> InpaintOutput:
         raise NotImplementedError
+
+    def load_stage_state(self, state: dict[str, torch.Tensor], source_kwargs: dict) -> None:
+        """Load the weights of a previous training stage (``init_from``), saved by this
+        architecture built with ``source_kwargs``. A model whose kwargs may grow parameters
+        between stages (DeepFill v2's sketch channel) adapts ``state`` here; by default the
+        shapes must match exactly."""
+        self.load_state_dict(state, strict=True)

@@ -8,7 +8,14 @@ Image Inpainting with Contextual Attention", CVPR 2018. The layer plan follows
 release (``inpaint_model.py``); the code here is our own.
 
 Generator (:class:`DeepFillV2`)
-    input: concat(incomplete image = image * (1 - mask), ones, mask), 5 channels.
+    input: concat(incomplete image = image * (1 - mask), ones, mask), 5 channels; with
+    ``sketch=True`` (the paper's user-guided model, Sec. 3.4) concat(incomplete image,
+    sketch * mask, ones, mask), 6 channels, in the reference's order (its ``guided`` mode
+    concatenates the edge map to the incomplete image before the ones and the mask). The
+    sketch reaches only the coarse network's first layer; the refinement sees RGB alone,
+    as in the reference. A sketch-less checkpoint widens to a sketch model with the new
+    input channel's weights at zero (:meth:`DeepFillV2.load_stage_state`), so that with
+    no sketch drawn the widened model computes exactly what the original did.
     Coarse network: a gated encoder down to 1/4 resolution, four dilated gated convs
     (rates 2, 4, 8, 16), a gated decoder with nearest x2 up-sampling, a plain 3x3 conv to
     RGB and tanh. Refinement network: its input is the coarse result pasted into the hole,
@@ -100,7 +107,7 @@ class DeepFillV2(InpaintModel):
     # x4 down-sampling inside the network, and contextual attention halves that again
     multiple: ClassVar[int] = 8
 
-    def __init__(self, cnum: int = 48, attention: bool = True, working_size: int = 256) -> None:
+    def __init__(self, cnum: int = 48, attention: bool = True, working_size: int = 256, sketch: bool = False) -> None:
         super().__init__()
         if cnum < 4 or cnum % 4:
             raise ValueError(
@@ -108,12 +115,14 @@ class DeepFillV2(InpaintModel):
             )
         self.cnum = cnum
         self.working_size = working_size
+        #: the model takes a sketch (N, 1, H, W), 1 = line, as a sixth input channel
+        self.uses_sketch = bool(sketch)
         c = cnum // 2  # feature maps after the first gated conv
 
         self.coarse = nn.Sequential(
             OrderedDict(
                 [
-                    ("conv1", GatedConv2d(5, c, 5)),
+                    ("conv1", GatedConv2d(6 if sketch else 5, c, 5)),
                     ("conv2_down", GatedConv2d(c, 2 * c, 3, stride=2)),
                     ("conv3", GatedConv2d(2 * c, 2 * c)),
                     ("conv4_down", GatedConv2d(2 * c, 4 * c, 3, stride=2)),
@@ -159,13 +168,18 @@ class DeepFillV2(InpaintModel):
         )
         self.refine_decoder = nn.Sequential(OrderedDict(_decoder(8 * c, c, "allconv")))
 
-    def forward(self, image: torch.Tensor, mask: torch.Tensor, reference: torch.Tensor | None = None) -> InpaintOutput:
-        return self.run(image, mask)
+    def forward(self, image: torch.Tensor, mask: torch.Tensor, reference: torch.Tensor | None = None,
+                sketch: torch.Tensor | None = None) -> InpaintOutput:
+        return self.run(image, mask, sketch=sketch)
 
-    def run(self, image: torch.Tensor, mask: torch.Tensor, *, coarse_hook=None, refine_hook=None) -> InpaintOutput:
+    def run(self, image: torch.Tensor, mask: torch.Tensor, *, sketch: torch.Tensor | None = None, coarse_hook=None,
+            refine_hook=None) -> InpaintOutput:
         """The forward pass; ``coarse_hook`` / ``refine_hook`` (tensor -> tensor), if given, transform
         the features at the coarse bottleneck (after ``conv6``) and where the refinement's two
-        branches meet, so that an extension (``two_face``) can inject features there."""
+        branches meet, so that an extension (``two_face``) can inject features there.
+
+        ``sketch``: (N, 1, H, W) in {0, 1}, 1 = line, for a model built with ``sketch=True``;
+        lines outside the hole are ignored (multiplied by the mask); None = no sketch (zeros)."""
         n, _, h, w = image.shape
         if h % self.multiple or w % self.multiple:
             raise ValueError(f"DeepFillV2 needs H and W to be multiples of {self.multiple}, got {h}x{w} (pad first)")
@@ -175,7 +189,10 @@ class DeepFillV2(InpaintModel):
 
         # hole pixels are zeroed here, so nothing the model computes can depend on them
         incomplete = image * (1.0 - mask)
-        x = self.coarse[:COARSE_ENCODER_LAYERS](torch.cat([incomplete, torch.ones_like(mask), mask], dim=1))
+        if sketch is not None and not self.uses_sketch:
+            raise ValueError("this DeepFillV2 has no sketch channel (built with sketch=False); leave the sketch out")
+        guide = [] if not self.uses_sketch else [torch.zeros_like(mask) if sketch is None else self._sketch(sketch, mask)]
+        x = self.coarse[:COARSE_ENCODER_LAYERS](torch.cat([incomplete, *guide, torch.ones_like(mask), mask], dim=1))
         if coarse_hook is not None:
             x = coarse_hook(x)
         coarse = self.coarse[COARSE_ENCODER_LAYERS:](x)
@@ -196,6 +213,24 @@ class DeepFillV2(InpaintModel):
             merged = refine_hook(merged)
         refined = self.refine_decoder(merged)
         return InpaintOutput(image=refined, extras={"coarse": coarse})
+
+    @staticmethod
+    def _sketch(sketch: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if sketch.shape != mask.shape:
+            raise ValueError(f"sketch must have the mask's shape {tuple(mask.shape)} (1 = line), got {tuple(sketch.shape)}")
+        return sketch.to(mask.dtype) * mask
+
+    def load_stage_state(self, state: dict[str, torch.Tensor], source_kwargs: dict) -> None:
+        """Load ``state`` saved by a DeepFillV2 built with ``source_kwargs`` (a new training stage).
+
+        From a sketch-less model into a sketch model, the first conv gains the sketch input
+        channel (index 3) with zero weights: without a sketch the result is unchanged.
+        """
+        if self.uses_sketch and not source_kwargs.get("sketch", False):
+            key = "coarse.conv1.conv.weight"
+            w = state[key]
+            state = {**state, key: torch.cat([w[:, :3], torch.zeros_like(w[:, :1]), w[:, 3:]], dim=1)}
+        self.load_state_dict(state, strict=True)
 
 
 class SNPatchGAN(nn.Module):

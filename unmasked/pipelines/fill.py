@@ -59,6 +59,25 @@ def validate_inputs(rgb: np.ndarray, hole: np.ndarray) -> None:
         )
 
 
+def model_name(model: InpaintModel) -> str:
+    """The name a user knows the model by (its preset or registry name)."""
+    return getattr(model, "config", {}).get("name", type(model).__name__)
+
+
+def check_sketch(model: InpaintModel, rgb: np.ndarray, sketch: np.ndarray, reference: np.ndarray | None = None) -> None:
+    """Raise :class:`InputError` unless ``model`` takes a sketch and ``sketch`` is a (H, W) map of ``rgb``'s size."""
+    if not getattr(model, "uses_sketch", False):
+        raise InputError(f"model {model_name(model)!r} has no sketch channel; use a sketch model "
+                         "(e.g. deepfill_v2-sketch) or leave the sketch out")
+    if reference is not None:
+        raise InputError("a sketch and a reference photo cannot be combined (no shipped model takes both)")
+    if sketch.ndim != 2:
+        raise InputError(f"sketch must be (H, W), got shape {sketch.shape}")
+    if sketch.shape != rgb.shape[:2]:
+        raise InputError(f"sketch size {sketch.shape[1]}x{sketch.shape[0]} does not match image size "
+                         f"{rgb.shape[1]}x{rgb.shape[0]} (width x height)")
+
+
 #: OpenCV flags of the diffusion fills that :func:`blend_with_classical` can use
 CLASSICAL_FLAGS = {"telea": cv2.INPAINT_TELEA, "navier_stokes": cv2.INPAINT_NS}
 
@@ -100,7 +119,8 @@ def _as_tensor(rgb: np.ndarray) -> torch.Tensor:
 
 @torch.no_grad()
 def run_model(
-    model: InpaintModel, rgb: np.ndarray, hole: np.ndarray, reference: np.ndarray | None = None
+    model: InpaintModel, rgb: np.ndarray, hole: np.ndarray, reference: np.ndarray | None = None,
+    sketch: np.ndarray | None = None,
 ) -> np.ndarray:
     """One forward pass at the given resolution (padded to ``model.multiple``); composited uint8."""
     image = _as_tensor(rgb)
@@ -110,6 +130,8 @@ def run_model(
     kwargs = {}
     if reference is not None and model.uses_reference:
         kwargs["reference"] = _as_tensor(reference)
+    if sketch is not None:
+        kwargs["sketch"] = pad_to_multiple(mask_to_tensor(sketch & hole), model.multiple, mode="constant")[0]
     # the hole's original content must not leak into the model: zero it before the call
     out = model(padded * (1 - padded_mask), padded_mask, **kwargs).image
     filled = tensor_to_image(composite(unpad(out, pad), image, mask))[0]
@@ -149,6 +171,7 @@ def fill_array(
     model: InpaintModel,
     *,
     reference: np.ndarray | None = None,
+    sketch: np.ndarray | None = None,
     margin: float = 0.5,
     min_margin: int = 16,
 ) -> FillResult:
@@ -160,11 +183,17 @@ def fill_array(
     ``reference``: a photo of the same person, for reference-guided models
     (``model.uses_reference``); see :func:`unmasked.pipelines.reference.fill_with_reference`.
     Raises :class:`InputError` when given to a model that does not use one.
+
+    ``sketch``: bool (H, W), True = a line the fill should follow (DeepFill v2's user-guided
+    mode, models with ``uses_sketch``); lines outside the hole are ignored. Raises
+    :class:`InputError` for a model without a sketch channel, never ignores it silently.
     """
+    if sketch is not None:
+        check_sketch(model, rgb, sketch, reference)
+        sketch = sketch.astype(bool)
     if reference is not None:
         if not model.uses_reference:
-            name = getattr(model, "config", {}).get("name", type(model).__name__)
-            raise InputError(f"model {name!r} does not use a reference photo; leave the reference out")
+            raise InputError(f"model {model_name(model)!r} does not use a reference photo; leave the reference out")
         from unmasked.pipelines.reference import fill_with_reference
 
         return fill_with_reference(rgb, hole, model, reference)
@@ -181,7 +210,7 @@ def fill_array(
     size = model.working_size
     h, w = hole.shape
     if size is None or max(h, w) <= size:
-        filled = run_model(model, rgb, hole, reference)
+        filled = run_model(model, rgb, hole, reference, sketch)
         out = rgb.copy()
         out[hole] = filled[hole]
         return FillResult(out, regions=1)
@@ -201,10 +230,14 @@ def fill_array(
             hole_in = cv2.resize(crop_hole.astype(np.float32), small, interpolation=cv2.INTER_AREA) > 0
             if hole_in.all():
                 hole_in[0, 0] = False  # degenerate crop: keep one known pixel for the model
-            filled = run_model(model, crop_in, hole_in, reference)
+            # a line is kept wherever it covers any part of a down-sampled pixel, as holes are
+            lines = None if sketch is None else cv2.resize(
+                sketch[top:bottom, left:right].astype(np.float32), small, interpolation=cv2.INTER_AREA) > 0
+            filled = run_model(model, crop_in, hole_in, reference, lines)
             filled = cv2.resize(filled, (cw, ch), interpolation=cv2.INTER_CUBIC)
         else:
-            filled = run_model(model, crop, crop_hole, reference)
+            lines = None if sketch is None else sketch[top:bottom, left:right]
+            filled = run_model(model, crop, crop_hole, reference, lines)
         paste = region[top:bottom, left:right]
         crop[paste] = filled[paste]  # crop is a view of out
         remaining[top:bottom, left:right] &= ~paste

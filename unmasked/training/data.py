@@ -16,6 +16,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from unmasked.data.datasets import IdentityFolderDataset, ImageFolderDataset, MNISTDataset
+from unmasked.data.sketch import edge_sketch, training_sketch
 from unmasked.masks import MaskBank
 from unmasked.training.config import TrainConfig
 
@@ -102,15 +103,18 @@ def build_mask_banks(cfg: TrainConfig) -> tuple[list[MaskBank], np.ndarray]:
 class StepSamples(Dataset):
     """Sample ``(step, slot)`` -> {"image": (3, S, S) in [-1, 1], "mask": (1, S, S), 1 = hole}.
 
+    With ``sketch``, each sample also carries ``"sketch"`` (1, S, S), 1 = line: the image's
+    edges in the hole, rough or none (:func:`unmasked.data.sketch.training_sketch`).
+
     With ``labels`` (int64 (N,), see :func:`build_split`), each sample also carries
     ``"reference"``: a *different* image with the same label (another photo of the person,
     another drawing of the digit), and only images that have one are drawn.
     """
 
     def __init__(self, images: torch.Tensor, banks: list[MaskBank], weights: np.ndarray, seed: int,
-                 flip: bool = True, rank: int = 0, labels: np.ndarray | None = None) -> None:
+                 flip: bool = True, rank: int = 0, labels: np.ndarray | None = None, sketch: bool = False) -> None:
         self.images, self.banks, self.weights = images, banks, weights
-        self.seed, self.flip, self.rank = seed, flip, rank
+        self.seed, self.flip, self.rank, self.sketch = seed, flip, rank, sketch
         self.groups = None if labels is None else reference_groups(labels)
         if self.groups is not None:
             if not self.groups:
@@ -121,11 +125,14 @@ class StepSamples(Dataset):
     def __len__(self) -> int:
         return len(self.images)
 
-    def _pixels(self, index: int, rng: np.random.Generator) -> torch.Tensor:
+    def _uint8(self, index: int, rng: np.random.Generator) -> torch.Tensor:
         image = self.images[index]
         if self.flip and rng.random() < 0.5:
             image = image.flip(1)
-        return image.permute(2, 0, 1).float() / 127.5 - 1.0
+        return image
+
+    def _pixels(self, index: int, rng: np.random.Generator) -> torch.Tensor:
+        return self._uint8(index, rng).permute(2, 0, 1).float() / 127.5 - 1.0
 
     def __getitem__(self, key: tuple[int, int]) -> dict[str, torch.Tensor]:
         step, slot = key
@@ -134,9 +141,14 @@ class StepSamples(Dataset):
             index = int(rng.integers(len(self.images)))
         else:
             index = int(self.anchors[rng.integers(len(self.anchors))])
-        sample = {"image": self._pixels(index, rng)}
+        pixels = self._uint8(index, rng)
+        sample = {"image": pixels.permute(2, 0, 1).float() / 127.5 - 1.0}
         bank = self.banks[int(rng.choice(len(self.banks), p=self.weights))]
-        sample["mask"] = torch.from_numpy(bank.sample(rng)).float()[None]
+        hole = bank.sample(rng)
+        sample["mask"] = torch.from_numpy(hole).float()[None]
+        if self.sketch:  # DeepFill v2's user-guided mode: the photo's edges in the hole, often rough or absent
+            lines = training_sketch(pixels.numpy(), hole > 0, rng)
+            sample["sketch"] = torch.from_numpy(lines).float()[None]
         if self.groups is not None:
             others = self.groups[int(self.labels[index])]
             others = others[others != index]
@@ -165,3 +177,8 @@ def validation_masks(cfg: TrainConfig, count: int) -> np.ndarray:
     per_cell = max(1, -(-count // 12))
     masks = generated_masks("bucketed", cfg.data.size, per_cell, seed=cfg.seed + 1)
     return np.stack([m.hole for m in masks[:count]])
+
+
+def validation_sketches(images: torch.Tensor, masks: np.ndarray) -> np.ndarray:
+    """The true-edge sketch (bool (N, S, S)) of each validation image in its hole."""
+    return np.stack([edge_sketch(img.numpy(), m) for img, m in zip(images, masks, strict=True)])

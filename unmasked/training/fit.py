@@ -54,6 +54,9 @@ class CheckpointEveryInterval(Callback):
                 logger.log_metrics({f"val/{k}": v for k, v in scores.items()}, step=step)
             truth = module.val_images.numpy()
             masked = np.where(module.val_masks[..., None], 255, truth).astype(np.uint8)
+            lines = getattr(module, "val_sketches", None)
+            if lines is not None:  # the sketch the model was given, drawn black in the white hole
+                masked[lines] = 0
             refs = getattr(module, "val_references", None)
             grid = sample_grid(masked, filled, truth, coarse, reference=None if refs is None else refs.numpy())
             save_image(self.run_dir / "samples" / f"step_{step:06d}.png", grid)

@@ -43,12 +43,15 @@ from unmasked.training.data import (
     build_split,
     reference_groups,
     validation_masks,
+    validation_sketches,
 )
 
 CL = torch.channels_last
 DISCRIMINATOR_FORMAT = "unmasked-discriminator/1"
 #: model kwargs that a new stage (``init_from``) may change: they select behaviour, not parameters
 STAGE_SWITCHES = frozenset({"freeze_encoder_bn", "attention", "upsample_mode"})
+#: model kwargs that a new stage may switch on: the model's ``load_stage_state`` adds their parameters
+STAGE_GROWTHS = frozenset({"sketch"})
 
 
 def save_discriminator(discriminator: torch.nn.Module, kwargs: dict, path) -> None:
@@ -109,13 +112,16 @@ class InpaintingModule(L.LightningModule):
         if "generator" in init_from:
             info = read_checkpoint_info(init_from["generator"])
             # switches that change no parameter may differ between stages (PConv's fine-tuning
-            # phase freezes the encoder's BatchNorm; a stage may drop contextual attention)
-            same = {k: v for k, v in info["kwargs"].items() if k not in STAGE_SWITCHES}
-            want = {k: v for k, v in self.cfg.model_kwargs.items() if k not in STAGE_SWITCHES}
-            if info["model"] != self.cfg.model or same != want:
+            # phase freezes the encoder's BatchNorm; a stage may drop contextual attention), and
+            # a stage may add an input (DeepFill v2's sketch channel, zero-initialised)
+            free = STAGE_SWITCHES | STAGE_GROWTHS
+            same = {k: v for k, v in info["kwargs"].items() if k not in free}
+            want = {k: v for k, v in self.cfg.model_kwargs.items() if k not in free}
+            shrinks = [k for k in STAGE_GROWTHS if info["kwargs"].get(k) and not self.cfg.model_kwargs.get(k)]
+            if info["model"] != self.cfg.model or same != want or shrinks:
                 raise ValueError(f"{init_from['generator']} holds {info['model']} {info['kwargs']}, "
                                  f"the config asks for {self.cfg.model} {self.cfg.model_kwargs}")
-            self.generator.load_state_dict(load_state(init_from["generator"]), strict=True)
+            self.generator.load_stage_state(load_state(init_from["generator"]), info["kwargs"])
         if "discriminator" in init_from:
             if self.discriminator is None:
                 raise ValueError("init_from.discriminator given, but the config has no discriminator")
@@ -151,8 +157,9 @@ class InpaintingModule(L.LightningModule):
         banks, weights = build_mask_banks(cfg)
         uses_reference = getattr(self.generator, "uses_reference", False)
         images, labels = build_split(cfg, "train")
+        uses_sketch = getattr(self.generator, "uses_sketch", False)
         self.train_samples = StepSamples(images, banks, weights, cfg.seed, cfg.data.flip, self.global_rank,
-                                         labels=labels if uses_reference else None)
+                                         labels=labels if uses_reference else None, sketch=uses_sketch)
         val, val_labels = build_split(cfg, "val")
         groups = reference_groups(val_labels) if uses_reference else {}
         candidates = np.concatenate(list(groups.values())) if groups else np.arange(len(val))
@@ -161,6 +168,7 @@ class InpaintingModule(L.LightningModule):
         pick = candidates[np.linspace(0, len(candidates) - 1, min(cfg.val_images, len(candidates))).round().astype(int)]
         self.val_images = val[torch.from_numpy(pick)]
         self.val_masks = validation_masks(cfg, len(self.val_images))
+        self.val_sketches = validation_sketches(self.val_images, self.val_masks) if uses_sketch else None
         self.val_references = None
         if uses_reference:  # the next image of the same label (a different photo), fixed
             refs = [int(g[(np.searchsorted(g, i) + 1) % len(g)]) for i in pick for g in [groups[int(val_labels[i])]]]
@@ -211,10 +219,11 @@ class InpaintingModule(L.LightningModule):
         mask = batch["mask"].contiguous(memory_format=CL)
         opts = self.optimizers()
         opt_g, opt_d = (opts[0], opts[1]) if isinstance(opts, (list, tuple)) else (opts, None)
+        guide = {"sketch": batch["sketch"].contiguous(memory_format=CL)} if "sketch" in batch else {}
         if self.steps_done < self.cfg.d_pretrain:
-            self.discriminator_only_step(opt_d, image, mask)
+            self.discriminator_only_step(opt_d, image, mask, **guide)
             return
-        out = self.generator(image * (1 - mask), mask)
+        out = self.generator(image * (1 - mask), mask, **guide)
         logs = {}
         if self.discriminator is not None and self.steps_done % self.cfg.d_every == 0:
             logs["d/hinge"] = self.discriminator_step(opt_d, image, mask, out.image.detach())
@@ -243,7 +252,7 @@ class InpaintingModule(L.LightningModule):
         opt_d.step()
         return d_loss.detach()
 
-    def discriminator_only_step(self, opt_d, image: torch.Tensor, mask: torch.Tensor) -> None:
+    def discriminator_only_step(self, opt_d, image: torch.Tensor, mask: torch.Tensor, **guide) -> None:
         """A ``d_pretrain`` step: the discriminator learns on fills of the frozen generator.
 
         The generator runs in eval mode without gradients (its BatchNorm statistics stay as
@@ -252,7 +261,7 @@ class InpaintingModule(L.LightningModule):
         was_training = self.generator.training
         self.generator.eval()
         with torch.no_grad():
-            fill = self.generator(image * (1 - mask), mask).image
+            fill = self.generator(image * (1 - mask), mask, **guide).image
         self.generator.train(was_training)
         d_loss = self.discriminator_step(opt_d, image, mask, fill)
         self.steps_done += 1
@@ -293,6 +302,9 @@ class InpaintingModule(L.LightningModule):
             if self.val_references is not None:
                 ref = self.val_references[i : i + batch_size].permute(0, 3, 1, 2).float() / 127.5 - 1.0
                 extra["reference"] = ref.to(self.device, memory_format=CL)
+            if self.val_sketches is not None:
+                lines = torch.from_numpy(self.val_sketches[i : i + batch_size]).float()[:, None]
+                extra["sketch"] = lines.to(self.device, memory_format=CL)
             out = self.generator(image * (1 - mask), mask, **extra)
             outputs.append(tensor_to_image(composite(out.image, image, mask)))
             if "coarse" in out.extras:
