@@ -11,6 +11,8 @@ from unmasked.api import Inpainter
 from unmasked.checkpoint import load_checkpoint, save_checkpoint
 from unmasked.cli import main
 from unmasked.data.sketch import chamfer_distance, edge_map, edge_sketch, perturb_sketch, training_sketch
+from unmasked.evaluation.sketch_eval import evaluate_sketch, format_result, sketch_cases
+from unmasked.models.base import InpaintModel, InpaintOutput
 from unmasked.models.deepfill_v2 import DeepFillV2
 from unmasked.pipelines.fill import InputError, fill_array
 from unmasked.registry import create_model
@@ -245,3 +247,42 @@ def test_training_widens_a_sketchless_checkpoint_and_feeds_sketches(tmp_path):
     back = {**base, "name": "s3", "init_from": {"generator": str(tmp_path / "s2" / "generator.safetensors")}}
     with pytest.raises(ValueError, match="config asks for deepfill_v2"):
         fit(load_config(None, back), enable_progress_bar=False, logger=False)
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+class _LinePainter(InpaintModel):
+    """Continues each row from the hole's left (so the stripes come out right) and draws the
+    sketch in white; without a sketch, a white line in the wrong place (the dark stripe)."""
+
+    trainable = False
+    uses_sketch = True
+
+    def forward(self, image, mask, reference=None, sketch=None):
+        left = int(mask.sum(dim=(0, 1, 2)).nonzero().min()) - 1
+        out = image[..., left : left + 1].expand_as(image)
+        if sketch is None:
+            sketch = torch.zeros_like(mask)
+            rows = mask.sum(dim=(0, 1, 3)).nonzero()
+            sketch[:, :, int(rows.min()) + 6] = 1
+        return InpaintOutput(torch.where(sketch * mask > 0, torch.ones_like(out), out))
+
+
+def test_evaluate_sketch_measures_how_close_the_fill_is_to_the_lines():
+    rgb = _striped()
+    holes = []
+    for top in (16, 20, 12):
+        hole = np.zeros((64, 64), bool)
+        hole[top : top + 30, 10:50] = True
+        holes.append(hole)
+    cases = sketch_cases(["a", "b", "c"], [rgb] * 3, holes, seed=0)
+    result = evaluate_sketch(_LinePainter(), cases, baseline=create_model("telea"))
+    rows = {r["condition"]: r for r in result["rows"]}
+    assert set(rows) == {"no sketch", "true edges", "rough sketch", "sketch-less model"}
+    assert rows["true edges"]["chamfer"] < 1.5 < 3 < rows["no sketch"]["chamfer"]
+    effect = next(e for e in result["effects"] if e["a"] == "true edges" and e["metric"] == "chamfer")
+    assert effect["n"] == 3 and effect["ci95"][1] < 0
+    assert "| true edges − no sketch | chamfer |" in format_result(result, "t")
+    with pytest.raises(ValueError, match="sketch channel"):
+        evaluate_sketch(create_model("telea"), cases)

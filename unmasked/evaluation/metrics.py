@@ -150,3 +150,11 @@ def detail_percent(output: np.ndarray, target: np.ndarray, hole: np.ndarray) -> 
 def score_image(output: np.ndarray, target: np.ndarray) -> dict[str, float]:
     """All three metrics of one composited output: ``{"l1": %, "psnr": dB, "ssim": ...}``."""
     return {"l1": l1_percent(output, target), "psnr": psnr(output, target), "ssim": ssim(output, target)}
+
+
+def bootstrap_mean_ci(values, *, seed: int = 0, resamples: int = 2000) -> tuple[float, float]:
+    """95 % percentile-bootstrap interval of the mean of ``values`` (e.g. paired per-image differences)."""
+    values = np.asarray(values, np.float64)
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, len(values), (resamples, len(values)))].mean(axis=1)
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from unmasked.conventions import composite, image_to_tensor, tensor_to_image
-from unmasked.evaluation.metrics import score_image
+from unmasked.evaluation.metrics import bootstrap_mean_ci, score_image
 from unmasked.masks.stats import bucket_label, bucket_of
 
 
@@ -130,10 +130,8 @@ def paired_gain(with_ref: np.ndarray, without: np.ndarray, ceiling: np.ndarray, 
     interval over faces, the share of faces that gained, and the share of the gap to the
     ground truth's similarity that the reference closes."""
     diff = np.asarray(with_ref, np.float64) - np.asarray(without, np.float64)
-    rng = np.random.default_rng(seed)
-    means = diff[rng.integers(0, len(diff), (resamples, len(diff)))].mean(axis=1)
     gap = float(np.mean(ceiling) - np.mean(without))
-    return {"mean": float(diff.mean()), "ci95": [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))],
+    return {"mean": float(diff.mean()), "ci95": list(bootstrap_mean_ci(diff, seed=seed, resamples=resamples)),
             "faces_gaining": float((diff > 0).mean()), "gap_closed": float(diff.mean() / gap) if gap > 0 else float("nan")}
 
 
