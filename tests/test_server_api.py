@@ -174,6 +174,160 @@ def test_openapi_documents_both_request_kinds(client):
     assert client.get("/docs").status_code == 200
 
 
+# --------------------------------------------------------------------------- sketch (DeepFill v2 user-guided)
+
+
+def tiny_sketch_checkpoint(path):
+    """An untrained DeepFill v2 with a sketch channel, saved to ``path`` (fixed weights).
+
+    Its conv weights are scaled up: with PyTorch's default init the 20-odd gated layers forget
+    their input (a sketch changes the output by ~1e-8, lost in uint8), so nothing could be seen.
+    """
+    import torch
+
+    from unmasked.checkpoint import save_checkpoint
+    from unmasked.registry import create_model
+
+    torch.manual_seed(0)
+    model = create_model("deepfill_v2", cnum=8, working_size=64, attention=False, sketch=True)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.ndim == 4:
+                p.mul_(6.0)
+    return save_checkpoint(model, path, metadata={"data": "nothing (untrained test model)"})
+
+
+@pytest.fixture(scope="module")
+def sketch_model_path(tmp_path_factory):
+    return tiny_sketch_checkpoint(tmp_path_factory.mktemp("sketch") / "tiny_sketch.safetensors")
+
+
+@pytest.fixture(scope="module")
+def sketch_client(sketch_model_path):
+    settings = ServerSettings(models=["telea", "two_face_faces128", "tiny_sketch"],
+                              checkpoints={"tiny_sketch": sketch_model_path})
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def sketch() -> np.ndarray:
+    """A line across the hole (25 pixels inside it) that also runs out of it on both sides."""
+    s = np.zeros((60, 80), bool)
+    s[27, 20:65] = True
+    s[22:33, 40] = True
+    return s
+
+
+def b64png(array: np.ndarray) -> str:
+    return base64.b64encode(png(array)).decode()
+
+
+def test_models_say_which_take_a_sketch(client, sketch_client):
+    by_name = {m["name"]: m for m in sketch_client.get("/api/v1/models").json()["models"]}
+    assert by_name["tiny_sketch"]["uses_sketch"] is True and by_name["tiny_sketch"]["kind"] == "trained"
+    assert by_name["telea"]["uses_sketch"] is False and by_name["two_face_faces128"]["uses_sketch"] is False
+    shipped = {m["name"]: m for m in client.get("/api/v1/models").json()["models"]}
+    assert all(isinstance(m["uses_sketch"], bool) for m in shipped.values())
+    assert shipped["deepfill_v2_faces128"]["uses_sketch"] is False and shipped["auto"]["uses_sketch"] is False
+
+
+def test_sketch_guides_the_fill_multipart_and_json(sketch_client, photo, hole, sketch):
+    plain = sketch_client.post("/api/v1/inpaint", files=files(photo, hole), data={"model": "tiny_sketch"})
+    r = sketch_client.post("/api/v1/inpaint", files=files(photo, hole, sketch=("s.png", png(sketch.astype(np.uint8) * 255))),
+                           data={"model": "tiny_sketch"})
+    assert plain.status_code == 200 and r.status_code == 200, r.text
+    assert "x-unmasked-sketch-pixels" not in plain.headers
+    assert r.headers["x-unmasked-sketch-pixels"] == str((sketch & hole).sum()) and "x-unmasked-note" not in r.headers
+    guided, unguided = decode(r.content), decode(plain.content)
+    assert_filled_only_inside(guided, photo, hole)
+    assert (guided[hole] != unguided[hole]).any(axis=-1).mean() > 0.05  # the sketch reached the model
+
+    body = {"image": b64png(photo), "mask": b64png(hole.astype(np.uint8) * 255), "model": "tiny_sketch",
+            "sketch": "data:image/png;base64," + b64png(sketch.astype(np.uint8) * 255), "response_format": "json"}
+    out = sketch_client.post("/api/v1/inpaint", json=body).json()
+    assert out["sketch_pixels"] == (sketch & hole).sum() and out["note"] is None
+    np.testing.assert_array_equal(decode(base64.b64decode(out["image"])), guided)  # JSON = multipart
+    body.pop("sketch")
+    assert sketch_client.post("/api/v1/inpaint", json=body).json()["sketch_pixels"] is None
+
+
+def test_sketch_is_cropped_with_the_face_square(sketch_client, sketch_model_path, photo, hole, sketch):
+    from unmasked.checkpoint import load_checkpoint
+    from unmasked.pipelines.fill import fill_array
+
+    r = sketch_client.post("/api/v1/inpaint", files=files(photo, hole, sketch=("s.png", png(sketch.astype(np.uint8) * 255))),
+                           data={"model": "tiny_sketch", "box": "20,0,60,60"})
+    assert r.status_code == 200, r.text
+    expected = photo.copy()
+    expected[:, 20:80] = fill_array(photo[:, 20:80].copy(), hole[:, 20:80], load_checkpoint(sketch_model_path),
+                                    sketch=sketch[:, 20:80]).image
+    np.testing.assert_array_equal(decode(r.content), expected)
+
+
+def test_a_sketch_outside_the_hole_is_said_to_be_unused(sketch_client, photo, hole):
+    away = np.zeros((60, 80), bool)
+    away[5, 5:70] = True
+    r = sketch_client.post("/api/v1/inpaint", files=files(photo, hole, sketch=("s.png", png(away.astype(np.uint8) * 255))),
+                           data={"model": "tiny_sketch"})
+    assert r.status_code == 200 and r.headers["x-unmasked-sketch-pixels"] == "0"
+    assert "the sketch has no line inside the hole" in r.headers["x-unmasked-note"]
+
+
+@pytest.mark.parametrize(
+    "model, extra, status, message",
+    [
+        ("telea", {}, 422, "model 'telea' has no sketch channel (models that have one: tiny_sketch); leave the sketch out"),
+        ("two_face_faces128", {"reference": "photo"}, 422, "a sketch and a reference photo cannot be combined"),
+        ("tiny_sketch", {"reference": "photo"}, 422, "a sketch and a reference photo cannot be combined"),
+        ("tiny_sketch", {"sketch": "narrow"}, 422, "sketch size 70x60 does not match image size 80x60"),
+        ("tiny_sketch", {"sketch": "garbage"}, 415, "sketch is not a supported image"),
+        ("tiny_sketch", {"sketch": "truncated"}, 415, "sketch: "),
+    ],
+)
+@pytest.mark.parametrize("kind", ["multipart", "json"])
+def test_sketch_errors(sketch_client, photo, hole, sketch, model, extra, status, message, kind):
+    line = png(sketch.astype(np.uint8) * 255)
+    blobs = {"sketch": {"narrow": png(sketch[:, :70].astype(np.uint8) * 255), "garbage": b"not an image at all",
+                        "truncated": line[: len(line) // 2]}.get(extra.get("sketch"), line)}
+    if "reference" in extra:
+        blobs["reference"] = png(photo)
+    if kind == "multipart":
+        r = sketch_client.post("/api/v1/inpaint", data={"model": model},
+                               files=files(photo, hole, **{k: (f"{k}.png", v) for k, v in blobs.items()}))
+    else:
+        body = {"image": b64png(photo), "mask": b64png(hole.astype(np.uint8) * 255), "model": model}
+        r = sketch_client.post("/api/v1/inpaint", json={**body, **{k: base64.b64encode(v).decode() for k, v in blobs.items()}})
+    assert r.status_code == status, r.text
+    assert message in r.json()["detail"] and "\n" not in r.json()["detail"]
+
+
+def test_sketch_refusals_elsewhere(client, photo, hole, sketch):
+    line = ("s.png", png(sketch.astype(np.uint8) * 255))
+    with TestClient(create_app(ServerSettings(models=["telea"]))) as only_telea:
+        r = only_telea.post("/api/v1/inpaint", files=files(photo, hole, sketch=line))
+        assert r.status_code == 422 and "(no model on this server has one)" in r.json()["detail"]
+    r = client.post("/api/v1/inpaint", json={"image": b64png(photo), "mask": b64png(hole.astype(np.uint8) * 255),
+                                             "sketch": "***"})
+    assert r.status_code == 422 and "sketch: not valid base64" in r.json()["detail"]
+    r = client.post("/api/v1/unmask", files={"image": ("a.png", png(photo)), "sketch": line})
+    assert r.status_code == 422 and "sketch: unknown file field" in r.json()["detail"]  # /unmask takes no sketch
+
+
+def test_checkpoint_names_must_not_shadow_models(sketch_model_path):
+    from unmasked.server.worker import ModelStore
+
+    with pytest.raises(ValueError, match="telea already name models of the server"):
+        ModelStore(checkpoints={"telea": sketch_model_path})
+
+
+def test_openapi_documents_the_sketch_field(client):
+    body = client.get("/openapi.json").json()["paths"]["/api/v1/inpaint"]["post"]["requestBody"]["content"]
+    assert body["multipart/form-data"]["schema"]["properties"]["sketch"] == {"type": "string", "format": "binary"}
+    assert "sketch" not in body["multipart/form-data"]["schema"]["required"]
+    assert "uses_sketch" in body["application/json"]["schema"]["properties"]["sketch"]["description"]
+
+
 # --------------------------------------------------------------------------- errors
 
 

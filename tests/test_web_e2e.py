@@ -33,9 +33,27 @@ def _chromium() -> tuple[str, str]:
     return browser, driver
 
 
+def _tiny_sketch_checkpoint(path):
+    """An untrained DeepFill v2 with a sketch channel and fixed weights (as in test_server_api):
+    conv weights scaled up so that the untrained net does not forget its input."""
+    import torch
+
+    from unmasked.checkpoint import save_checkpoint
+    from unmasked.registry import create_model
+
+    torch.manual_seed(0)
+    model = create_model("deepfill_v2", cnum=8, working_size=64, attention=False, sketch=True)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.ndim == 4:
+                p.mul_(6.0)
+    return save_checkpoint(model, path, metadata={"data": "nothing (untrained test model)"})
+
+
 @pytest.fixture(scope="module")
-def server():
-    """Base URL of a real uvicorn server on a free localhost port, in a thread."""
+def server(tmp_path_factory):
+    """Base URL of a real uvicorn server on a free localhost port, in a thread; it offers every
+    shipped model plus ``tiny_sketch``, an untrained sketch model."""
     import uvicorn
 
     from unmasked.server import ServerSettings, create_app
@@ -44,7 +62,8 @@ def server():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    app = create_app(ServerSettings(max_pixels=MAX_PIXELS))
+    tiny = _tiny_sketch_checkpoint(tmp_path_factory.mktemp("sketch") / "tiny_sketch.safetensors")
+    app = create_app(ServerSettings(max_pixels=MAX_PIXELS, checkpoints={"tiny_sketch": tiny}))
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
@@ -111,6 +130,18 @@ def _hole_pixels(driver) -> int:
     return driver.execute_script(
         """const m = window.unmasked.mask, d = m.getContext('2d').getImageData(0, 0, m.width, m.height).data;
         let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] > 127) n++; return n;""")
+
+
+def _sketch_pixels(driver) -> int:
+    return driver.execute_script("return window.unmasked.sketchPixels();")
+
+
+def _lines_in_hole(driver) -> int:
+    """Sketch pixels inside the painted hole, counted in the page (what the server should use)."""
+    return driver.execute_script(
+        """const {mask, sketch} = window.unmasked, w = mask.width, h = mask.height;
+        const m = mask.getContext('2d').getImageData(0, 0, w, h).data, s = sketch.getContext('2d').getImageData(0, 0, w, h).data;
+        let n = 0; for (let i = 0; i < m.length; i += 4) if (m[i] > 127 && s[i] > 127) n++; return n;""")
 
 
 def _open(driver, server, path, model):
@@ -206,3 +237,80 @@ def test_errors_from_the_api_are_shown(server, driver, tmp_path, photo_path):
     not_image.write_text("hello")
     _by_id(driver, "image-input").send_keys(str(not_image))
     _wait(driver, lambda d: "does not look like an image" in _by_id(d, "error").text)
+
+
+def test_sketch_pen_draw_undo_and_fill_with_a_sketch_model(server, driver, photo_path):
+    path, rgb = photo_path
+    _open(driver, server, path, "tiny_sketch")
+    canvas, pen = _by_id(driver, "canvas"), _by_id(driver, "tool-sketch")
+    assert pen.is_enabled() and "(S)" in pen.get_attribute("title")
+    _by_id(driver, "tool-rect").click()
+    _drag(driver, canvas, (100, 80), [(120, 80)])  # the hole: x 100..220, y 80..160
+    painted = _hole_pixels(driver)
+    assert painted >= 115 * 75
+
+    pen.click()
+    _drag(driver, canvas, (90, 120), [(70, 0), (70, 0)])  # a line across the hole, out of it on the left
+    drawn = _sketch_pixels(driver)
+    assert 2 * 130 <= drawn <= 3 * 145  # thin: about 2 px wide at the photo's resolution
+    assert _hole_pixels(driver) == painted  # the pen draws on the sketch, not on the mask
+    assert "will guide the fill" in _by_id(driver, "sketch-help").text
+    _by_id(driver, "undo").click()  # undo removes the last stroke: the sketch line
+    assert _sketch_pixels(driver) == 0 and _hole_pixels(driver) == painted
+    assert driver.execute_script("return window.unmasked.state.hasSketch;") is False
+
+    _by_id(driver, "run").click()  # no sketch: nothing sent, nothing said about one
+    _wait(driver, lambda d: _by_id(d, "status").text.startswith("Filled with tiny_sketch"))
+    assert "following your sketch" not in _by_id(driver, "status").text and _by_id(driver, "mask-caption").text == "mask"
+    plain = _image_from(driver, "result-img")
+
+    _drag(driver, canvas, (90, 120), [(70, 0), (70, 0)])  # the pen is still selected: draw again
+    inside = _lines_in_hole(driver)
+    assert _sketch_pixels(driver) == drawn and inside > 200
+    _by_id(driver, "run").click()
+    _wait(driver, lambda d: "following your sketch" in _by_id(d, "status").text)
+    # the server counted the line pixels inside the hole it received: the page's own count
+    assert f"following your sketch ({inside} line pixels inside the hole)" in _by_id(driver, "status").text
+    assert _by_id(driver, "error").is_displayed() is False
+    guided = _image_from(driver, "result-img")
+    hole = np.zeros((H, W), bool)
+    hole[81:159, 101:219] = True  # well inside the dragged rectangle
+    assert guided.shape == rgb.shape
+    np.testing.assert_array_equal(guided[:70], rgb[:70])  # outside the hole: unchanged
+    assert (guided[hole] != rgb[hole]).any(axis=-1).mean() > 0.5
+    assert (guided[hole] != plain[hole]).any(axis=-1).mean() > 0.05  # the sketch changed the fill
+    # what was sent is shown: the mask with the sketch in cyan, faint where it lies outside the hole
+    assert _by_id(driver, "mask-caption").text == "mask + sketch (cyan)"
+    shown = _image_from(driver, "mask-img")[..., :3]
+    assert tuple(shown[120, 150]) == (0, 229, 255) and tuple(shown[120, 95]) == (0, 90, 110)
+    assert tuple(shown[100, 150]) == (255, 255, 255) and tuple(shown[20, 20]) == (0, 0, 0)
+
+
+def test_sketch_pen_is_disabled_for_a_model_without_a_sketch_channel(server, driver, photo_path):
+    from selenium.webdriver.support.ui import Select
+
+    path, _ = photo_path
+    _open(driver, server, path, "telea")
+    pen = _by_id(driver, "tool-sketch")
+    assert not pen.is_enabled()
+    assert "telea has no sketch channel: pick" in pen.get_attribute("title") and "tiny_sketch" in pen.get_attribute("title")
+    assert "tiny_sketch" in _by_id(driver, "sketch-help").text
+
+    # a sketch drawn for a sketch model is never dropped silently when the model changes
+    Select(_by_id(driver, "model")).select_by_value("tiny_sketch")
+    assert pen.is_enabled()
+    _drag(driver, _by_id(driver, "canvas"), (60, 60), [(60, 20)])  # brush: a hole
+    pen.click()
+    _drag(driver, _by_id(driver, "canvas"), (50, 70), [(80, 0)])
+    assert _sketch_pixels(driver) > 0
+    Select(_by_id(driver, "model")).select_by_value("telea")
+    help_ = _by_id(driver, "sketch-help")
+    assert "You drew a sketch, but telea has no sketch channel" in help_.text and "Clear sketch" in help_.text
+    assert "warn" in help_.get_attribute("class")
+    assert not pen.is_enabled() and not _by_id(driver, "run").is_enabled()
+    assert driver.execute_script("return window.unmasked.state.tool;") == "brush"
+    _by_id(driver, "clear-sketch").click()
+    assert _sketch_pixels(driver) == 0 and _hole_pixels(driver) > 0  # the mask stays
+    assert _by_id(driver, "run").is_enabled() and "warn" not in help_.get_attribute("class")
+    _by_id(driver, "undo").click()  # the cleared sketch comes back, and blocks the fill again
+    assert _sketch_pixels(driver) > 0 and not _by_id(driver, "run").is_enabled()

@@ -6,8 +6,9 @@
 :func:`unmasked.masks.face_mask.put_face_masks`); this module only translates HTTP.
 
 Status codes: 404 unknown model, 413 body or pixel limit, 415 not an image, 422 bad or
-unknown field / size mismatch / a reference for a model that does not use one / no face,
-400 a mask the fill pipeline refuses (covers the whole image), 503 the worker queue is full.
+unknown field / size mismatch / a reference or sketch for a model that does not use one (or
+both at once) / no face, 400 a mask the fill pipeline refuses (covers the whole image), 503
+the worker queue is full.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class ServerSettings:
     workers: int = 2
     queue_size: int = 32
     models: list[str] | None = None  # None: every shipped preset and classical baseline
+    checkpoints: dict[str, Path] | None = None  # extra trained models: name -> .safetensors file
     study_dir: Path | None = None
     study_db: Path | None = None
 
@@ -113,15 +115,18 @@ def _image_response(fmt: str, png: bytes, body: dict, response_model) -> Respons
         headers["X-Unmasked-Note"] = header_safe(body["note"])
     if body.get("faces") is not None:
         headers["X-Unmasked-Faces"] = str(len(body["faces"]))
+    if body.get("sketch_pixels") is not None:
+        headers["X-Unmasked-Sketch-Pixels"] = str(body["sketch_pixels"])
     return Response(png, media_type="image/png", headers=headers)
 
 
-def _fill(rgb: np.ndarray, hole: np.ndarray, model, box, reference):
-    """fill_array, optionally with the hole inside ``box`` (x, y, w, h) filled from that crop alone."""
+def _fill(rgb: np.ndarray, hole: np.ndarray, model, box, reference, sketch=None):
+    """fill_array, optionally with the hole inside ``box`` (x, y, w, h) filled from that crop alone
+    (the sketch cropped with it)."""
     from unmasked.pipelines.fill import FillResult, fill_array
 
     if box is None:
-        return fill_array(rgb, hole, model, reference=reference)
+        return fill_array(rgb, hole, model, reference=reference, sketch=sketch)
     x, y, w, h = box
     height, width = hole.shape
     if x + w > width or y + h > height:
@@ -131,21 +136,16 @@ def _fill(rgb: np.ndarray, hole: np.ndarray, model, box, reference):
     inside[y : y + h, x : x + w] = True
     notes = []
     if (hole & inside).any():
-        crop = fill_array(rgb[y : y + h, x : x + w].copy(), hole[y : y + h, x : x + w], model, reference=reference)
+        lines = None if sketch is None else sketch[y : y + h, x : x + w]
+        crop = fill_array(rgb[y : y + h, x : x + w].copy(), hole[y : y + h, x : x + w], model, reference=reference,
+                          sketch=lines)
         out[y : y + h, x : x + w] = crop.image
     else:
         notes.append("no hole inside the face square")
     if (hole & ~inside).any():
-        out = fill_array(out, hole & ~inside, model, reference=reference).image
+        out = fill_array(out, hole & ~inside, model, reference=reference, sketch=sketch).image
         notes.append("hole pixels outside the face square were filled from the whole image")
     return FillResult(out, note="; ".join(notes) or None)
-
-
-def _check_reference(store: ModelStore, name: str, given: bool) -> None:
-    if given and not store.info(name).uses_reference:
-        users = [n for n, i in store.infos.items() if i.uses_reference]
-        hint = f"models that do: {', '.join(users)}" if users else "no model on this server uses one yet"
-        raise HTTPException(422, f"model {name!r} does not use a reference photo ({hint}); leave the reference out")
 
 
 def _openapi_body(json_model, files: dict[str, bool]) -> dict:
@@ -174,7 +174,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     from unmasked.server.study import StudyStore, study_router
 
     settings = settings or ServerSettings()
-    store = ModelStore(settings.models)
+    store = ModelStore(settings.models, settings.checkpoints)
     pool = WorkerPool(settings.workers, settings.queue_size)
     study = StudyStore(settings.study_dir, settings.study_db) if settings.study_dir else None
 
@@ -215,38 +215,47 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         return ModelList(models=list(store.infos.values()), default_fill=store.default(face=False),
                          default_face=store.default(face=True))
 
-    inpaint_files = {"image": True, "mask": True, "reference": False}
+    inpaint_files = {"image": True, "mask": True, "reference": False, "sketch": False}
 
     @app.post(f"{API}/inpaint", tags=["fill"], responses=_image_responses(InpaintResponse),
               openapi_extra=_openapi_body(InpaintJSON, inpaint_files))
     async def inpaint(request: Request) -> Response:
         """Fill the white area of `mask` in `image` with `model`; the result has the input's size and mode.
 
-        Multipart (file parts `image`, `mask`, optional `reference`) or JSON (the same fields as base64).
+        Multipart (file parts `image`, `mask`, optional `reference` or `sketch`) or JSON (the same
+        fields as base64). A sketch (white = line, the image's size) guides models with `uses_sketch`;
+        the number of its line pixels inside the hole comes back as `sketch_pixels`.
         Pixels outside the hole are returned unchanged. An empty mask returns the image with a note.
         """
         params, blobs = await payloads.parse_request(request, InpaintParams, InpaintJSON, inpaint_files)
         store.info(params.model)
-        _check_reference(store, params.model, blobs["reference"] is not None)
+        store.check_guides(params.model, blobs)
 
         def job():
-            from unmasked.pipelines.fill import InputError, validate_inputs
+            from unmasked.pipelines.fill import InputError, check_sketch, validate_inputs
 
             loaded = payloads.read_image(blobs["image"], "image", mp)
             hole = payloads.read_mask(blobs["mask"], mp)
             ref = payloads.read_image(blobs["reference"], "reference", mp).rgb if blobs["reference"] else None
+            sketch = payloads.read_mask(blobs["sketch"], mp, "sketch") if blobs["sketch"] else None
+            model = store.get(params.model)
             try:
                 validate_inputs(loaded.rgb, hole)
+                if sketch is not None:
+                    check_sketch(model, loaded.rgb, sketch)
             except InputError as e:
                 raise HTTPException(422, str(e)) from None
-            model = store.get(params.model)
             t0 = time.perf_counter()
             try:
-                result = _fill(loaded.rgb, hole, model, params.box, ref)
+                result = _fill(loaded.rgb, hole, model, params.box, ref, sketch)
             except InputError as e:
                 raise HTTPException(400, str(e)) from None
-            body = {"width": hole.shape[1], "height": hole.shape[0], "model": params.model, "note": result.note,
-                    "elapsed_ms": 1000 * (time.perf_counter() - t0)}
+            lines = None if sketch is None else int((sketch & hole).sum())
+            note = result.note
+            if lines == 0 and hole.any():
+                note = "; ".join(filter(None, [note, "the sketch has no line inside the hole: filled as without one"]))
+            body = {"width": hole.shape[1], "height": hole.shape[0], "model": params.model, "note": note,
+                    "elapsed_ms": 1000 * (time.perf_counter() - t0), "sketch_pixels": lines}
             return png_bytes(loaded.to_pil(result.image)), body
 
         png, body = await pool.run(job)
@@ -265,7 +274,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
 
         params, blobs = await payloads.parse_request(request, UnmaskParams, UnmaskJSON, unmask_files)
         store.info(params.model)
-        _check_reference(store, params.model, blobs["reference"] is not None)
+        store.check_guides(params.model, blobs)
         extra = {}
         if blobs["reference"] is not None:
             if "reference" not in inspect.signature(unmask_array).parameters:

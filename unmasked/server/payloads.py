@@ -134,13 +134,16 @@ def read_image(data: bytes, what: str, max_pixels: int) -> LoadedImage:
         raise HTTPException(415, f"{what}: {e}") from None
 
 
-def read_mask(data: bytes, max_pixels: int) -> np.ndarray:
-    """Decode an uploaded mask as bool (H, W), True = hole (white, or white on a transparent layer)."""
-    check_pixels(data, "mask", max_pixels)
+def read_mask(data: bytes, max_pixels: int, what: str = "mask") -> np.ndarray:
+    """Decode an uploaded mask as bool (H, W), True = hole (white, or white on a transparent layer).
+
+    A sketch is read the same way (``what="sketch"``): True = a line the fill should follow.
+    """
+    check_pixels(data, what, max_pixels)
     try:
         return load_mask(data, max_pixels)
     except ImageReadError as e:
-        raise HTTPException(415, f"mask: {e}") from None
+        raise HTTPException(415, f"{what}: {e}") from None
 
 
 def png_bytes(image: Image.Image | np.ndarray) -> bytes:

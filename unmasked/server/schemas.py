@@ -76,6 +76,10 @@ class InpaintJSON(InpaintParams):
     reference: str | None = Field(
         None, description="Optional photo of the same person, base64; only for models with uses_reference."
     )
+    sketch: str | None = Field(
+        None, description="Optional sketch, base64: white (> 127) = a line the fill should follow, same size as the "
+                          "image; lines outside the hole are ignored. Only for models with uses_sketch; not with a reference.",
+    )
 
 
 class UnmaskParams(StrictModel):
@@ -124,6 +128,7 @@ class ModelInfo(BaseModel):
     kind: Literal["trained", "classical", "auto"]
     description: str
     uses_reference: bool
+    uses_sketch: bool = Field(False, description="Takes a sketch (DeepFill v2's user-guided mode): lines the fill follows.")
     working_size: int | None = Field(None, description="Training resolution; larger holes are filled crop by crop.")
     face_model: bool = Field(..., description="Trained on aligned faces: use a face square (box) or /unmask.")
 
@@ -151,7 +156,7 @@ class FaceInfo(BaseModel):
     mask_area: float | None = Field(None, description="Fraction of the aligned face crop the worn mask covers")
 
 
-class InpaintResponse(BaseModel):
+class FilledImage(BaseModel):
     image: str = Field(..., description="Result as base64 PNG (same size and mode as the input).")
     width: int
     height: int
@@ -160,7 +165,13 @@ class InpaintResponse(BaseModel):
     elapsed_ms: float
 
 
-class UnmaskResponse(InpaintResponse):
+class InpaintResponse(FilledImage):
+    sketch_pixels: int | None = Field(
+        None, description="Sketch line pixels inside the hole that guided the fill (header X-Unmasked-Sketch-Pixels); "
+                          "null when no sketch was sent.")
+
+
+class UnmaskResponse(FilledImage):
     mask: str = Field(..., description="Filled region as base64 PNG (white = pixels that changed).")
     detected: str = Field(..., description="Worn masks found on the faces, base64 PNG (white = mask).")
     faces: list[FaceInfo]

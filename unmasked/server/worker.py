@@ -1,7 +1,8 @@
 """Bounded work for the REST server: a shared model store and a worker pool with a queue limit.
 
-* :class:`ModelStore` loads each model once (presets and classical baselines only: a request
-  can never make the server open a file path) and shares it read-only between threads;
+* :class:`ModelStore` loads each model once (presets, classical baselines and the checkpoint
+  files named by whoever starts the server: a request can never make the server open a file
+  path) and shares it read-only between threads;
   inference runs under ``torch.no_grad`` in eval mode, which mutates no module state.
 * :class:`WorkerPool` runs the CPU-heavy part of a request (decode, fill, encode) on a fixed
   number of threads. At most ``workers + queue_size`` jobs are admitted; beyond that a request
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from fastapi import HTTPException
@@ -72,20 +74,34 @@ class WorkerPool:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
+#: optional guide field -> (ModelInfo flag, what a model without it lacks, who has it, when nobody does)
+GUIDES = {"reference": ("uses_reference", "does not use a reference photo", "models that do", "uses one yet"),
+          "sketch": ("uses_sketch", "has no sketch channel", "models that have one", "has one")}
+
+
 def _is_face_model(name: str, metadata: dict) -> bool:
     return "face" in name.lower() or "face" in str(metadata.get("data", "")).lower()
 
 
 class ModelStore:
-    """The models the server offers: shipped presets and classical baselines, loaded lazily once each."""
+    """The models the server offers: shipped presets and classical baselines, loaded lazily once each.
 
-    def __init__(self, allowed: list[str] | None = None):
+    ``checkpoints`` (name -> ``.safetensors`` path) adds trained models from files chosen by
+    whoever starts the server (e.g. a fine-tuned preset, or a small model in tests).
+    """
+
+    def __init__(self, allowed: list[str] | None = None, checkpoints: dict[str, str | Path] | None = None):
         from unmasked.api import shipped_weights
         from unmasked.checkpoint import read_checkpoint_info
         from unmasked.registry import list_models, model_entry
 
+        shipped = shipped_weights()
+        clash = sorted(set(checkpoints or {}) & {*shipped, *list_models(trainable=False), "auto"})
+        if clash:
+            raise ValueError(f"checkpoint name(s) {', '.join(clash)} already name models of the server; pick other names")
+        self._paths: dict[str, Path] = {name: Path(path) for name, path in (checkpoints or {}).items()}
         infos: dict[str, ModelInfo] = {}
-        for name, path in shipped_weights().items():
+        for name, path in {**shipped, **self._paths}.items():
             info = read_checkpoint_info(path)
             entry = model_entry(info["model"])
             if getattr(entry, "task", "inpaint") != "inpaint":  # helper networks, e.g. the mask segmenter
@@ -93,6 +109,7 @@ class ModelStore:
             meta = info["metadata"]
             infos[name] = ModelInfo(
                 name=name, kind="trained", uses_reference=entry.uses_reference,
+                uses_sketch=bool(info["kwargs"].get("sketch", False)),
                 description=f"{entry.description} (trained on {meta.get('data', 'unknown data')})",
                 working_size=info["kwargs"].get("working_size"), face_model=_is_face_model(name, meta),
             )
@@ -121,6 +138,23 @@ class ModelStore:
     @property
     def names(self) -> list[str]:
         return list(self.infos)
+
+    def users(self, feature: str) -> list[str]:
+        """Names of the offered models whose info says ``feature`` (e.g. ``uses_sketch``)."""
+        return [n for n, i in self.infos.items() if getattr(i, feature)]
+
+    def check_guides(self, name: str, given: dict) -> None:
+        """422 for a reference or sketch (the non-empty ``given`` fields) that model ``name`` cannot use,
+        never ignored silently, or for both at once."""
+        fields = [field for field in GUIDES if given.get(field)]
+        if len(fields) > 1:
+            raise HTTPException(422, "a sketch and a reference photo cannot be combined (no model takes both); send one")
+        for field in fields:
+            flag, lacks, who, nobody = GUIDES[field]
+            if not getattr(self.info(name), flag):
+                users = self.users(flag)
+                hint = f"{who}: {', '.join(users)}" if users else f"no model on this server {nobody}"
+                raise HTTPException(422, f"model {name!r} {lacks} ({hint}); leave the {field} out")
 
     @property
     def loaded(self) -> list[str]:
@@ -151,5 +185,5 @@ class ModelStore:
                 if model is None:
                     from unmasked.api import load_model
 
-                    model = self._models[name] = load_model(name).eval()
+                    model = self._models[name] = load_model(self._paths.get(name, name)).eval()
         return model

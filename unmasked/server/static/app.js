@@ -1,11 +1,15 @@
 // unmasked web UI: paint a mask, call the REST API (/api/v1), show input | mask | result.
 // Plain JavaScript, no build step, no CDN. The mask lives in an off-screen canvas at the
 // photo's own resolution: white (opaque) = hole, black = keep, exactly what the API reads.
+// The optional sketch (lines a sketch model's fill follows) is a second such canvas:
+// white = line; it is sent only when drawn and the selected model has `uses_sketch`.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 const API = "/api/v1";
 const HISTORY_LIMIT = 40;
+const SKETCH_PX = 2;                  // sketch line width in photo pixels (when shown 1:1)
+const SKETCH_RGB = [0, 229, 255];     // cyan: stands out on the red mask and on most photos
 
 const state = {
   file: null,          // the photo as uploaded (sent unchanged: the server keeps its size and mode)
@@ -14,7 +18,8 @@ const state = {
   tool: "brush",
   models: [], defaults: {},
   faceBox: null,       // [x, y, w, h] in photo pixels
-  undo: [], redo: [],
+  undo: [], redo: [],  // entries {mask?: ImageData, sketch?: ImageData}: the layers one action changed
+  hasSketch: false,    // a sketch line is drawn (updated when a stroke ends, on undo / redo / clear)
   busy: false,
   resultUrl: null,
 };
@@ -23,6 +28,9 @@ const photoCanvas = $("photo-canvas");
 const view = $("canvas");            // what the user paints on: photo-sized overlay
 const mask = document.createElement("canvas");  // the real mask, photo-sized
 const maskCtx = mask.getContext("2d", { willReadFrequently: true });
+const sketch = document.createElement("canvas");  // the sketch, photo-sized: white = line
+const sketchCtx = sketch.getContext("2d", { willReadFrequently: true });
+const layers = { mask: maskCtx, sketch: sketchCtx };
 
 // ------------------------------------------------------------------ errors, progress
 
@@ -54,8 +62,14 @@ function setBusy(busy, label) {
   updateButtons();
 }
 
+function sketchBlocked() {  // a sketch is drawn but the selected model cannot take it
+  const m = currentModel();
+  return state.hasSketch && !(m && m.uses_sketch);
+}
+
 function updateButtons() {
-  $("run").disabled = state.busy || !state.file;
+  $("run").disabled = state.busy || !state.file || sketchBlocked();
+  $("run").title = sketchBlocked() ? "The selected model has no sketch channel: see the note under the tools" : "";
   $("unmask").disabled = state.busy || !state.file;
 }
 
@@ -75,7 +89,7 @@ async function loadModels() {
     for (const m of body.models) {
       const opt = document.createElement("option");
       opt.value = m.name;
-      opt.textContent = `${m.name} (${m.face_model ? "face model" : m.kind})`;
+      opt.textContent = `${m.name} (${m.face_model ? "face model" : m.kind}${m.uses_sketch ? ", sketch" : ""})`;
       select.appendChild(opt);
     }
     select.value = body.default_fill;
@@ -96,6 +110,32 @@ function onModelChange() {
   $("reference-help").textContent = m.uses_reference
     ? "This model uses the reference photo."
     : anyRef ? "The selected model does not use a reference photo." : "No installed model uses a reference photo yet (Two-Face is coming).";
+  updateSketchUi();
+}
+
+function updateSketchUi() {
+  const m = currentModel();
+  const usable = Boolean(m && m.uses_sketch);
+  const names = state.models.filter((x) => x.uses_sketch).map((x) => x.name);
+  const pick = names.length ? `pick ${names.join(" or ")}` : "no model on this server takes one";
+  const pen = $("tool-sketch");
+  pen.disabled = !usable;
+  pen.title = usable ? "Draw thin lines inside the hole for the fill to follow (S)"
+    : `${m ? m.name : "This model"} has no sketch channel: ${pick}`;
+  if (!usable && state.tool === "sketch") selectTool("brush");
+  $("clear-sketch").disabled = !state.hasSketch;
+  const help = $("sketch-help");
+  help.classList.toggle("warn", sketchBlocked());
+  if (sketchBlocked()) {
+    help.textContent = `You drew a sketch, but ${m ? m.name : "this model"} has no sketch channel: ${pick} to fill with it, `
+      + "or press Clear sketch to fill without it.";
+  } else if (usable) {
+    help.textContent = state.hasSketch ? "Your sketch will guide the fill (lines outside the hole are ignored)."
+      : "This model takes a sketch: pick Sketch and draw the lines the fill should follow inside the hole.";
+  } else {
+    help.textContent = names.length ? `Sketch pen: ${pick} to draw lines the fill follows.` : "";
+  }
+  updateButtons();
 }
 
 // ------------------------------------------------------------------ loading a photo
@@ -116,31 +156,50 @@ async function openPhoto(file) {
   state.file = file;
   state.width = bitmap.width;
   state.height = bitmap.height;
-  for (const c of [photoCanvas, view, mask]) { c.width = bitmap.width; c.height = bitmap.height; }
+  for (const c of [photoCanvas, view, mask, sketch]) { c.width = bitmap.width; c.height = bitmap.height; }
   photoCanvas.getContext("2d").drawImage(bitmap, 0, 0);
-  maskCtx.fillStyle = "#000";
-  maskCtx.fillRect(0, 0, mask.width, mask.height);
-  state.undo = []; state.redo = []; state.faceBox = null;
+  for (const ctx of Object.values(layers)) { ctx.fillStyle = "#000"; ctx.fillRect(0, 0, mask.width, mask.height); }
+  state.undo = []; state.redo = []; state.faceBox = null; state.hasSketch = false;
   $("stage").hidden = false;
   $("placeholder").hidden = true;
   $("status").textContent = `${file.name}: ${bitmap.width} × ${bitmap.height}`;
   redraw();
-  updateButtons();
+  updateSketchUi();
 }
 
 // ------------------------------------------------------------------ painting
 
-function snapshot() {
-  state.undo.push(maskCtx.getImageData(0, 0, mask.width, mask.height));
+function grab(names) {
+  const entry = {};
+  for (const name of names) entry[name] = layers[name].getImageData(0, 0, mask.width, mask.height);
+  return entry;
+}
+
+function snapshot(names = ["mask"]) {  // before an action on those layers: one undo step
+  state.undo.push(grab(names));
   if (state.undo.length > HISTORY_LIMIT) state.undo.shift();
   state.redo = [];
 }
 
-function restore(from, to) {
-  if (!from.length) return;
-  to.push(maskCtx.getImageData(0, 0, mask.width, mask.height));
-  maskCtx.putImageData(from.pop(), 0, 0);
+function restore(from, to) {  // undo (from = undo, to = redo) or redo: the last action, mask or sketch
+  if (!from.length || drag) return;
+  const entry = from.pop();
+  to.push(grab(Object.keys(entry)));
+  for (const [name, data] of Object.entries(entry)) layers[name].putImageData(data, 0, 0);
+  if ("sketch" in entry) sketchChanged();
   redraw();
+}
+
+function sketchPixels() {  // line pixels of the sketch (white > 127), what the server reads
+  const px = sketchCtx.getImageData(0, 0, sketch.width, sketch.height).data;
+  let n = 0;
+  for (let i = 0; i < px.length; i += 4) if (px[i] > 127) n++;
+  return n;
+}
+
+function sketchChanged() {
+  state.hasSketch = sketchPixels() > 0;
+  updateSketchUi();
 }
 
 function redraw(preview) {
@@ -148,8 +207,9 @@ function redraw(preview) {
   ctx.clearRect(0, 0, view.width, view.height);
   // the mask as a translucent red layer: white mask pixels -> red, black -> transparent
   ctx.globalAlpha = 0.55;
-  ctx.drawImage(tinted(), 0, 0);
+  ctx.drawImage(tinted(maskCtx, [255, 32, 32], tintCanvas), 0, 0);
   ctx.globalAlpha = 1;
+  if (state.hasSketch || (drag && state.tool === "sketch")) ctx.drawImage(tinted(sketchCtx, SKETCH_RGB, sketchTint), 0, 0);
   const scale = view.width / Math.max(1, view.getBoundingClientRect().width);
   ctx.lineWidth = Math.max(1, 2 * scale);
   if (state.faceBox) {
@@ -165,30 +225,15 @@ function redraw(preview) {
   $("face-box-text").textContent = state.faceBox ? `Face square: ${state.faceBox.join(", ")} (x, y, w, h)` : "";
 }
 
-const tintCanvas = document.createElement("canvas");
-function tinted() {
-  tintCanvas.width = mask.width; tintCanvas.height = mask.height;
-  const t = tintCanvas.getContext("2d");
-  t.globalCompositeOperation = "source-over";
-  t.drawImage(mask, 0, 0);
-  t.globalCompositeOperation = "multiply";
-  t.fillStyle = "#ff2020";
-  t.fillRect(0, 0, mask.width, mask.height);
-  // black stays black: make it transparent by using the mask as alpha
-  t.globalCompositeOperation = "destination-in";
-  t.drawImage(maskAlpha(), 0, 0);
-  return tintCanvas;
-}
-
-const alphaCanvas = document.createElement("canvas");
-function maskAlpha() {
-  alphaCanvas.width = mask.width; alphaCanvas.height = mask.height;
-  const a = alphaCanvas.getContext("2d");
-  const data = maskCtx.getImageData(0, 0, mask.width, mask.height);
+const tintCanvas = document.createElement("canvas"), sketchTint = document.createElement("canvas");
+function tinted(layerCtx, rgb, into) {
+  // a white-on-black layer as colour `rgb` with the layer's grey level as alpha (black -> transparent)
+  into.width = mask.width; into.height = mask.height;
+  const data = layerCtx.getImageData(0, 0, mask.width, mask.height);
   const px = data.data;
-  for (let i = 0; i < px.length; i += 4) { px[i + 3] = px[i]; }
-  a.putImageData(data, 0, 0);
-  return alphaCanvas;
+  for (let i = 0; i < px.length; i += 4) { px[i + 3] = px[i]; px[i] = rgb[0]; px[i + 1] = rgb[1]; px[i + 2] = rgb[2]; }
+  into.getContext("2d").putImageData(data, 0, 0);
+  return into;
 }
 
 function toPhoto(event) {
@@ -201,14 +246,21 @@ function brushWidth() {
   return Number($("brush-size").value) * (view.width / Math.max(1, r.width));
 }
 
+function sketchWidth() {  // 2 photo pixels, wider only when the photo is shown shrunk (so it stays visible)
+  const r = view.getBoundingClientRect();
+  return Math.max(SKETCH_PX, 1.5 * view.width / Math.max(1, r.width));
+}
+
+const PAINTS = new Set(["brush", "eraser", "sketch"]);  // tools that draw strokes
+
 let drag = null;
 view.addEventListener("pointerdown", (e) => {
   if (!state.file || state.busy) return;
   view.setPointerCapture(e.pointerId);
   const p = toPhoto(e);
   drag = { start: p, last: p };
-  if (state.tool === "brush" || state.tool === "eraser") {
-    snapshot();
+  if (PAINTS.has(state.tool)) {
+    snapshot([state.tool === "sketch" ? "sketch" : "mask"]);
     stroke(p, p);
   } else if (state.tool === "rect") {
     snapshot();
@@ -217,7 +269,7 @@ view.addEventListener("pointerdown", (e) => {
 view.addEventListener("pointermove", (e) => {
   if (!drag) return;
   const p = toPhoto(e);
-  if (state.tool === "brush" || state.tool === "eraser") {
+  if (PAINTS.has(state.tool)) {
     stroke(drag.last, p);
     drag.last = p;
   } else {
@@ -235,20 +287,23 @@ function endDrag(e) {
     const b = box(drag.start, p, true);
     state.faceBox = b.w >= 8 ? [b.x, b.y, b.w, b.h] : null;
   }
+  const sketched = state.tool === "sketch";
   drag = null;
+  if (sketched) sketchChanged();
   redraw();
 }
 view.addEventListener("pointerup", endDrag);
 view.addEventListener("pointercancel", endDrag);
 
 function stroke(a, b) {
-  maskCtx.strokeStyle = maskCtx.fillStyle = state.tool === "eraser" ? "#000" : "#fff";
-  maskCtx.lineWidth = brushWidth();
-  maskCtx.lineCap = maskCtx.lineJoin = "round";
-  maskCtx.beginPath();
-  maskCtx.moveTo(a.x, a.y);
-  maskCtx.lineTo(b.x, b.y);
-  maskCtx.stroke();
+  const ctx = state.tool === "sketch" ? sketchCtx : maskCtx;
+  ctx.strokeStyle = ctx.fillStyle = state.tool === "eraser" ? "#000" : "#fff";
+  ctx.lineWidth = state.tool === "sketch" ? sketchWidth() : brushWidth();
+  ctx.lineCap = ctx.lineJoin = "round";
+  ctx.beginPath();
+  ctx.moveTo(a.x, a.y);
+  ctx.lineTo(b.x, b.y);
+  ctx.stroke();
   scheduleRedraw();
 }
 
@@ -274,8 +329,25 @@ function selectTool(tool) {
 
 // ------------------------------------------------------------------ calling the API
 
-function maskBlob() {
-  return new Promise((resolve) => mask.toBlob(resolve, "image/png"));
+function canvasBlob(canvas) {
+  return new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
+}
+
+function maskWithSketch() {
+  // the mask as sent (white = hole) with the sketch in cyan; lines outside the hole, which the
+  // server ignores, in a faint cyan
+  const c = document.createElement("canvas");
+  c.width = mask.width; c.height = mask.height;
+  const ctx = c.getContext("2d");
+  const m = maskCtx.getImageData(0, 0, c.width, c.height).data, s = sketchCtx.getImageData(0, 0, c.width, c.height).data;
+  const out = ctx.createImageData(c.width, c.height), px = out.data;
+  for (let i = 0; i < px.length; i += 4) {
+    const hole = m[i] > 127;
+    const rgb = s[i] > 127 ? (hole ? SKETCH_RGB : [0, 90, 110]) : hole ? [255, 255, 255] : [0, 0, 0];
+    px[i] = rgb[0]; px[i + 1] = rgb[1]; px[i + 2] = rgb[2]; px[i + 3] = 255;
+  }
+  ctx.putImageData(out, 0, 0);
+  return c.toDataURL("image/png");
 }
 
 async function post(path, form, label) {
@@ -311,18 +383,28 @@ function showResults(resultBlob, maskUrl, caption, note) {
 
 async function runFill() {
   const m = currentModel();
+  if (sketchBlocked()) {  // the button is disabled then; never drop a drawn sketch silently
+    showError($("sketch-help").textContent);
+    return;
+  }
+  const withSketch = state.hasSketch && m.uses_sketch;
   const form = new FormData();
   form.append("image", state.file, state.file.name);
-  form.append("mask", await maskBlob(), "mask.png");
+  form.append("mask", await canvasBlob(mask), "mask.png");
   form.append("model", m.name);
   if (state.faceBox && m.face_model) form.append("box", state.faceBox.join(","));
-  if (state.reference && m.uses_reference) form.append("reference", state.reference, state.reference.name);
+  if (withSketch) form.append("sketch", await canvasBlob(sketch), "sketch.png");
+  else if (state.reference && m.uses_reference) form.append("reference", state.reference, state.reference.name);
   const r = await post("/inpaint", form, `Filling with ${m.name}…`);
   if (!r) return;
   const note = r.headers.get("X-Unmasked-Note");
   const ms = r.headers.get("X-Unmasked-Elapsed-Ms");
-  $("status").textContent = `Filled with ${m.name} in ${(Number(ms) / 1000).toFixed(2)} s.`;
-  showResults(await r.blob(), mask.toDataURL("image/png"), "mask", note ? `Note: ${note}` : "");
+  const lines = r.headers.get("X-Unmasked-Sketch-Pixels");
+  const followed = lines === null ? "" : `, following your sketch (${lines} line pixels inside the hole)`;
+  const blob = await r.blob();  // before the status line, so "Filled" means the result is on the page
+  $("status").textContent = `Filled with ${m.name} in ${(Number(ms) / 1000).toFixed(2)} s${followed}.`;
+  showResults(blob, withSketch ? maskWithSketch() : mask.toDataURL("image/png"),
+    withSketch ? "mask + sketch (cyan)" : "mask", note ? `Note: ${note}` : "");
 }
 
 async function runUnmask() {
@@ -380,14 +462,15 @@ $("brush-size").addEventListener("input", (e) => { $("brush-size-value").textCon
 document.querySelectorAll("button.tool").forEach((b) => b.addEventListener("click", () => selectTool(b.dataset.tool)));
 $("undo").addEventListener("click", () => restore(state.undo, state.redo));
 $("redo").addEventListener("click", () => restore(state.redo, state.undo));
-$("clear").addEventListener("click", () => {
+function clearLayers(names) {  // one undo step
   if (!state.file) return;
-  snapshot();
-  maskCtx.fillStyle = "#000";
-  maskCtx.fillRect(0, 0, mask.width, mask.height);
-  state.faceBox = null;
+  snapshot(names);
+  for (const name of names) { layers[name].fillStyle = "#000"; layers[name].fillRect(0, 0, mask.width, mask.height); }
+  if (names.includes("sketch")) sketchChanged();
   redraw();
-});
+}
+$("clear").addEventListener("click", () => { state.faceBox = null; clearLayers(state.hasSketch ? ["mask", "sketch"] : ["mask"]); });
+$("clear-sketch").addEventListener("click", () => clearLayers(["sketch"]));
 $("run").addEventListener("click", runFill);
 $("unmask").addEventListener("click", runUnmask);
 
@@ -403,12 +486,13 @@ document.addEventListener("keydown", (e) => {
   if ((e.ctrlKey || e.metaKey) && e.key === "z") { e.preventDefault(); restore(state.undo, state.redo); }
   else if ((e.ctrlKey || e.metaKey) && e.key === "y") { e.preventDefault(); restore(state.redo, state.undo); }
   else if (e.key === "b") selectTool("brush");
+  else if (e.key === "s" && !$("tool-sketch").disabled) selectTool("sketch");
   else if (e.key === "e") selectTool("eraser");
   else if (e.key === "r") selectTool("rect");
   else if (e.key === "f" && !$("tool-face").disabled) selectTool("face");
 });
 
 // exposed for the browser tests and for debugging from the console
-window.unmasked = { state, mask };
+window.unmasked = { state, mask, sketch, sketchPixels };
 
 loadModels();
