@@ -101,7 +101,7 @@ def main() -> None:
     ap.add_argument("--blend", default="baseline",
                     help="the diffusion blend at the hole edge for --model: 'baseline' (the baseline's, so that "
                          "a training snapshot is compared like for like), 'model' (its own metadata), 'none', "
-                         "or METHOD:WIDTH (e.g. navier_stokes:6)")
+                         "or METHOD:WIDTH[:SKETCH_WIDTH] (e.g. navier_stokes:12:4)")
     args = ap.parse_args()
     model = load_model(args.model)
     baseline = load_model(args.baseline) if args.baseline else None
@@ -110,8 +110,11 @@ def main() -> None:
     elif args.blend == "none":
         model.classical_blend = None
     elif args.blend != "model":
-        method, width = args.blend.split(":")
-        model.classical_blend = {"method": method, "width": float(width)}
+        method, width, *sketch_width = args.blend.split(":")
+        spec = {"method": method, "width": float(width)}
+        if sketch_width:
+            spec["sketch_width"] = float(sketch_width[0])
+        model.classical_blend = spec
     print(f"diffusion blend of the sketch model: {model.classical_blend}")
     if args.figure:
         figure(model, baseline, args.figure)

@@ -222,6 +222,38 @@ def test_cli_fill_with_sketch(sketch_ckpt, tmp_path):
     assert both.exit_code == 1 and "cannot be combined" in both.output
 
 
+def test_a_narrower_diffusion_ring_keeps_the_lines_near_the_hole_edge(sketch_ckpt):
+    """``classical_blend.sketch_width``: with lines in the hole the diffusion ring is narrower, so
+    lines the sketch draws near the hole's edge survive; without a sketch nothing changes."""
+    from unmasked.pipelines.fill import blend_width, check_classical_blend
+
+    rgb, hole, lines = _photo(64)
+    wide = check_classical_blend({"method": "navier_stokes", "width": 12})
+    narrow = check_classical_blend({"method": "navier_stokes", "width": 12, "sketch_width": 3})
+    assert narrow == {"method": "navier_stokes", "width": 12.0, "sketch_width": 3.0}
+    assert blend_width(narrow, lines, hole) == 3.0
+    assert blend_width(narrow, None, hole) == 12.0
+    assert blend_width(narrow, lines & ~hole, hole) == 12.0  # no line in the hole: the usual ring
+    assert blend_width(wide, lines, hole) == 12.0
+    for bad in ({"method": "navier_stokes", "width": 12, "sketch_width": 0},
+                {"method": "navier_stokes", "width": 12, "sketch_width": "4"}):
+        with pytest.raises(ValueError, match="sketch_width"):
+            check_classical_blend(bad)
+    model = load_checkpoint(sketch_ckpt)
+    model.classical_blend = wide
+    plain_wide, guided_wide = (fill_array(rgb, hole, model, sketch=s).image for s in (None, lines))
+    model.classical_blend = narrow
+    plain_narrow, guided_narrow = (fill_array(rgb, hole, model, sketch=s).image for s in (None, lines))
+    assert np.array_equal(plain_narrow, plain_wide)
+    # 6 px deep (row 36 of a hole starting at row 30): diffusion alone under the wide ring's
+    # weight (d - 1) / 12, mostly the model under the narrow one
+    ring = np.zeros_like(hole)
+    ring[36, 30:70] = True
+    unblended = fill_array(rgb, hole, create_model("navier_stokes")).image
+    gap = lambda a: np.abs(a[ring].astype(int) - unblended[ring].astype(int)).mean()  # noqa: E731
+    assert gap(guided_narrow) > gap(guided_wide) + 1
+
+
 # --------------------------------------------------------------------------- training
 
 

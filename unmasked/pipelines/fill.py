@@ -83,12 +83,29 @@ CLASSICAL_FLAGS = {"telea": cv2.INPAINT_TELEA, "navier_stokes": cv2.INPAINT_NS}
 
 
 def check_classical_blend(spec: dict, source: str = "checkpoint") -> dict:
-    """Validate a ``classical_blend`` spec ``{"method": ..., "width": px > 0}``; returns a clean copy."""
+    """Validate a ``classical_blend`` spec ``{"method": ..., "width": px > 0}``; returns a clean copy.
+
+    An optional ``"sketch_width"`` (px > 0) is the width used instead when the call carries a
+    sketch with lines in the hole: a sketch model's lines near the hole's edge must survive the
+    diffusion ring, which knows nothing of them.
+    """
     method, width = spec.get("method"), spec.get("width")
-    if method not in CLASSICAL_FLAGS or not isinstance(width, (int, float)) or width <= 0:
+    sketch_width = spec.get("sketch_width", 1.0)
+    if (method not in CLASSICAL_FLAGS or not isinstance(width, (int, float)) or width <= 0
+            or not isinstance(sketch_width, (int, float)) or sketch_width <= 0):
         raise ValueError(f"{source}: classical_blend must be {{'method': one of {sorted(CLASSICAL_FLAGS)}, "
-                         f"'width': a positive number of pixels}}, got {spec!r}")
-    return {"method": method, "width": float(width)}
+                         f"'width': a positive number of pixels[, 'sketch_width': the same]}}, got {spec!r}")
+    clean = {"method": method, "width": float(width)}
+    if "sketch_width" in spec:
+        clean["sketch_width"] = float(sketch_width)
+    return clean
+
+
+def blend_width(blend: dict, sketch: np.ndarray | None, hole: np.ndarray) -> float:
+    """The diffusion ring's width for one call: ``sketch_width`` when a sketch has lines in the hole."""
+    if sketch is not None and "sketch_width" in blend and bool((sketch & hole).any()):
+        return blend["sketch_width"]
+    return blend["width"]
 
 
 def blend_with_classical(rgb: np.ndarray, hole: np.ndarray, filled: np.ndarray, method: str, width: float,
@@ -137,7 +154,7 @@ def run_model(
     filled = tensor_to_image(composite(unpad(out, pad), image, mask))[0]
     blend = getattr(model, "classical_blend", None)
     if blend:
-        filled = blend_with_classical(rgb, hole, filled, blend["method"], blend["width"])
+        filled = blend_with_classical(rgb, hole, filled, blend["method"], blend_width(blend, sketch, hole))
     return filled
 
 
