@@ -34,12 +34,14 @@ from unmasked.masks.face_mask import face_mask_for_aligned
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
-def face_holes(count: int, size: int, seed: int) -> list[np.ndarray]:
-    """Worn-mask holes (even indices) and free-form strokes with boxes (odd), seeded per index."""
+def face_holes(count: int, size: int, seed: int, kinds: str = "mixed") -> list[np.ndarray]:
+    """``mixed``: worn-mask holes (even indices) and free-form strokes with boxes (odd), seeded
+    per index; ``worn`` / ``free``: only that kind, seeded alike."""
     holes = []
     for i in range(count):
         rng = np.random.default_rng([seed, i])
-        holes.append(face_mask_for_aligned(size, rng)[1] if i % 2 == 0 else make_mask("free_form_box", size, rng))
+        worn = kinds == "worn" or (kinds == "mixed" and i % 2 == 0)
+        holes.append(face_mask_for_aligned(size, rng)[1] if worn else make_mask("free_form_box", size, rng))
     return holes
 
 
@@ -47,10 +49,10 @@ def scene_holes(count: int, size: int, seed: int) -> list[np.ndarray]:
     return [make_mask("free_form_box", size, np.random.default_rng([seed, 1000 + i])) for i in range(count)]
 
 
-def load_cases(kind: str, count: int, size: int, seed: int) -> list[SketchCase]:
+def load_cases(kind: str, count: int, size: int, seed: int, face_kinds: str = "mixed") -> list[SketchCase]:
     if kind == "faces":
         names, images = load_eval_images(DATA / "faces" / "celeba_wild256", size, split="val", limit=count)
-        holes = face_holes(len(images), size, seed)
+        holes = face_holes(len(images), size, seed, face_kinds)
     else:
         names, images = load_eval_images(DATA / "scenes", size)
         pick = np.linspace(0, len(images) - 1, min(count, len(images))).round().astype(int)
@@ -95,6 +97,8 @@ def main() -> None:
     ap.add_argument("--scenes", type=int, default=60)
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--face-holes", default="mixed", choices=("mixed", "worn", "free"),
+                    help="holes of the face cases: worn masks and free-form alternately, or one kind only")
     ap.add_argument("--out", type=Path, help="write the results as JSON here")
     ap.add_argument("--figure", type=Path, help="write the README figure here (public-domain pictures)")
     ap.add_argument("--grid", type=Path, help="write a by-eye grid of the first 8 cases of each set here")
@@ -123,9 +127,11 @@ def main() -> None:
         if count <= 0:
             continue
         t0 = time.perf_counter()
-        cases = load_cases(kind, count, args.size, args.seed)
+        cases = load_cases(kind, count, args.size, args.seed, args.face_holes)
         result = evaluate_sketch(model, cases, baseline=baseline if kind == "faces" else None, seed=args.seed)
-        title = f"{kind}: {len(cases)} held-out images at {args.size}², model {args.model} ({time.perf_counter() - t0:.0f} s)"
+        holes = f", {args.face_holes} holes" if kind == "faces" else ""
+        title = (f"{kind}: {len(cases)} held-out images at {args.size}²{holes}, seed {args.seed}, model {args.model} "
+                 f"({time.perf_counter() - t0:.0f} s)")
         print(format_result(result, title), "\n")
         if args.grid:
             rows = []

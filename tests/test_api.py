@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 
 import unmasked
-from unmasked import api, create_model, save_checkpoint
+from unmasked import create_model, hub, save_checkpoint
 from unmasked.registry import UnknownModelError
 
 
 def test_untrained_architecture_by_name_says_what_to_do(monkeypatch, tmp_path):
-    monkeypatch.setattr(api, "WEIGHTS_DIR", tmp_path)
+    monkeypatch.setattr(hub, "WEIGHTS_DIR", tmp_path)
     with pytest.raises(ValueError, match="untrained architecture: no trained weights ship"):
         unmasked.load_model("deepfill_v2")
 
@@ -17,7 +17,7 @@ def test_untrained_architecture_by_name_says_what_to_do(monkeypatch, tmp_path):
 def test_shipped_preset_is_found_by_name(monkeypatch, tmp_path):
     model = create_model("deepfill_v2", cnum=4, working_size=32)
     save_checkpoint(model, tmp_path / "tiny_faces.safetensors")
-    monkeypatch.setattr(api, "WEIGHTS_DIR", tmp_path)
+    monkeypatch.setattr(hub, "WEIGHTS_DIR", tmp_path)
     loaded = unmasked.load_model("tiny_faces")
     assert loaded.config == model.config and loaded.working_size == 32
     with pytest.raises(UnknownModelError, match="trained presets: tiny_faces"):

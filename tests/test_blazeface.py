@@ -165,7 +165,7 @@ def test_face_from_box_uses_the_mesh(astronaut):
     x, y, w, h = face.box
     refined = face_from_box(astronaut, (x - 20, y - 10, w + 40, h + 30))
     # found again inside the loose box (seen at another scale, so a few pixels apart)
-    assert refined.detector == "blazeface" and detect_mod._iou(refined.box, face.box) > 0.7
+    assert refined.detector == "blazeface" and detect_mod.box_iou(refined.box, face.box) > 0.7
     assert np.abs(refined.landmarks - face.landmarks).mean() < 3.0
     assert np.abs(refined.extra["mesh"][:, :2] - face.extra["mesh"][:, :2]).mean() < 3.0
     as_given = face_from_box(astronaut, face.box, refine=False)

@@ -16,15 +16,9 @@ from unmasked.faces.template import (
     mean_landmarks,
     similarity_transform,
 )
+from unmasked.hub import load_embedder, shipped_weights
 from unmasked.losses.identity import identity_loss
-from unmasked.models.face_identity import (
-    SHIPPED,
-    FaceEmbedder,
-    MobileFaceNet,
-    build_student,
-    load_embedder,
-    load_mobilefacenet,
-)
+from unmasked.models.face_identity import FaceEmbedder, MobileFaceNet, build_student, load_mobilefacenet
 
 MOBILEFACENET = Path(__file__).resolve().parents[2] / "shared" / "weights" / "mobilefacenet_arcface_casia.ckpt"
 
@@ -202,7 +196,7 @@ def test_student_round_trips_through_a_checkpoint(tmp_path):
 
 
 def test_shipped_embedder_is_small_and_documented():
-    path = SHIPPED["face_identity"]
+    path = shipped_weights()["face_identity"]
     assert path.is_file() and path.stat().st_size < 1_500_000
     card = path.with_suffix(".md").read_text().lower()
     assert "research" in card and "roc-auc" in card

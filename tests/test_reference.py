@@ -83,7 +83,8 @@ def test_pixel_embedder_is_unit_norm():
 
 def test_fill_with_reference_changes_only_the_hole_and_uses_the_reference_on_the_face(astronaut):
     from unmasked import create_model
-    from unmasked.pipelines.fill import InputError, fill_array
+    from unmasked.pipelines.fill import InputError
+    from unmasked.pipelines.inpaint import inpaint
 
     torch.manual_seed(0)
     model = create_model("two_face", cnum=8, working_size=64).eval()
@@ -98,7 +99,7 @@ def test_fill_with_reference_changes_only_the_hole_and_uses_the_reference_on_the
     rgb = np.ascontiguousarray(astronaut[:256, 96:352])  # the face, 256 x 256
     hole = np.zeros(rgb.shape[:2], bool)
     hole[130:175, 100:170] = True  # mouth and chin
-    a = fill_array(rgb, hole, model, reference=astronaut)
+    a = inpaint(rgb, hole, model, reference=astronaut)
     assert "filled with the reference photo" in a.note
     assert np.array_equal(a.image[~hole], rgb[~hole])
     assert not np.array_equal(a.image[hole], rgb[hole])
@@ -106,9 +107,9 @@ def test_fill_with_reference_changes_only_the_hole_and_uses_the_reference_on_the
     assert seen[0] is None
     assert seen[-1][:2] == ((1, 3, 64, 64), (1, 3, 64, 64)) and 0.02 < seen[-1][2] < 0.6
     with pytest.raises(ValueError, match="no face found in the reference photo"):
-        fill_array(rgb, hole, model, reference=np.full((64, 64, 3), 90, np.uint8))
+        inpaint(rgb, hole, model, reference=np.full((64, 64, 3), 90, np.uint8))
     with pytest.raises(InputError, match="does not use a reference photo"):
-        fill_array(rgb, hole, create_model("telea"), reference=astronaut)
+        inpaint(rgb, hole, create_model("telea"), reference=astronaut)
 
 
 def test_default_gallery_uses_dlib_and_recognises_the_same_person(tmp_path, astronaut):

@@ -15,6 +15,7 @@ from unmasked.evaluation.sketch_eval import evaluate_sketch, format_result, sket
 from unmasked.models.base import InpaintModel, InpaintOutput
 from unmasked.models.deepfill_v2 import DeepFillV2
 from unmasked.pipelines.fill import InputError, fill_array
+from unmasked.pipelines.inpaint import inpaint
 from unmasked.registry import create_model
 
 SHIPPED = "unmasked/weights/deepfill_v2_faces128.safetensors"
@@ -193,7 +194,7 @@ def test_fill_array_refuses_a_sketch_it_cannot_use(sketch_ckpt):
     with pytest.raises(InputError, match="sketch size 32x64 does not match image size 64x64"):
         fill_array(rgb, hole, load_checkpoint(sketch_ckpt), sketch=lines[:, :32])
     with pytest.raises(InputError, match="cannot be combined"):
-        fill_array(rgb, hole, load_checkpoint(sketch_ckpt), sketch=lines, reference=rgb)
+        inpaint(rgb, hole, load_checkpoint(sketch_ckpt), sketch=lines, reference=rgb)
 
 
 def test_inpainter_takes_a_sketch_file(sketch_ckpt, tmp_path):

@@ -291,11 +291,11 @@ def _photo_with_a_long_green_mask():
 
 
 def test_a_mask_running_off_the_crop_is_reframed(monkeypatch):
-    import unmasked.faces
+    import unmasked.pipelines.unmask
     from unmasked.pipelines.unmask import runs_off_bottom
 
     rgb, face = _photo_with_a_long_green_mask()
-    monkeypatch.setattr(unmasked.faces, "detect_faces", lambda image, detector="all": [face])
+    monkeypatch.setattr(unmasked.pipelines.unmask, "detect_faces", lambda image, detector="all": [face])
     seg = _GreenSegmenter()
     green = np.all(rgb == (0, 255, 0), axis=2)
     plain = unmask_array(rgb, load_model("telea"), segmenter=seg, zooms=(), keep_stages=True)
@@ -320,10 +320,10 @@ def test_a_mask_running_off_the_crop_is_reframed(monkeypatch):
 
 
 def test_reframing_is_skipped_when_the_zoomed_prediction_disagrees(monkeypatch):
-    import unmasked.faces
+    import unmasked.pipelines.unmask
 
     rgb, face = _photo_with_a_long_green_mask()
-    monkeypatch.setattr(unmasked.faces, "detect_faces", lambda image, detector="all": [face])
+    monkeypatch.setattr(unmasked.pipelines.unmask, "detect_faces", lambda image, detector="all": [face])
 
     class Shrinking(_GreenSegmenter):
         """Loses most of the mask on any crop but the first (a segmenter failing at a smaller scale)."""

@@ -9,10 +9,10 @@ from unmasked.api import Inpainter, load_model, unmask
 from unmasked.checkpoint import load_checkpoint, save_checkpoint
 from unmasked.models.base import InpaintModel, InpaintOutput
 from unmasked.registry import create_model, list_models, register_model
-
-__version__ = "0.1.0"
+from unmasked.version import __version__
 
 __all__ = [
+    "__version__",
     "Inpainter",
     "load_model",
     "InpaintModel",

@@ -12,66 +12,38 @@ the input's size and mode (an alpha channel is carried through untouched).
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from unmasked.checkpoint import load_checkpoint
+from unmasked import hub
 from unmasked.conventions import DEFAULT_MAX_PIXELS, LoadedImage, load_image, load_mask
+from unmasked.hub import (  # noqa: F401 (the names callers know them by)
+    CHECKPOINT_SUFFIXES,
+    DEFAULT_FACE_PRESET,
+    DEFAULT_SKETCH_MODEL,
+    PRESET_ALIASES,
+    WEIGHTS_DIR,
+    shipped_weights,
+)
 from unmasked.models.base import InpaintModel
-from unmasked.pipelines.fill import FillResult, fill_array
-from unmasked.registry import UnknownModelError, create_model, model_entry
-
-CHECKPOINT_SUFFIXES = (".safetensors",)
-#: trained weights that ship inside the package: ``<preset>.safetensors`` + model card ``<preset>.md``
-WEIGHTS_DIR = Path(__file__).parent / "weights"
-
-
-#: short names for shipped presets (the names the issues and README use)
-PRESET_ALIASES = {"deepfill_v2-faces": "deepfill_v2_faces128", "deepfill_v2-sketch": "deepfill_v2_sketch_faces128"}
-#: the model `fill` uses when a sketch is given without a model: DeepFill v2's user-guided mode
-DEFAULT_SKETCH_MODEL = "deepfill_v2-sketch"
-#: the face model of `unmask`, `auto` and the web page: the best-scoring face preset on held-out
-#: worn-mask holes (README, "Remove face masks": 27.35 dB against 25.83 for deepfill_v2_faces128)
-DEFAULT_FACE_PRESET = "pconv_unet_faces128"
-
-
-def shipped_weights() -> dict[str, Path]:
-    """Preset name -> weights file, for the trained models that ship with unmasked."""
-    return {p.stem: p for p in sorted(WEIGHTS_DIR.glob("*.safetensors"))}
+from unmasked.pipelines.auto import load_auto
+from unmasked.pipelines.fill import FillResult, InputError
+from unmasked.pipelines.inpaint import inpaint
+from unmasked.pipelines.unmask import unmask_array
 
 
 def load_model(spec: str | os.PathLike | InpaintModel) -> InpaintModel:
     """A model from a shipped preset (see ``unmasked models``), a registered baseline name
     (``"telea"``), a checkpoint path (``*.safetensors``), or ``"auto"`` (the face preset on
-    faces, Telea elsewhere: :class:`~unmasked.pipelines.auto.FaceAwareFill`).
+    faces, Telea elsewhere: :class:`~unmasked.pipelines.auto.FaceAwareFill`); see
+    :func:`unmasked.hub.load_model`.
 
     A learned architecture named without weights raises ``ValueError`` naming the presets.
     """
-    if isinstance(spec, InpaintModel):
-        return spec.eval()
-    text = os.fspath(spec)
-    text = PRESET_ALIASES.get(text, text)
-    if text == "auto":
-        from unmasked.pipelines.auto import load_auto
-
+    if not isinstance(spec, InpaintModel) and hub.resolve_alias(os.fspath(spec)) == "auto":
         return load_auto()
-    presets = shipped_weights()
-    if text in presets:
-        return load_checkpoint(presets[text])
-    if text.endswith(CHECKPOINT_SUFFIXES) or os.sep in text or Path(text).is_file():
-        return load_checkpoint(text)
-    try:
-        entry = model_entry(text)
-    except UnknownModelError as e:
-        if presets:
-            raise UnknownModelError(f"{e}; trained presets: {', '.join(presets)}") from None
-        raise
-    if entry.trainable:
-        hint = f"use a trained preset ({', '.join(presets)}) or" if presets else "no trained weights ship for it yet;"
-        raise ValueError(f"model {text!r} is an untrained architecture: {hint} pass a checkpoint file (.safetensors)")
-    return create_model(text).eval()
+    return hub.load_model(spec)
 
 
 def _as_loaded(source, max_pixels: int) -> LoadedImage:
@@ -123,44 +95,14 @@ class Inpainter:
         """
         loaded = _as_loaded(image, self.max_pixels)
         hole = _as_mask(mask, self.max_pixels)
+        lines = None
         if sketch is not None:
-            from unmasked.pipelines.fill import InputError
-
-            if gallery is not None:
-                raise InputError("a sketch and a gallery cannot be combined (no shipped model takes both)")
             try:
                 lines = _as_mask(sketch, self.max_pixels)
             except ValueError as e:
                 raise InputError(f"sketch: {e}") from None
-            ref = None if reference is None else _as_loaded(reference, self.max_pixels).rgb
-            return fill_array(loaded.rgb, hole, self.model, reference=ref, sketch=lines), loaded
-        if gallery is not None:
-            if reference is not None:
-                raise ValueError("give a reference photo or a gallery, not both")
-            return self._fill_from_gallery(loaded.rgb, hole, gallery), loaded
         ref = None if reference is None else _as_loaded(reference, self.max_pixels).rgb
-        return fill_array(loaded.rgb, hole, self.model, reference=ref), loaded
-
-    def _fill_from_gallery(self, rgb: np.ndarray, hole: np.ndarray, gallery) -> FillResult:
-        from unmasked.pipelines.fill import InputError
-        from unmasked.pipelines.reference import Gallery, fill_with_reference, match_in_gallery
-
-        if not self.model.uses_reference:
-            raise InputError(f"model {self.model.config.get('name')!r} does not use a reference photo; "
-                             "--gallery needs a reference-guided model (e.g. two_face)")
-        if not isinstance(gallery, Gallery):
-            gallery = Gallery.build(gallery, size=self.model.working_size)
-        match = match_in_gallery(rgb, hole, self.model, gallery)
-        if match is None:
-            result = fill_array(rgb, hole, self.model)
-            result.note = (f"no gallery face reached similarity {gallery.threshold:.2f}: filled without a reference"
-                           + (f"; {result.note}" if result.note else ""))
-        else:
-            result = fill_with_reference(rgb, hole, self.model, match.face, reference_is_aligned=True)
-            result.note = (f"reference from the gallery: {match.path} (identity {match.identity}, "
-                           f"similarity {match.similarity:.3f}, distance {match.distance:.3f}); {result.note}")
-        result.match = match
-        return result
+        return inpaint(loaded.rgb, hole, self.model, reference=ref, gallery=gallery, sketch=lines), loaded
 
     def fill(self, image, mask, reference=None, gallery=None, sketch=None) -> Image.Image:
         """Filled image, same size and mode as ``image``; pixels outside the hole unchanged.
@@ -188,8 +130,6 @@ def unmask(
     ``options`` go to :func:`unmasked.pipelines.unmask.unmask_array` (``min_area``, ``dilate``, ``zooms`` (``()``: no reframing),
     ``reference`` (a photo, path or array) or ``gallery`` (a folder) for reference-guided models, ...).
     """
-    from unmasked.pipelines.unmask import unmask_array
-
     loaded = _as_loaded(image, max_pixels)
     if options.get("reference") is not None:
         options["reference"] = _as_loaded(options["reference"], max_pixels).rgb

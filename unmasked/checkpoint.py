@@ -141,7 +141,28 @@ def load_checkpoint(path: str | os.PathLike, **override_kwargs: Any) -> InpaintM
     model.checkpoint_metadata = info["metadata"]
     blend = (info["metadata"] or {}).get("inference", {}).get("classical_blend")
     if blend is not None:
-        from unmasked.pipelines.fill import check_classical_blend
-
         model.classical_blend = check_classical_blend(blend, source=str(path))
     return model.eval()
+
+
+#: the diffusion fills a ``classical_blend`` may name (OpenCV's, :data:`unmasked.pipelines.fill.CLASSICAL_FLAGS`)
+CLASSICAL_BLEND_METHODS = ("navier_stokes", "telea")
+
+
+def check_classical_blend(spec: dict, source: str = "checkpoint") -> dict:
+    """Validate a ``classical_blend`` spec ``{"method": ..., "width": px > 0}``; returns a clean copy.
+
+    An optional ``"sketch_width"`` (px > 0) is the width used instead when the call carries a
+    sketch with lines in the hole: a sketch model's lines near the hole's edge must survive the
+    diffusion ring, which knows nothing of them.
+    """
+    method, width = spec.get("method"), spec.get("width")
+    sketch_width = spec.get("sketch_width", 1.0)
+    if (method not in CLASSICAL_BLEND_METHODS or not isinstance(width, (int, float)) or width <= 0
+            or not isinstance(sketch_width, (int, float)) or sketch_width <= 0):
+        raise ValueError(f"{source}: classical_blend must be {{'method': one of {sorted(CLASSICAL_BLEND_METHODS)}, "
+                         f"'width': a positive number of pixels[, 'sketch_width': the same]}}, got {spec!r}")
+    clean = {"method": method, "width": float(width)}
+    if "sketch_width" in spec:
+        clean["sketch_width"] = float(sketch_width)
+    return clean

@@ -147,7 +147,8 @@ def fill_cmd(image, mask, output, model, input_dir, mask_dir, output_dir, max_pi
 
     total = len(_run(plan_folder, input_dir, mask_dir))
     counts = {"filled": 0, "copied": 0, "error": 0}
-    for item in tqdm(fill_folder(inpainter, input_dir, mask_dir, output_dir), total=total, unit="img", file=sys.stderr):
+    for item in tqdm(fill_folder(inpainter.model, input_dir, mask_dir, output_dir,
+                                 max_pixels=inpainter.max_pixels), total=total, unit="img", file=sys.stderr):
         counts[item.status] += 1
         if item.status != "filled":
             tqdm.write(f"{item.status}: {item.source}: {item.message}", file=sys.stderr)

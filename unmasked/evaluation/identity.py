@@ -136,7 +136,8 @@ def evaluate_identity(roots: Sequence[str | os.PathLike], cache_dir: str | os.Pa
     mean FFHQ face. Returns ``{"results": [VerificationResult as dict], "pairs", "genuine",
     "impostor", "images", "identities"}``.
     """
-    from unmasked.models.face_identity import load_embedder, load_mobilefacenet
+    from unmasked.hub import load_embedder
+    from unmasked.models.face_identity import load_mobilefacenet
     from unmasked.training.identity_distill import build_cache, load_cache
 
     build_cache(roots, cache_dir, val_fraction=val_fraction, val_per_identity=per_identity, splits=("val",), log=log)

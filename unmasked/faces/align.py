@@ -99,7 +99,7 @@ def alignment_matrix(landmarks: np.ndarray, size: int, zoom: float = 1.0) -> np.
     return cv2.getAffineTransform(quad[:3].astype(np.float32), dst.astype(np.float32)).astype(np.float64)
 
 
-def _scale_of(matrix: np.ndarray) -> float:
+def scale_of(matrix: np.ndarray) -> float:
     """Crop pixels per original pixel (the similarity's scale)."""
     return math.sqrt(abs(np.linalg.det(matrix[:, :2])))
 
@@ -113,7 +113,7 @@ def align_face(rgb: np.ndarray, face: Face, size: int = 128, zoom: float = 1.0) 
     matrix = alignment_matrix(face.landmarks, size, zoom)
     quad = ffhq_quad(face.landmarks, zoom)
     h, w = rgb.shape[:2]
-    shrink = int(math.floor(1.0 / _scale_of(matrix) * 0.5))  # as the FFHQ script: only when > 2x too big
+    shrink = int(math.floor(1.0 / scale_of(matrix) * 0.5))  # as the FFHQ script: only when > 2x too big
     if shrink <= 1:
         out = cv2.warpAffine(rgb, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
         return AlignedFace(out, matrix, face)
@@ -178,7 +178,7 @@ def paste_back(
     if not hole.any():
         return out
     matrix = np.asarray(matrix, dtype=np.float64)
-    px = 1.0 / _scale_of(matrix)  # original pixels per crop pixel
+    px = 1.0 / scale_of(matrix)  # original pixels per crop pixel
     dilate_px = int(math.ceil(px)) if dilate_px is None else int(dilate_px)
     feather_px = max(2, int(round(3 * px))) if feather_px is None else int(feather_px)
     inverse = cv2.invertAffineTransform(matrix)

@@ -288,12 +288,12 @@ def _blazeface_faces(rgb: np.ndarray, min_size: float) -> list[Face]:
 
     faces: list[Face] = []
     for d, model, tiled in confident:
-        if any(_iou(d.box, f.box) >= MERGE_IOU or inside(d.box, f) for f in faces):
+        if any(box_iou(d.box, f.box) >= MERGE_IOU or inside(d.box, f) for f in faces):
             continue
         mesh = mesh_for_detection(rgb, d.box, d.keypoints[0], d.keypoints[1])
         if mesh.presence < MIN_PRESENCE and (tiled or not (
                 model == "short" and d.score >= SHORT_SURE
-                or any(m != model and not t and o.score >= AGREE_SCORE and _iou(o.box, d.box) >= MERGE_IOU
+                or any(m != model and not t and o.score >= AGREE_SCORE and box_iou(o.box, d.box) >= MERGE_IOU
                        for o, m, t in cands))):
             continue
         face = Face(box=tuple(int(round(v)) for v in d.box), landmarks=mesh.ibug68, score=d.score,
@@ -352,7 +352,7 @@ def detect_faces(
     for kind, up, label in stages:
         new = [(b, s, label) for b, s in _run_detector(small, kind, up) if min(b[2], b[3]) / scale >= min_size]
         if detector == "all":
-            found += [f for f in new if all(_iou(f[0], kept[0]) < MERGE_IOU for kept in found)]
+            found += [f for f in new if all(box_iou(f[0], kept[0]) < MERGE_IOU for kept in found)]
         elif new:
             found = new
             break
@@ -366,7 +366,7 @@ def detect_faces(
     return faces
 
 
-def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+def box_iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
     iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
     inter = ix * iy
@@ -400,7 +400,7 @@ def face_from_box(rgb: np.ndarray, box: tuple[int, int, int, int], *, refine: bo
         search = "auto" if detector in ("hog", "cnn", "all") else detector
         for face in detect_faces(rgb[y0:y1, x0:x1], detector=search, min_size=min(w, h) // 3):
             fb = (face.box[0] + x0, face.box[1] + y0, face.box[2], face.box[3])
-            iou = _iou(fb, (x, y, w, h))
+            iou = box_iou(fb, (x, y, w, h))
             if iou >= best_iou:
                 best, best_iou = Face(fb, face.landmarks + [x0, y0], face.score, face.detector, face.extra), iou
         if best is not None:

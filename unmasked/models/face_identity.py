@@ -38,8 +38,6 @@ from unmasked.registry import create_model, register_model
 
 #: MobileFaceNet's bottleneck settings (expansion t, channels c, repeats n, first stride s)
 BOTTLENECKS = ((2, 64, 5, 2), (4, 128, 1, 2), (2, 128, 6, 1), (4, 128, 1, 2), (2, 128, 2, 1))
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
-SHIPPED = {"face_identity": WEIGHTS_DIR / "face_identity.safetensors"}
 
 
 class IdentityEmbedder(Protocol):
@@ -214,22 +212,6 @@ STUDENT = {"width": 0.5, "embedding_dim": 128, "input_hw": [56, 48], "input_scal
 def build_student(**overrides: Any) -> FaceEmbedder:
     """A fresh, trainable student embedder (:data:`STUDENT` configuration, ``overrides`` applied)."""
     return create_model("face_embedder", **{**STUDENT, **overrides})
-
-
-def load_embedder(spec: str | os.PathLike = "face_identity") -> FaceEmbedder:
-    """The shipped embedder (``"face_identity"``) or a saved one by path, frozen and in eval mode.
-
-    The checkpoint's ``metadata`` (training data, ROC-AUC, suggested ``threshold``) is kept on
-    ``embedder.checkpoint_metadata``.
-    """
-    from unmasked.checkpoint import CheckpointError, load_checkpoint
-
-    path = SHIPPED.get(os.fspath(spec), Path(spec))
-    emb = load_checkpoint(path)
-    if not isinstance(emb, FaceEmbedder):
-        raise CheckpointError(f"{path} holds {type(emb).__name__}, not an identity embedder (face_embedder)")
-    emb.name = Path(path).stem
-    return emb.freeze()
 
 
 @torch.no_grad()

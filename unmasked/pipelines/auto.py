@@ -19,82 +19,23 @@ Pixels outside the hole keep their exact bytes, as with every other model.
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import torch
 
+from unmasked.hub import DEFAULT_FACE_PRESET, DEFAULT_SCENE_MODEL, load_model
 from unmasked.models.base import InpaintModel, InpaintOutput
+from unmasked.pipelines.face_crop import faces_at_hole, fill_in_face
+from unmasked.pipelines.fill import FillResult, fill_array
 
-#: the presets ``auto`` combines; see the README for the measurements behind them
-AUTO_FACE_MODEL = "pconv_unet_faces128"
-AUTO_SCENE_MODEL = "telea"
-
-
-def fill_in_face(image: np.ndarray, hole: np.ndarray, face, model: InpaintModel,
-                 reference: np.ndarray | None = None) -> np.ndarray:
-    """Fill the pixels of ``hole`` that lie in ``face``'s aligned crop, in place in ``image``.
-
-    ``image`` uint8 (H, W, 3) is modified; ``hole`` bool (H, W); ``face`` a detected
-    :class:`~unmasked.faces.Face`. The face is aligned at ``model.working_size`` (128 if the
-    model has none), the warped hole filled by ``model`` (with ``reference``, an aligned face
-    crop, for a reference-guided model), and the fill warped back; a model with a
-    ``classical_blend`` is blended again at the photo's resolution when the face is larger
-    than the crop (a thin hole then keeps the sharp diffusion fill). Returns bool (H, W): the hole
-    pixels replaced (none when the hole misses the crop). Raises
-    :class:`~unmasked.pipelines.fill.InputError` when the hole covers the whole crop.
-    """
-    from unmasked.faces import align_face
-    from unmasked.faces.align import _scale_of
-    from unmasked.pipelines.fill import InputError, blend_with_classical, run_model
-
-    size = model.working_size or 128
-    aligned = align_face(image, face, size)
-    hole_aligned = cv2.warpAffine(hole.astype(np.float32), aligned.matrix, (size, size), flags=cv2.INTER_LINEAR,
-                                  borderMode=cv2.BORDER_CONSTANT, borderValue=0) > 0
-    if not hole_aligned.any():
-        return np.zeros_like(hole, dtype=bool)
-    if hole_aligned.all():
-        raise InputError("the hole covers the whole face crop: there is nothing left of the face to fill from")
-    filled = run_model(model, aligned.image, hole_aligned, reference)
-    h, w = hole.shape
-    inverse = cv2.invertAffineTransform(aligned.matrix)
-    back = cv2.warpAffine(filled, inverse, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    blend = getattr(model, "classical_blend", None)
-    scale = 1.0 / _scale_of(aligned.matrix)  # photo pixels per crop pixel
-    if blend and scale > 1.0:
-        # the model blended at the crop's resolution; a face larger than the crop gets that
-        # blend again at the photo's own resolution, as wide in the photo as it was in the crop
-        back = blend_with_classical(image, hole, back, blend["method"], blend["width"] * scale)
-    inside = cv2.warpAffine(np.ones((size, size), np.float32), inverse, (w, h), flags=cv2.INTER_LINEAR,
-                            borderMode=cv2.BORDER_CONSTANT, borderValue=0) > 0.999
-    sel = hole & inside
-    image[sel] = back[sel]
-    return sel
+#: the presets ``auto`` combines (named in :mod:`unmasked.hub`); see the README for the measurements behind them
+AUTO_FACE_MODEL = DEFAULT_FACE_PRESET
+AUTO_SCENE_MODEL = DEFAULT_SCENE_MODEL
 
 
 #: with the "hog" detector, the margin below which ``auto`` does not trust a face: dlib's HOG finds faces in
 #: textures now and then with small margins (0.12 on the mission patch of scikit-image's
 #: astronaut, against 1.16 for her face); a face model filling a non-face does harm
 AUTO_MIN_SCORE = 0.3
-
-
-def faces_at_hole(rgb: np.ndarray, hole: np.ndarray, detector: str = "blazeface", min_score: float | None = None,
-                  upsample: int = 1) -> list:
-    """Detected faces whose box, enlarged by half (a quarter on each side), holds hole pixels;
-    most hole pixels first. ``min_score``: drop faces with a smaller detector margin."""
-    from unmasked.faces import detect_faces
-
-    h, w = hole.shape
-    found = []
-    for face in detect_faces(rgb, detector=detector, upsample=upsample):
-        x, y, bw, bh = face.box
-        x0, y0 = int(max(0, x - bw / 4)), int(max(0, y - bh / 4))
-        x1, y1 = int(min(w, x + bw * 1.25)), int(min(h, y + bh * 1.25))
-        count = int(hole[y0:y1, x0:x1].sum())
-        if count and (min_score is None or not face.score < min_score):
-            found.append((count, face))
-    found.sort(key=lambda item: -item[0])
-    return [face for _, face in found]
 
 
 class FaceAwareFill(InpaintModel):
@@ -109,6 +50,8 @@ class FaceAwareFill(InpaintModel):
     """
 
     trainable = False
+    #: :func:`unmasked.pipelines.fill.fill_array` hands this filler the whole image (:meth:`fill`)
+    fills_whole_image = True
 
     def __init__(self, face_model: InpaintModel, scene_model: InpaintModel, *, detector: str = "blazeface",
                  face_name: str = AUTO_FACE_MODEL, scene_name: str = AUTO_SCENE_MODEL):
@@ -127,8 +70,6 @@ class FaceAwareFill(InpaintModel):
     def fill(self, rgb: np.ndarray, hole: np.ndarray):
         """Fill ``hole`` (bool (H, W)) of ``rgb`` (uint8 (H, W, 3)); a FillResult whose note says
         which model filled what."""
-        from unmasked.pipelines.fill import FillResult, fill_array
-
         base = fill_array(rgb, hole, self.scene_model)  # validates; empty mask -> copy with a note
         hole = hole.astype(bool)
         if not hole.any():
@@ -158,6 +99,4 @@ class FaceAwareFill(InpaintModel):
 
 def load_auto(detector: str = "blazeface") -> FaceAwareFill:
     """``auto`` with the shipped face preset and the Telea baseline."""
-    from unmasked.api import load_model
-
     return FaceAwareFill(load_model(AUTO_FACE_MODEL), load_model(AUTO_SCENE_MODEL), detector=detector).eval()

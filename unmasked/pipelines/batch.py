@@ -11,10 +11,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from unmasked.api import Inpainter
-from unmasked.conventions import ImageReadError, save_image
+from unmasked.conventions import DEFAULT_MAX_PIXELS, ImageReadError, load_image, load_mask, save_image
 from unmasked.data.datasets import IMAGE_EXTENSIONS, list_images
+from unmasked.models.base import InpaintModel
 from unmasked.pipelines.fill import InputError
+from unmasked.pipelines.inpaint import inpaint
 
 
 @dataclass
@@ -47,9 +48,11 @@ def plan_folder(input_dir: str | Path, mask_dir: str | Path) -> list[Path]:
 
 
 def fill_folder(
-    inpainter: Inpainter, input_dir: str | Path, mask_dir: str | Path, output_dir: str | Path, overwrite: bool = True
+    model: InpaintModel, input_dir: str | Path, mask_dir: str | Path, output_dir: str | Path, overwrite: bool = True,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> Iterator[BatchItem]:
-    """Fill each image in ``input_dir``; yields one :class:`BatchItem` per image, in order."""
+    """Fill each image in ``input_dir`` with ``model`` (:func:`~unmasked.pipelines.inpaint.inpaint`);
+    yields one :class:`BatchItem` per image, in order. Images and masks over ``max_pixels`` are refused."""
     input_dir, mask_dir, output_dir = Path(input_dir), Path(mask_dir), Path(output_dir)
     for image in plan_folder(input_dir, mask_dir):
         out = output_dir / image.relative_to(input_dir)
@@ -61,7 +64,8 @@ def fill_folder(
             yield BatchItem(image, out, "error", f"output exists: {out}")
             continue
         try:
-            result, loaded = inpainter.fill_result(image, mask)
+            loaded = load_image(image, max_pixels)
+            result = inpaint(loaded.rgb, load_mask(mask, max_pixels), model)
             save_image(out, loaded.to_pil(result.image))
         except (ImageReadError, InputError, ValueError, OSError) as e:
             yield BatchItem(image, None, "error", str(e))

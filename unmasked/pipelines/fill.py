@@ -6,12 +6,16 @@ The one path that the CLI, the REST server and the Python API share:
 * the input is padded to the model's ``multiple`` and unpadded after;
 * a model with ``classical_blend`` (a shipped preset's metadata) is blended with a diffusion
   fill near the hole boundary, at the model's input resolution (see :func:`blend_with_classical`);
-* ``auto`` (:class:`~unmasked.pipelines.auto.FaceAwareFill`) is handed the whole image: it
-  fills faces with the face model and the rest with a classical fill;
+* a whole-image filler (a model with ``fills_whole_image``, such as ``auto``:
+  :class:`~unmasked.pipelines.auto.FaceAwareFill`) is handed the whole image: it fills faces
+  with the face model and the rest with a classical fill;
 * for images larger than a model's ``working_size`` each hole region is filled from a crop
   around it (hole bounding box plus a margin), resized to the working size, filled,
   resized back, and only that region's hole pixels are pasted (the strategy IOPaint calls
   "crop"); regions are filled one after another, so later crops see earlier fills.
+
+This is the fill of one image by one model. A reference photo, a gallery or a face square
+go through :func:`unmasked.pipelines.inpaint.inpaint`, the entry every caller uses.
 """
 
 from __future__ import annotations
@@ -22,9 +26,9 @@ import cv2
 import numpy as np
 import torch
 
+from unmasked.checkpoint import check_classical_blend  # noqa: F401 (re-exported)
 from unmasked.conventions import composite, image_to_tensor, mask_to_tensor, pad_to_multiple, tensor_to_image, unpad
 from unmasked.models.base import InpaintModel
-from unmasked.pipelines.auto import FaceAwareFill
 
 
 class InputError(ValueError):
@@ -79,26 +83,8 @@ def check_sketch(model: InpaintModel, rgb: np.ndarray, sketch: np.ndarray, refer
 
 
 #: OpenCV flags of the diffusion fills that :func:`blend_with_classical` can use
+#: the diffusion fills a ``classical_blend`` may name (:data:`unmasked.checkpoint.CLASSICAL_BLEND_METHODS`)
 CLASSICAL_FLAGS = {"telea": cv2.INPAINT_TELEA, "navier_stokes": cv2.INPAINT_NS}
-
-
-def check_classical_blend(spec: dict, source: str = "checkpoint") -> dict:
-    """Validate a ``classical_blend`` spec ``{"method": ..., "width": px > 0}``; returns a clean copy.
-
-    An optional ``"sketch_width"`` (px > 0) is the width used instead when the call carries a
-    sketch with lines in the hole: a sketch model's lines near the hole's edge must survive the
-    diffusion ring, which knows nothing of them.
-    """
-    method, width = spec.get("method"), spec.get("width")
-    sketch_width = spec.get("sketch_width", 1.0)
-    if (method not in CLASSICAL_FLAGS or not isinstance(width, (int, float)) or width <= 0
-            or not isinstance(sketch_width, (int, float)) or sketch_width <= 0):
-        raise ValueError(f"{source}: classical_blend must be {{'method': one of {sorted(CLASSICAL_FLAGS)}, "
-                         f"'width': a positive number of pixels[, 'sketch_width': the same]}}, got {spec!r}")
-    clean = {"method": method, "width": float(width)}
-    if "sketch_width" in spec:
-        clean["sketch_width"] = float(sketch_width)
-    return clean
 
 
 def blend_width(blend: dict, sketch: np.ndarray | None, hole: np.ndarray) -> float:
@@ -187,7 +173,6 @@ def fill_array(
     hole: np.ndarray,
     model: InpaintModel,
     *,
-    reference: np.ndarray | None = None,
     sketch: np.ndarray | None = None,
     margin: float = 0.5,
     min_margin: int = 16,
@@ -197,24 +182,16 @@ def fill_array(
     ``margin`` is the context added around each hole region for models with a working
     size, as a fraction of the region's size (at least ``min_margin`` pixels).
 
-    ``reference``: a photo of the same person, for reference-guided models
-    (``model.uses_reference``); see :func:`unmasked.pipelines.reference.fill_with_reference`.
-    Raises :class:`InputError` when given to a model that does not use one.
-
     ``sketch``: bool (H, W), True = a line the fill should follow (DeepFill v2's user-guided
     mode, models with ``uses_sketch``); lines outside the hole are ignored. Raises
     :class:`InputError` for a model without a sketch channel, never ignores it silently.
+    A reference-guided model fills here without its reference (use
+    :func:`unmasked.pipelines.inpaint.inpaint` to give it one).
     """
     if sketch is not None:
-        check_sketch(model, rgb, sketch, reference)
+        check_sketch(model, rgb, sketch)
         sketch = sketch.astype(bool)
-    if reference is not None:
-        if not model.uses_reference:
-            raise InputError(f"model {model_name(model)!r} does not use a reference photo; leave the reference out")
-        from unmasked.pipelines.reference import fill_with_reference
-
-        return fill_with_reference(rgb, hole, model, reference)
-    if isinstance(model, FaceAwareFill):  # `auto`: picks a model per face, needs the whole image
+    if getattr(model, "fills_whole_image", False):  # `auto`: picks a model per face, needs the whole image
         return model.fill(rgb, hole)
     validate_inputs(rgb, hole)
     hole = hole.astype(bool)
@@ -227,7 +204,7 @@ def fill_array(
     size = model.working_size
     h, w = hole.shape
     if size is None or max(h, w) <= size:
-        filled = run_model(model, rgb, hole, reference, sketch)
+        filled = run_model(model, rgb, hole, sketch=sketch)
         out = rgb.copy()
         out[hole] = filled[hole]
         return FillResult(out, regions=1)
@@ -250,11 +227,11 @@ def fill_array(
             # a line is kept wherever it covers any part of a down-sampled pixel, as holes are
             lines = None if sketch is None else cv2.resize(
                 sketch[top:bottom, left:right].astype(np.float32), small, interpolation=cv2.INTER_AREA) > 0
-            filled = run_model(model, crop_in, hole_in, reference, lines)
+            filled = run_model(model, crop_in, hole_in, sketch=lines)
             filled = cv2.resize(filled, (cw, ch), interpolation=cv2.INTER_CUBIC)
         else:
             lines = None if sketch is None else sketch[top:bottom, left:right]
-            filled = run_model(model, crop, crop_hole, reference, lines)
+            filled = run_model(model, crop, crop_hole, sketch=lines)
         paste = region[top:bottom, left:right]
         crop[paste] = filled[paste]  # crop is a view of out
         remaining[top:bottom, left:right] &= ~paste

@@ -23,10 +23,16 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
 from unmasked.conventions import ImageReadError, image_to_tensor, load_image
+from unmasked.data.datasets import list_images
+from unmasked.faces import align_face, detect_faces, face_from_box
+from unmasked.faces.descriptor import DlibEmbedder
+from unmasked.pipelines.face_crop import faces_at_hole, fill_in_face
+from unmasked.pipelines.fill import FillResult, InputError, fill_array, validate_image
 
 CACHE_NAME = ".unmasked_gallery.npz"
 #: dlib descriptor cosine similarity at a 1 % false-accept rate on held-out CelebA identity pairs
@@ -35,8 +41,6 @@ DLIB_THRESHOLD = 0.91
 
 
 def _largest_face(rgb: np.ndarray, detector: str = "blazeface"):
-    from unmasked.faces import detect_faces
-
     faces = detect_faces(rgb, detector=detector)  # largest first
     return faces[0] if faces else None
 
@@ -46,8 +50,6 @@ def aligned_reference(rgb: np.ndarray, size: int, *, detector: str = "blazeface"
 
     Raises ``ValueError`` when the photo holds no detectable face.
     """
-    from unmasked.faces import align_face
-
     face = _largest_face(rgb, detector)
     if face is None:
         raise ValueError("no face found in the reference photo: give a photo where the person's face is visible")
@@ -101,10 +103,6 @@ class Gallery:
         Photos without a detectable face are skipped; only new or changed files are embedded
         again. Raises ``ValueError`` when no photo of the folder shows a face.
         """
-        from unmasked.data.datasets import list_images
-        from unmasked.faces import align_face
-        from unmasked.faces.descriptor import DlibEmbedder
-
         root = Path(root)
         if not root.is_dir():
             raise ValueError(f"gallery folder not found: {root}")
@@ -185,8 +183,6 @@ class Gallery:
 
 def _face_for_hole(rgb: np.ndarray, hole: np.ndarray, detector: str):
     """The detected face whose (1.5x enlarged) box holds most hole pixels, or None."""
-    from unmasked.pipelines.auto import faces_at_hole
-
     faces = faces_at_hole(rgb, hole, detector)
     return faces[0] if faces else None
 
@@ -212,12 +208,6 @@ def fill_with_reference(
     hole keep their exact bytes. Returns a :class:`~unmasked.pipelines.fill.FillResult`
     whose note says whether the reference was used.
     """
-    import cv2
-
-    from unmasked.faces import face_from_box
-    from unmasked.pipelines.auto import fill_in_face
-    from unmasked.pipelines.fill import FillResult, InputError, fill_array, validate_image
-
     if not getattr(model, "uses_reference", False):
         raise InputError(f"model {getattr(model, 'config', {}).get('name', type(model).__name__)!r} "
                          "does not use a reference photo")
@@ -253,9 +243,6 @@ def match_in_gallery(rgb: np.ndarray, hole: np.ndarray, model, gallery: Gallery,
     The face is embedded after a plain fill by ``model`` (without a reference), so the hole's
     content (a worn mask, a blank) does not steer the search.
     """
-    from unmasked.faces import align_face
-    from unmasked.pipelines.fill import fill_array
-
     base = fill_array(rgb, hole, model)
     face = _face_for_hole(base.image, hole.astype(bool), detector)
     if face is None:

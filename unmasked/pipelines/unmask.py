@@ -41,11 +41,16 @@ import cv2
 import numpy as np
 import torch
 
+from unmasked.conventions import image_to_tensor
+from unmasked.faces import align_face, detect_faces, face_from_box, paste_back
+from unmasked.faces.detect import box_iou
+from unmasked.hub import DEFAULT_SEGMENTER, load_model
+from unmasked.masks.face_mask import six_points
 from unmasked.models.base import InpaintModel
 from unmasked.pipelines.fill import fill_array, run_model, validate_image
+from unmasked.pipelines.reference import Gallery, aligned_reference
 
 REGIONS = ("segmenter", "landmarks")
-DEFAULT_SEGMENTER = "mask_segmenter"
 #: a face whose predicted mask covers less than this fraction of the aligned crop wears no mask
 #: (synthetic masks cover 6-33 % of the crop, the smallest held-out MaskedFace-Net prediction 3.6 %;
 #: 0.5 % of unmasked held-out faces reach 2 %: see the model card)
@@ -127,8 +132,6 @@ def worn_mask_region(landmarks: np.ndarray, size: int, grow: float = 0.05) -> np
     The polygon a-b-c-f-e-d through MaskTheFace's six key points with its top edge lifted a
     fifth of the way toward the eyes, dilated by ``grow`` x size.
     """
-    from unmasked.masks.face_mask import six_points
-
     a, b, c, d, e, f = six_points(landmarks)
     # masks ride higher than MaskTheFace's template line, up the nose and over the cheekbones:
     # lift the top edge a fifth of the way toward the eye line (more starts to cover the eyelids)
@@ -145,8 +148,6 @@ def worn_mask_region(landmarks: np.ndarray, size: int, grow: float = 0.05) -> np
 
 @functools.lru_cache(maxsize=4)
 def _load_segmenter(spec: str) -> InpaintModel:
-    from unmasked.api import load_model
-
     model = load_model(spec)
     if getattr(model, "task", "inpaint") != "segment":
         raise ValueError(f"{spec!r} is not a mask segmenter (task {getattr(model, 'task', 'inpaint')!r})")
@@ -162,8 +163,6 @@ def load_segmenter(spec: str | InpaintModel = DEFAULT_SEGMENTER) -> InpaintModel
 
 def segment_aligned(segmenter: InpaintModel, aligned: np.ndarray) -> np.ndarray:
     """Worn-mask probability float32 (S, S) or (N, S, S) for aligned faces uint8 (S, S, 3) / (N, S, S, 3)."""
-    from unmasked.conventions import image_to_tensor
-
     single = aligned.ndim == 3
     x = image_to_tensor(aligned)
     with torch.no_grad():
@@ -195,8 +194,6 @@ def reframe(rgb: np.ndarray, face, size: int, segmenter: InpaintModel, detected:
     probability, zoom)`` of the first zoom whose prediction stays off the bottom edge, else of the
     last acceptable one, else None.
     """
-    from unmasked.faces import align_face
-
     best = None
     for zoom in zooms:
         aligned = align_face(rgb, face, size, zoom=zoom)
@@ -261,8 +258,6 @@ def unmask_array(
     the photo in the gradient domain (:func:`unmasked.faces.align.gradient_match`), so no colour
     step shows at the seam.
     """
-    from unmasked.faces import align_face, detect_faces, face_from_box, paste_back
-
     validate_image(rgb)
     if region not in REGIONS:
         raise ValueError(f"unknown region {region!r}; choose from {', '.join(REGIONS)}")
@@ -284,8 +279,6 @@ def unmask_array(
     size = model.working_size or 128
     ref_face = None
     if reference is not None or gallery is not None:
-        from unmasked.pipelines.reference import Gallery, aligned_reference
-
         if reference is not None and gallery is not None:
             raise ValueError("give a reference photo or a gallery, not both")
         if not model.uses_reference:
@@ -347,11 +340,9 @@ def unmask_array(
     if not boxes and detector == "auto" and not any(found_any):
         # a worn mask hides the cues HOG relies on: it can miss the masked face, or find only
         # something else; then the CNN detector (robust to masks, slower) gets its turn
-        from unmasked.faces.detect import _iou
-
         seen = [f.box for f in faces]
         for face in detect_faces(rgb, detector="cnn"):
-            if all(_iou(face.box, b) < 0.3 for b in seen):
+            if all(box_iou(face.box, b) < 0.3 for b in seen):
                 restore(face)
     result.image = out
     result.region = np.any(out != rgb, axis=2)

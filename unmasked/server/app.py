@@ -2,7 +2,7 @@
 
 ``create_app(ServerSettings(...))`` builds an app; ``unmasked serve`` runs one with uvicorn on
 127.0.0.1. OpenAPI docs are at ``/docs``. The endpoints call the same pipelines as the CLI
-(:func:`unmasked.pipelines.fill.fill_array`, :func:`unmasked.pipelines.unmask.unmask_array`,
+(:func:`unmasked.pipelines.inpaint.inpaint`, :func:`unmasked.pipelines.unmask.unmask_array`,
 :func:`unmasked.masks.face_mask.put_face_masks`); this module only translates HTTP.
 
 Status codes: 404 unknown model, 413 body or pixel limit, 415 not an image, 422 bad or
@@ -120,34 +120,6 @@ def _image_response(fmt: str, png: bytes, body: dict, response_model) -> Respons
     return Response(png, media_type="image/png", headers=headers)
 
 
-def _fill(rgb: np.ndarray, hole: np.ndarray, model, box, reference, sketch=None):
-    """fill_array, optionally with the hole inside ``box`` (x, y, w, h) filled from that crop alone
-    (the sketch cropped with it)."""
-    from unmasked.pipelines.fill import FillResult, fill_array
-
-    if box is None:
-        return fill_array(rgb, hole, model, reference=reference, sketch=sketch)
-    x, y, w, h = box
-    height, width = hole.shape
-    if x + w > width or y + h > height:
-        raise HTTPException(422, f"box {x},{y},{w},{h} (x,y,w,h) lies outside the {width}x{height} image")
-    out = rgb.copy()
-    inside = np.zeros_like(hole)
-    inside[y : y + h, x : x + w] = True
-    notes = []
-    if (hole & inside).any():
-        lines = None if sketch is None else sketch[y : y + h, x : x + w]
-        crop = fill_array(rgb[y : y + h, x : x + w].copy(), hole[y : y + h, x : x + w], model, reference=reference,
-                          sketch=lines)
-        out[y : y + h, x : x + w] = crop.image
-    else:
-        notes.append("no hole inside the face square")
-    if (hole & ~inside).any():
-        out = fill_array(out, hole & ~inside, model, reference=reference, sketch=sketch).image
-        notes.append("hole pixels outside the face square were filled from the whole image")
-    return FillResult(out, note="; ".join(notes) or None)
-
-
 def _openapi_body(json_model, files: dict[str, bool]) -> dict:
     """requestBody documentation for an endpoint taking multipart or JSON."""
     schema = json_model.model_json_schema()
@@ -170,8 +142,8 @@ def _image_responses(model) -> dict:
 
 def create_app(settings: ServerSettings | None = None) -> FastAPI:
     """A new app with its own model store, worker pool and (optional) study database."""
-    from unmasked import __version__
     from unmasked.server.study import StudyStore, study_router
+    from unmasked.version import __version__
 
     settings = settings or ServerSettings()
     store = ModelStore(settings.models, settings.checkpoints)
@@ -233,6 +205,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
 
         def job():
             from unmasked.pipelines.fill import InputError, check_sketch, validate_inputs
+            from unmasked.pipelines.inpaint import check_box, inpaint
 
             loaded = payloads.read_image(blobs["image"], "image", mp)
             hole = payloads.read_mask(blobs["mask"], mp)
@@ -243,11 +216,13 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
                 validate_inputs(loaded.rgb, hole)
                 if sketch is not None:
                     check_sketch(model, loaded.rgb, sketch)
+                if params.box is not None:
+                    check_box(params.box, hole.shape)
             except InputError as e:
                 raise HTTPException(422, str(e)) from None
             t0 = time.perf_counter()
             try:
-                result = _fill(loaded.rgb, hole, model, params.box, ref, sketch)
+                result = inpaint(loaded.rgb, hole, model, box=params.box, reference=ref, sketch=sketch)
             except InputError as e:
                 raise HTTPException(400, str(e)) from None
             lines = None if sketch is None else int((sketch & hole).sum())

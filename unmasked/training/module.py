@@ -76,7 +76,8 @@ def load_discriminator(path, kwargs: dict) -> dict[str, torch.Tensor]:
 
 def load_identity_network(path: str | Path):
     """A frozen identity embedder: a MobileFaceNet ``.ckpt`` (research weights) or an embedder ``.safetensors``."""
-    from unmasked.models.face_identity import load_embedder, load_mobilefacenet
+    from unmasked.hub import load_embedder
+    from unmasked.models.face_identity import load_mobilefacenet
 
     path = Path(path)
     return load_mobilefacenet(path) if path.suffix == ".ckpt" else load_embedder(path)

@@ -1,0 +1,97 @@
+"""The model hub: the one place that turns a name or a path into a loaded model.
+
+Below the pipelines (they take model objects or ask the hub; they never read weights
+themselves) and above :mod:`unmasked.registry` and :mod:`unmasked.checkpoint`:
+
+* **shipped presets**: ``unmasked/weights/<preset>.safetensors``, each with a model card
+  ``<preset>.md``, and their short aliases (:data:`PRESET_ALIASES`);
+* **registered names**: classical baselines (``telea``) build directly; a learned
+  architecture named without weights is refused with the presets that exist;
+* **checkpoint paths** (``*.safetensors``): self-describing, so the file says what to build
+  (:func:`unmasked.checkpoint.load_checkpoint`, which also reads the inference settings such
+  as ``classical_blend`` from its metadata);
+* **the defaults**, each named once: the face model of ``unmask`` and ``auto``, the scene
+  filler of ``auto``, the sketch model of ``fill --sketch`` and the worn-mask segmenter.
+
+``auto`` is not a stored model but a pipeline over two of them
+(:class:`unmasked.pipelines.auto.FaceAwareFill`); :func:`unmasked.api.load_model` builds it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from unmasked.checkpoint import CheckpointError, load_checkpoint
+from unmasked.models.base import InpaintModel
+from unmasked.models.face_identity import FaceEmbedder
+from unmasked.registry import UnknownModelError, create_model, model_entry
+
+CHECKPOINT_SUFFIXES = (".safetensors",)
+#: trained weights that ship inside the package: ``<preset>.safetensors`` + model card ``<preset>.md``
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+
+#: short names for shipped presets (the names the issues and README use)
+PRESET_ALIASES = {"deepfill_v2-faces": "deepfill_v2_faces128", "deepfill_v2-sketch": "deepfill_v2_sketch_faces128"}
+#: the face model of `unmask`, `auto` and the web page: the best-scoring face preset on held-out
+#: worn-mask holes (README, "Remove face masks": 27.35 dB against 25.83 for deepfill_v2_faces128)
+DEFAULT_FACE_PRESET = "pconv_unet_faces128"
+#: what `auto` fills outside faces with (README, "Which model fills by default")
+DEFAULT_SCENE_MODEL = "telea"
+#: the model `fill` uses when a sketch is given without a model: DeepFill v2's user-guided mode
+DEFAULT_SKETCH_MODEL = "deepfill_v2-sketch"
+#: the worn-mask segmenter of `unmask` (a shipped preset of task "segment")
+DEFAULT_SEGMENTER = "mask_segmenter"
+#: the face-identity embedder of reference retrieval and the identity loss (a preset of task "embed")
+DEFAULT_EMBEDDER = "face_identity"
+
+
+def shipped_weights() -> dict[str, Path]:
+    """Preset name -> weights file, for the trained models that ship with unmasked."""
+    return {p.stem: p for p in sorted(WEIGHTS_DIR.glob("*.safetensors"))}
+
+
+def resolve_alias(name: str) -> str:
+    """The preset an alias stands for (``deepfill_v2-faces`` -> ``deepfill_v2_faces128``), else ``name``."""
+    return PRESET_ALIASES.get(name, name)
+
+
+def load_model(spec: str | os.PathLike | InpaintModel) -> InpaintModel:
+    """A model (in eval mode) from a shipped preset or its alias, a registered baseline name
+    (``"telea"``) or a checkpoint path (``*.safetensors``); a model object is returned as is.
+
+    A learned architecture named without weights raises ``ValueError`` naming the presets; an
+    unknown name raises :class:`~unmasked.registry.UnknownModelError` listing what exists.
+    """
+    if isinstance(spec, InpaintModel):
+        return spec.eval()
+    text = resolve_alias(os.fspath(spec))
+    presets = shipped_weights()
+    if text in presets:
+        return load_checkpoint(presets[text])
+    if text.endswith(CHECKPOINT_SUFFIXES) or os.sep in text or Path(text).is_file():
+        return load_checkpoint(text)
+    try:
+        entry = model_entry(text)
+    except UnknownModelError as e:
+        if presets:
+            raise UnknownModelError(f"{e}; trained presets: {', '.join(presets)}") from None
+        raise
+    if entry.trainable:
+        hint = f"use a trained preset ({', '.join(presets)}) or" if presets else "no trained weights ship for it yet;"
+        raise ValueError(f"model {text!r} is an untrained architecture: {hint} pass a checkpoint file (.safetensors)")
+    return create_model(text).eval()
+
+
+def load_embedder(spec: str | os.PathLike = DEFAULT_EMBEDDER) -> FaceEmbedder:
+    """The shipped embedder (``"face_identity"``) or a saved one by path, frozen and in eval mode.
+
+    The checkpoint's ``metadata`` (training data, ROC-AUC, suggested ``threshold``) is kept on
+    ``embedder.checkpoint_metadata``.
+    """
+    path = shipped_weights().get(os.fspath(spec), Path(spec))
+    emb = load_checkpoint(path)
+    if not isinstance(emb, FaceEmbedder):
+        raise CheckpointError(f"{path} holds {type(emb).__name__}, not an identity embedder (face_embedder)")
+    emb.name = Path(path).stem
+    return emb.freeze()

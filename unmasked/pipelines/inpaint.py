@@ -1,0 +1,116 @@
+"""``inpaint``: the one entry for filling a hole, used by the CLI, the Python API and the REST server.
+
+Every option a caller can give goes through here, so each behaves the same at every door:
+
+* a **sketch** (DeepFill v2's user-guided mode, Yu et al., ICCV 2019): lines the fill follows
+  (:func:`unmasked.pipelines.fill.fill_array`);
+* a **reference** photo of the same person (Two-Face): the face at the hole is filled with it
+  (:func:`unmasked.pipelines.reference.fill_with_reference`);
+* a **gallery** of photos: the closest identity's best photo becomes the reference, or the
+  model fills without one when no face is similar enough
+  (:func:`unmasked.pipelines.reference.match_in_gallery`);
+* a **face square** ``box`` = (x, y, w, h): the hole inside it is filled from that crop
+  alone (a face the user pointed at), the rest of the hole from the whole image.
+
+Without any of them this is :func:`~unmasked.pipelines.fill.fill_array`. Errors a user can
+cause raise :class:`~unmasked.pipelines.fill.InputError` with a one-line message.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from unmasked.models.base import InpaintModel
+from unmasked.pipelines.fill import FillResult, InputError, check_sketch, fill_array, model_name
+from unmasked.pipelines.reference import Gallery, fill_with_reference, match_in_gallery
+
+Box = tuple[int, int, int, int]
+
+
+def inpaint(
+    rgb: np.ndarray,
+    hole: np.ndarray,
+    model: InpaintModel,
+    *,
+    reference: np.ndarray | None = None,
+    gallery=None,
+    box: Box | None = None,
+    sketch: np.ndarray | None = None,
+) -> FillResult:
+    """Fill ``hole`` (bool (H, W), True = hole) of ``rgb`` (uint8 (H, W, 3)) with ``model``.
+
+    ``reference``: uint8 (H', W', 3), a photo of the same person (reference-guided models).
+    ``gallery``: a folder of photos or a :class:`~unmasked.pipelines.reference.Gallery`
+    (reference-guided models); ``result.match`` is the photo used, or None. ``box``: the face
+    square (x, y, w, h) in ``rgb``. ``sketch``: bool (H, W), True = line (sketch models). At most
+    one of ``reference``, ``gallery`` and ``sketch``.
+    """
+    if reference is not None and gallery is not None:
+        raise InputError("give a reference photo or a gallery, not both")
+    if sketch is not None:
+        if gallery is not None:
+            raise InputError("a sketch and a gallery cannot be combined (no shipped model takes both)")
+        check_sketch(model, rgb, sketch, reference)
+    if reference is not None and not model.uses_reference:
+        raise InputError(f"model {model_name(model)!r} does not use a reference photo; leave the reference out")
+    if gallery is not None and not model.uses_reference:
+        raise InputError(f"model {model_name(model)!r} does not use a reference photo; "
+                         "--gallery needs a reference-guided model (e.g. two_face)")
+    if box is None:
+        return _fill(rgb, hole, model, reference, gallery, sketch)
+    return _fill_with_box(rgb, hole, model, box, reference, gallery, sketch)
+
+
+def check_box(box: Box, shape: tuple[int, int]) -> None:
+    """Raise :class:`InputError` unless the face square ``box`` (x, y, w, h) lies inside an image of ``shape`` (H, W)."""
+    x, y, w, h = (int(v) for v in box)
+    height, width = shape
+    if w <= 0 or h <= 0 or x < 0 or y < 0 or x + w > width or y + h > height:
+        raise InputError(f"box {x},{y},{w},{h} (x,y,w,h) lies outside the {width}x{height} image")
+
+
+def _fill(rgb, hole, model, reference, gallery, sketch) -> FillResult:
+    if gallery is not None:
+        return _fill_from_gallery(rgb, hole, model, gallery)
+    if reference is not None:
+        return fill_with_reference(rgb, hole, model, reference)
+    return fill_array(rgb, hole, model, sketch=sketch)
+
+
+def _fill_from_gallery(rgb: np.ndarray, hole: np.ndarray, model: InpaintModel, gallery) -> FillResult:
+    if not isinstance(gallery, Gallery):
+        gallery = Gallery.build(gallery, size=model.working_size)
+    match = match_in_gallery(rgb, hole, model, gallery)
+    if match is None:
+        result = fill_array(rgb, hole, model)
+        result.note = (f"no gallery face reached similarity {gallery.threshold:.2f}: filled without a reference"
+                       + (f"; {result.note}" if result.note else ""))
+    else:
+        result = fill_with_reference(rgb, hole, model, match.face, reference_is_aligned=True)
+        result.note = (f"reference from the gallery: {match.path} (identity {match.identity}, "
+                       f"similarity {match.similarity:.3f}, distance {match.distance:.3f}); {result.note}")
+    result.match = match
+    return result
+
+
+def _fill_with_box(rgb, hole, model, box: Box, reference, gallery, sketch) -> FillResult:
+    """The hole inside ``box`` filled from that crop alone (the sketch cropped with it), then the
+    rest of the hole from the whole image."""
+    check_box(box, hole.shape)
+    x, y, w, h = (int(v) for v in box)
+    out = rgb.copy()
+    inside = np.zeros_like(hole, dtype=bool)
+    inside[y : y + h, x : x + w] = True
+    notes = []
+    match = None
+    if (hole & inside).any():
+        lines = None if sketch is None else sketch[y : y + h, x : x + w]
+        crop = _fill(rgb[y : y + h, x : x + w].copy(), hole[y : y + h, x : x + w], model, reference, gallery, lines)
+        out[y : y + h, x : x + w] = crop.image
+        match = crop.match
+    else:
+        notes.append("no hole inside the face square")
+    if (hole & ~inside).any():
+        out = _fill(out, hole & ~inside, model, reference, None, sketch).image
+        notes.append("hole pixels outside the face square were filled from the whole image")
+    return FillResult(out, note="; ".join(notes) or None, match=match)
