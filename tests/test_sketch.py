@@ -95,6 +95,47 @@ def test_widening_the_shipped_model_changes_nothing_without_a_sketch():
         base.load_stage_state(wide.state_dict(), {**kwargs, "sketch": True})
 
 
+def test_sketch_gain_speeds_up_the_sketch_weights_and_a_gain_change_keeps_the_function(tmp_path):
+    model = _sketch_model()
+    kwargs = model.config["kwargs"]
+    fast = create_model("deepfill_v2", **{**kwargs, "sketch_gain": 10.0}).eval()
+    fast.load_stage_state(model.state_dict(), kwargs)
+    torch.testing.assert_close(fast.coarse.conv1.conv.weight[:, 3], model.coarse.conv1.conv.weight[:, 3] / 10)
+    torch.testing.assert_close(fast.coarse.conv1.conv.weight[:, :3], model.coarse.conv1.conv.weight[:, :3])
+    image, mask, sketch = _inputs()
+    with torch.no_grad():
+        torch.testing.assert_close(fast(image, mask, sketch=sketch).image, model(image, mask, sketch=sketch).image,
+                                   atol=1e-5, rtol=1e-5)
+    loaded = load_checkpoint(save_checkpoint(fast, tmp_path / "fast.safetensors"))
+    assert loaded.sketch_gain == 10.0
+    # one Adam step moves every weight by about lr: the sketch's effect on the input grows 10x faster
+    for net in (model, fast):
+        net.train()
+        opt = torch.optim.Adam([net.coarse.conv1.conv.weight], lr=1e-3)
+        net(image, mask, sketch=sketch).image.mean().backward()
+        opt.step()
+    grown = [net.sketch_gain * net.coarse.conv1.conv.weight.detach()[:, 3] for net in (model, fast)]
+    start = model.sketch_gain * _sketch_model().coarse.conv1.conv.weight[:, 3]
+    steps = [(g - start).abs().max().item() for g in grown]
+    assert steps[1] == pytest.approx(10 * steps[0], rel=0.05)
+    with pytest.raises(ValueError, match="sketch_gain must be positive"):
+        create_model("deepfill_v2", cnum=8, working_size=64, sketch=True, sketch_gain=0)
+
+
+def test_sketch_band_l1_counts_only_the_pixels_near_the_lines():
+    from unmasked.training.module import sketch_band_l1
+
+    image = torch.zeros(1, 3, 16, 16)
+    sketch = torch.zeros(1, 1, 16, 16)
+    sketch[0, 0, 8, 8] = 1  # one line pixel: a 5x5 band with SKETCH_BAND = 2
+    pred = torch.zeros(1, 3, 16, 16)
+    pred[..., 6:11, 6:11] = 0.5  # wrong by 0.5 in the band
+    pred[..., 0, 0] = 1.0  # wrong far from the line: not counted
+    assert sketch_band_l1([pred], image, sketch).item() == pytest.approx(0.5)
+    assert sketch_band_l1([pred, None, pred], image, sketch).item() == pytest.approx(1.0)
+    assert sketch_band_l1([pred], image, torch.zeros_like(sketch)).item() == 0.0
+
+
 def test_sketch_model_checkpoint_round_trip(tmp_path):
     model = _sketch_model()
     loaded = load_checkpoint(save_checkpoint(model, tmp_path / "s.safetensors"))

@@ -16,6 +16,10 @@ Generator (:class:`DeepFillV2`)
     as in the reference. A sketch-less checkpoint widens to a sketch model with the new
     input channel's weights at zero (:meth:`DeepFillV2.load_stage_state`), so that with
     no sketch drawn the widened model computes exactly what the original did.
+    ``sketch_gain`` multiplies the sketch channel at the input: weights that start at zero
+    then learn ``sketch_gain`` times faster under Adam (whose steps are about ``lr`` in
+    size whatever the gradient's scale), as the equalised learning rate of Karras et al.
+    (ICLR 2018) does for every layer; the sketch-less weights keep their pace.
     Coarse network: a gated encoder down to 1/4 resolution, four dilated gated convs
     (rates 2, 4, 8, 16), a gated decoder with nearest x2 up-sampling, a plain 3x3 conv to
     RGB and tanh. Refinement network: its input is the coarse result pasted into the hole,
@@ -107,7 +111,8 @@ class DeepFillV2(InpaintModel):
     # x4 down-sampling inside the network, and contextual attention halves that again
     multiple: ClassVar[int] = 8
 
-    def __init__(self, cnum: int = 48, attention: bool = True, working_size: int = 256, sketch: bool = False) -> None:
+    def __init__(self, cnum: int = 48, attention: bool = True, working_size: int = 256, sketch: bool = False,
+                 sketch_gain: float = 1.0) -> None:
         super().__init__()
         if cnum < 4 or cnum % 4:
             raise ValueError(
@@ -117,6 +122,9 @@ class DeepFillV2(InpaintModel):
         self.working_size = working_size
         #: the model takes a sketch (N, 1, H, W), 1 = line, as a sixth input channel
         self.uses_sketch = bool(sketch)
+        if not sketch_gain > 0:
+            raise ValueError(f"sketch_gain must be positive, got {sketch_gain}")
+        self.sketch_gain = float(sketch_gain)
         c = cnum // 2  # feature maps after the first gated conv
 
         self.coarse = nn.Sequential(
@@ -191,7 +199,7 @@ class DeepFillV2(InpaintModel):
         incomplete = image * (1.0 - mask)
         if sketch is not None and not self.uses_sketch:
             raise ValueError("this DeepFillV2 has no sketch channel (built with sketch=False); leave the sketch out")
-        guide = [] if not self.uses_sketch else [torch.zeros_like(mask) if sketch is None else self._sketch(sketch, mask)]
+        guide = self._guide(sketch, mask)
         x = self.coarse[:COARSE_ENCODER_LAYERS](torch.cat([incomplete, *guide, torch.ones_like(mask), mask], dim=1))
         if coarse_hook is not None:
             x = coarse_hook(x)
@@ -220,16 +228,27 @@ class DeepFillV2(InpaintModel):
             raise ValueError(f"sketch must have the mask's shape {tuple(mask.shape)} (1 = line), got {tuple(sketch.shape)}")
         return sketch.to(mask.dtype) * mask
 
+    def _guide(self, sketch: torch.Tensor | None, mask: torch.Tensor) -> list[torch.Tensor]:
+        if not self.uses_sketch:
+            return []
+        return [torch.zeros_like(mask) if sketch is None else self._sketch(sketch, mask) * self.sketch_gain]
+
     def load_stage_state(self, state: dict[str, torch.Tensor], source_kwargs: dict) -> None:
         """Load ``state`` saved by a DeepFillV2 built with ``source_kwargs`` (a new training stage).
 
         From a sketch-less model into a sketch model, the first conv gains the sketch input
-        channel (index 3) with zero weights: without a sketch the result is unchanged.
+        channel (index 3) with zero weights: without a sketch the result is unchanged. Between
+        sketch models with another ``sketch_gain``, that channel's weights are rescaled so that
+        the model computes the same function.
         """
+        key = "coarse.conv1.conv.weight"
         if self.uses_sketch and not source_kwargs.get("sketch", False):
-            key = "coarse.conv1.conv.weight"
             w = state[key]
             state = {**state, key: torch.cat([w[:, :3], torch.zeros_like(w[:, :1]), w[:, 3:]], dim=1)}
+        elif self.uses_sketch and source_kwargs.get("sketch_gain", 1.0) != self.sketch_gain:
+            w = state[key].clone()
+            w[:, 3] *= source_kwargs.get("sketch_gain", 1.0) / self.sketch_gain
+            state = {**state, key: w}
         self.load_state_dict(state, strict=True)
 
 
