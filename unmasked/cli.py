@@ -42,27 +42,21 @@ def main() -> None:
 @main.command("models")
 def models_cmd() -> None:
     """List the trained presets, baselines and architectures that --model accepts."""
-    from unmasked.api import shipped_weights
-    from unmasked.checkpoint import read_checkpoint_info
-    from unmasked.registry import list_models, model_entry
+    from unmasked.hub import catalogue
 
     helpers = []
-    for name, path in shipped_weights().items():
-        info = read_checkpoint_info(path)
-        task = model_entry(info["model"]).task
-        line = f"{info['model']} {info['kwargs']} (model card: {path.with_suffix('.md')})"
-        if task == "inpaint":
-            click.echo(f"{name:24s} trained    {line}")
-        else:  # the worn-mask segmenter, the identity embedder: used inside pipelines, never as --model
-            helpers.append(f"{name:24s} {task:10s} {line}")
-    for name in list_models():
-        entry = model_entry(name)
-        kind = "architecture (needs a checkpoint)" if entry.trainable else "classical"
-        click.echo(f"{name:24s} {kind}  {entry.description}")
-    from unmasked.pipelines.auto import AUTO_FACE_MODEL, AUTO_SCENE_MODEL
-
-    click.echo(f"{'auto':24s} pipeline   {AUTO_FACE_MODEL} inside detected faces, {AUTO_SCENE_MODEL} elsewhere "
-               "(the default of `fill`)")
+    for e in catalogue():
+        if e.kind == "trained":
+            line = f"{e.architecture} {e.kwargs} (model card: {e.path.with_suffix('.md')})"
+            if e.task == "inpaint":
+                click.echo(f"{e.name:24s} trained    {line}")
+            else:  # the worn-mask segmenter, the identity embedder: used inside pipelines, never as --model
+                helpers.append(f"{e.name:24s} {e.task:10s} {line}")
+        elif e.kind == "auto":
+            click.echo(f"{e.name:24s} pipeline   {e.description} (the default of `fill`)")
+        else:
+            kind = "architecture (needs a checkpoint)" if e.kind == "architecture" else "classical"
+            click.echo(f"{e.name:24s} {kind}  {e.description}")
     if helpers:
         click.echo("\nhelper networks (the worn-mask segmenter of unmask, the identity embedder; not fill models, --model refuses them):")
         click.echo("\n".join(helpers))

@@ -20,12 +20,13 @@ themselves) and above :mod:`unmasked.registry` and :mod:`unmasked.checkpoint`:
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
-from unmasked.checkpoint import CheckpointError, load_checkpoint
+from unmasked.checkpoint import CheckpointError, load_checkpoint, read_checkpoint_info
 from unmasked.models.base import InpaintModel
 from unmasked.models.face_identity import FaceEmbedder
-from unmasked.registry import UnknownModelError, create_model, model_entry
+from unmasked.registry import UnknownModelError, create_model, list_models, model_entry
 
 CHECKPOINT_SUFFIXES = (".safetensors",)
 #: trained weights that ship inside the package: ``<preset>.safetensors`` + model card ``<preset>.md``
@@ -95,3 +96,55 @@ def load_embedder(spec: str | os.PathLike = DEFAULT_EMBEDDER) -> FaceEmbedder:
         raise CheckpointError(f"{path} holds {type(emb).__name__}, not an identity embedder (face_embedder)")
     emb.name = Path(path).stem
     return emb.freeze()
+
+
+@dataclass(frozen=True)
+class CatalogueEntry:
+    """One model a user can name: what ``unmasked models``, ``GET /api/v1/models`` and the web page list.
+
+    ``kind``: "trained" (weights: a shipped preset or a named checkpoint), "classical" (a
+    baseline), "architecture" (a learned model without weights; needs a checkpoint) or "auto"
+    (the pipeline of :func:`unmasked.api.load_model`). ``task``: "inpaint", or "segment" /
+    "embed" for the helper networks that pipelines use and ``--model`` refuses.
+    """
+
+    name: str
+    kind: str
+    task: str
+    description: str
+    uses_reference: bool = False
+    uses_sketch: bool = False
+    working_size: int | None = None
+    face_model: bool = False
+    path: Path | None = None  # the weights, for "trained"
+    architecture: str = ""  # the registered model the weights rebuild, for "trained"
+    kwargs: dict | None = None  # its constructor kwargs, for "trained"
+
+
+def _is_face_model(name: str, metadata: dict) -> bool:
+    return "face" in name.lower() or "face" in str(metadata.get("data", "")).lower()
+
+
+def catalogue(checkpoints: dict[str, str | os.PathLike] | None = None) -> list[CatalogueEntry]:
+    """Every model by name: the shipped presets (plus ``checkpoints``, name -> path), the registered
+    architectures and baselines, and ``auto``; in that order. Reads only the weights' headers."""
+    entries = []
+    for name, path in {**shipped_weights(), **{k: Path(v) for k, v in (checkpoints or {}).items()}}.items():
+        info = read_checkpoint_info(path)
+        entry = model_entry(info["model"])
+        meta = info["metadata"] or {}
+        entries.append(CatalogueEntry(
+            name=name, kind="trained", task=entry.task, uses_reference=entry.uses_reference,
+            uses_sketch=bool(info["kwargs"].get("sketch", False)),
+            description=f"{entry.description} (trained on {meta.get('data', 'unknown data')})",
+            working_size=info["kwargs"].get("working_size"), face_model=_is_face_model(name, meta),
+            path=Path(path), architecture=info["model"], kwargs=info["kwargs"]))
+    for name in list_models():
+        entry = model_entry(name)
+        entries.append(CatalogueEntry(name=name, kind="architecture" if entry.trainable else "classical",
+                                      task=entry.task, description=entry.description,
+                                      uses_reference=entry.uses_reference))
+    entries.append(CatalogueEntry(
+        name="auto", kind="auto", task="inpaint",
+        description=f"{DEFAULT_FACE_PRESET} inside detected faces, {DEFAULT_SCENE_MODEL} elsewhere"))
+    return entries

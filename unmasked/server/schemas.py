@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from unmasked.hub import DEFAULT_FACE_PRESET
+
 
 def _parse_box(value):
     """Accept "x,y,w,h" (form fields) as well as [x, y, w, h] (JSON)."""
@@ -83,7 +85,7 @@ class InpaintJSON(InpaintParams):
 
 
 class UnmaskParams(StrictModel):
-    model: str = Field("pconv_unet_faces128", description="Face model from GET /api/v1/models.")
+    model: str = Field(DEFAULT_FACE_PRESET, description="Face model from GET /api/v1/models.")
     boxes: Boxes | None = Field(None, description="Face squares x,y,w,h (skip detection); form: 'x,y,w,h;x,y,w,h'.")
     detector: Detector = Field(
         "blazeface", description="Face detector: blazeface (MediaPipe's BlazeFace + FaceMesh, made for faces under "

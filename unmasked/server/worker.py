@@ -19,7 +19,8 @@ from typing import Any
 
 from fastapi import HTTPException
 
-from unmasked.api import DEFAULT_FACE_PRESET
+from unmasked.hub import DEFAULT_FACE_PRESET, DEFAULT_SCENE_MODEL, catalogue, shipped_weights
+from unmasked.registry import list_models
 from unmasked.server.schemas import ModelInfo
 
 #: the face preset on faces, Telea elsewhere (README, "Which model fills by default"); Telea
@@ -79,10 +80,6 @@ GUIDES = {"reference": ("uses_reference", "does not use a reference photo", "mod
           "sketch": ("uses_sketch", "has no sketch channel", "models that have one", "has one")}
 
 
-def _is_face_model(name: str, metadata: dict) -> bool:
-    return "face" in name.lower() or "face" in str(metadata.get("data", "")).lower()
-
-
 class ModelStore:
     """The models the server offers: shipped presets and classical baselines, loaded lazily once each.
 
@@ -91,39 +88,20 @@ class ModelStore:
     """
 
     def __init__(self, allowed: list[str] | None = None, checkpoints: dict[str, str | Path] | None = None):
-        from unmasked.api import shipped_weights
-        from unmasked.checkpoint import read_checkpoint_info
-        from unmasked.registry import list_models, model_entry
-
         shipped = shipped_weights()
         clash = sorted(set(checkpoints or {}) & {*shipped, *list_models(trainable=False), "auto"})
         if clash:
             raise ValueError(f"checkpoint name(s) {', '.join(clash)} already name models of the server; pick other names")
         self._paths: dict[str, Path] = {name: Path(path) for name, path in (checkpoints or {}).items()}
-        infos: dict[str, ModelInfo] = {}
-        for name, path in {**shipped, **self._paths}.items():
-            info = read_checkpoint_info(path)
-            entry = model_entry(info["model"])
-            if getattr(entry, "task", "inpaint") != "inpaint":  # helper networks, e.g. the mask segmenter
-                continue
-            meta = info["metadata"]
-            infos[name] = ModelInfo(
-                name=name, kind="trained", uses_reference=entry.uses_reference,
-                uses_sketch=bool(info["kwargs"].get("sketch", False)),
-                description=f"{entry.description} (trained on {meta.get('data', 'unknown data')})",
-                working_size=info["kwargs"].get("working_size"), face_model=_is_face_model(name, meta),
-            )
-        for name in list_models(trainable=False):
-            entry = model_entry(name)
-            infos[name] = ModelInfo(name=name, kind="classical", description=entry.description,
-                                    uses_reference=entry.uses_reference, working_size=None, face_model=False)
-        from unmasked.pipelines.auto import AUTO_FACE_MODEL, AUTO_SCENE_MODEL
-
-        if AUTO_FACE_MODEL in infos and AUTO_SCENE_MODEL in infos:
-            infos["auto"] = ModelInfo(
-                name="auto", kind="auto", uses_reference=False, working_size=None, face_model=False,
-                description=f"{AUTO_FACE_MODEL} inside detected faces, {AUTO_SCENE_MODEL} elsewhere "
-                            "(chosen from measurements on faces and scenes)")
+        entries = [e for e in catalogue(self._paths) if e.task == "inpaint" and e.kind != "architecture"]
+        names = {e.name for e in entries}
+        if DEFAULT_FACE_PRESET not in names or DEFAULT_SCENE_MODEL not in names:  # `auto` needs both of its models
+            entries = [e for e in entries if e.kind != "auto"]
+        why = {"auto": " (chosen from measurements on faces and scenes)"}
+        infos = {e.name: ModelInfo(name=e.name, kind=e.kind, uses_reference=e.uses_reference, uses_sketch=e.uses_sketch,
+                                   description=e.description + why.get(e.kind, ""), working_size=e.working_size,
+                                   face_model=e.face_model)
+                 for e in entries}
         if allowed is not None:
             unknown = sorted(set(allowed) - set(infos))
             if unknown:
