@@ -19,13 +19,14 @@ themselves) and above :mod:`unmasked.registry` and :mod:`unmasked.checkpoint`:
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from unmasked.checkpoint import CheckpointError, load_checkpoint, read_checkpoint_info
 from unmasked.models.base import InpaintModel
-from unmasked.models.face_identity import FaceEmbedder
+from unmasked.models.face_identity import FaceEmbedder, load_mobilefacenet
 from unmasked.registry import UnknownModelError, create_model, list_models, model_entry
 
 CHECKPOINT_SUFFIXES = (".safetensors",)
@@ -82,6 +83,28 @@ def load_model(spec: str | os.PathLike | InpaintModel) -> InpaintModel:
         hint = f"use a trained preset ({', '.join(presets)}) or" if presets else "no trained weights ship for it yet;"
         raise ValueError(f"model {text!r} is an untrained architecture: {hint} pass a checkpoint file (.safetensors)")
     return create_model(text).eval()
+
+
+@functools.lru_cache(maxsize=4)
+def _load_segmenter(spec: str) -> InpaintModel:
+    model = load_model(spec)
+    if getattr(model, "task", "inpaint") != "segment":
+        raise ValueError(f"{spec!r} is not a mask segmenter (task {getattr(model, 'task', 'inpaint')!r})")
+    return model
+
+
+def load_segmenter(spec: str | os.PathLike | InpaintModel = DEFAULT_SEGMENTER) -> InpaintModel:
+    """The worn-mask segmenter of ``unmask``: a preset name, a .safetensors path or a model (cached by name)."""
+    if isinstance(spec, InpaintModel):
+        return spec.eval()
+    return _load_segmenter(os.fspath(spec))
+
+
+def load_identity_network(path: str | os.PathLike):
+    """A frozen identity embedder for training losses: a MobileFaceNet ``.ckpt`` (research weights,
+    :func:`unmasked.models.face_identity.load_mobilefacenet`) or an embedder ``.safetensors``."""
+    path = Path(path)
+    return load_mobilefacenet(path) if path.suffix == ".ckpt" else load_embedder(path)
 
 
 def load_embedder(spec: str | os.PathLike = DEFAULT_EMBEDDER) -> FaceEmbedder:

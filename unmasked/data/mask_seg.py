@@ -30,7 +30,10 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from unmasked.data.datasets import identity_split, scan_identities
+from unmasked.conventions import load_image
+from unmasked.data.datasets import identity_split, list_images, scan_identities
+from unmasked.faces import align_face, detect_faces, face_from_box
+from unmasked.masks.face_mask import face_mask_for_aligned
 
 #: side of the aligned crops kept in RAM; the segmenter's working size may be smaller
 BANK_SIZE = 128
@@ -81,10 +84,6 @@ def aligned_landmarks(
     tolerates the ~10 % box error this leaves). On a shared 2-core CPU: ~10 ms per face instead of
     ~100+ ms for detection with fallbacks.
     """
-    from unmasked.conventions import load_image
-    from unmasked.data.datasets import list_images
-    from unmasked.faces import detect_faces, face_from_box
-
     root, cache_path = Path(root), Path(cache_path)
     if cache_path.is_file():
         with np.load(cache_path, allow_pickle=False) as z:
@@ -134,9 +133,6 @@ def synthetic_bank(
     :func:`unmasked.masks.face_mask.landmarks_cache`; faces without an entry use the jittered mean
     aligned face. Sample ``i`` of face ``k`` draws from ``default_rng([seed, k, i])``.
     """
-    from unmasked.conventions import load_image
-    from unmasked.masks.face_mask import face_mask_for_aligned
-
     root = Path(root)
     paths = [p for ident, ps in scan_identities(root).items() if identity_split(ident, val_fraction) == split for p in ps]
     if limit is not None:
@@ -214,9 +210,6 @@ def mfn_bank(root: str | os.PathLike, size: int = BANK_SIZE, *, detector: str = 
     Returns ``(bank, extra)``: ``bank.kinds`` holds each file's split ("train"/"val"), ``extra`` the
     alignment ``matrices`` (N, 2, 3), ``landmarks`` (N, 68, 2) in crop pixels and ``missed``, the
     keys of photos without a detected face (left out of the bank)."""
-    from unmasked.conventions import load_image
-    from unmasked.faces import align_face, detect_faces
-
     images, targets, splits, keys, matrices, lms, missed = [], [], [], [], [], [], []
     for key, img_path, label_path in mfn_files(root):
         rgb = load_image(img_path).rgb

@@ -22,6 +22,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from unmasked.conventions import image_to_tensor
+from unmasked.hub import load_embedder
+from unmasked.models.face_identity import load_mobilefacenet
+from unmasked.training.identity_distill import build_cache, load_cache
+
 
 def roc_auc(scores: Sequence[float], labels: Sequence[bool]) -> float:
     """Exact ROC-AUC: P(score of a random positive > score of a random negative), ties count 1/2."""
@@ -114,8 +119,6 @@ def identity_similarity(embedder, a: torch.Tensor, b: torch.Tensor, landmarks_a=
 
 @torch.no_grad()
 def _embed_all(embedder, crops: np.ndarray, landmarks: np.ndarray | None, batch: int = 64) -> np.ndarray:
-    from unmasked.conventions import image_to_tensor
-
     out = []
     for i in range(0, len(crops), batch):
         lm = None if landmarks is None else torch.from_numpy(landmarks[i : i + batch])
@@ -136,10 +139,6 @@ def evaluate_identity(roots: Sequence[str | os.PathLike], cache_dir: str | os.Pa
     mean FFHQ face. Returns ``{"results": [VerificationResult as dict], "pairs", "genuine",
     "impostor", "images", "identities"}``.
     """
-    from unmasked.hub import load_embedder
-    from unmasked.models.face_identity import load_mobilefacenet
-    from unmasked.training.identity_distill import build_cache, load_cache
-
     build_cache(roots, cache_dir, val_fraction=val_fraction, val_per_identity=per_identity, splits=("val",), log=log)
     cache = load_cache(cache_dir)
     roots_names = {Path(r).name for r in roots}

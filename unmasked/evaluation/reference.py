@@ -22,8 +22,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from unmasked.api import load_model
 from unmasked.conventions import composite, image_to_tensor, tensor_to_image
+from unmasked.data.datasets import IdentityFolderDataset
 from unmasked.evaluation.metrics import bootstrap_mean_ci, score_image
+from unmasked.evaluation.run import face_masks_for_images, generated_masks
+from unmasked.faces.descriptor import DlibEmbedder
 from unmasked.masks.stats import bucket_label, bucket_of
 
 
@@ -33,8 +37,6 @@ def identity_triplets(root: str | Path, size: int, limit: int, split: str = "val
     Triplets are spread over the identities with at least three photos (target i of an
     identity uses photos i, i+1, i+2 of it, cyclically), at most ``limit`` of them.
     """
-    from unmasked.data.datasets import IdentityFolderDataset
-
     ds = IdentityFolderDataset(root, size, split=split, val_fraction=val_fraction, min_images=3)
     triplets = []
     rounds = max(len(g) for g in ds.groups.values())
@@ -50,8 +52,6 @@ def identity_triplets(root: str | Path, size: int, limit: int, split: str = "val
 
 def holes_for(targets: np.ndarray, kind: str, seed: int = 0) -> list[np.ndarray]:
     """One hole per target: "bucketed" spreads the 12 (ratio, border) cells over the targets; "face": a worn mask."""
-    from unmasked.evaluation.run import face_masks_for_images, generated_masks
-
     n, size = len(targets), targets.shape[1]
     if kind == "face":
         return [m.hole for m in face_masks_for_images(targets, seed=seed)]
@@ -77,9 +77,6 @@ def fill_all(model, targets: np.ndarray, holes: list[np.ndarray], references: np
 def evaluate_reference(models: list[str], images: str | Path, *, size: int = 128, limit: int = 120,
                        mask_kind: str = "bucketed", seed: int = 0) -> dict:
     """Scores of every model (and, for reference-guided ones, with and without the reference)."""
-    from unmasked.api import load_model
-    from unmasked.faces.descriptor import DlibEmbedder
-
     targets, references, probes, names = identity_triplets(images, size, limit)
     holes = holes_for(targets, mask_kind, seed)
     dlib = DlibEmbedder()

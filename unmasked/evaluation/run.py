@@ -25,7 +25,10 @@ from unmasked.data.datasets import IdentityFolderDataset, ImageFolderDataset
 from unmasked.evaluation.metrics import detail_percent, score_image
 from unmasked.evaluation.realism import c2st, hole_patch
 from unmasked.evaluation.report import write_report
+from unmasked.faces import detect_faces
+from unmasked.faces.descriptor import dlib_descriptor
 from unmasked.masks import HOLE_RATIO_BUCKETS, MaskFolder, bucket_of, hole_ratio, make_mask, touches_border
+from unmasked.masks.face_mask import face_mask_for_aligned
 from unmasked.pipelines.fill import fill_array
 
 CELLS = [(b, border) for b in range(len(HOLE_RATIO_BUCKETS)) for border in (False, True)]
@@ -101,9 +104,6 @@ def face_masks_for_images(images: np.ndarray, seed: int = 0, kind: str = "random
     Landmarks come from dlib on each image; where no face is found the mean aligned face is
     used (see :func:`unmasked.masks.face_mask.face_mask_for_aligned`).
     """
-    from unmasked.faces import detect_faces
-    from unmasked.masks.face_mask import face_mask_for_aligned
-
     masks = []
     for i, image in enumerate(images):
         faces = detect_faces(image, detector="hog", upsample=1)
@@ -147,7 +147,6 @@ def evaluate(
     def identity_distance(i: int, m: EvalMask, out: np.ndarray) -> float | None:
         if m.landmarks is None:
             return None
-        from unmasked.faces.descriptor import dlib_descriptor
 
         if i not in truth_descriptors:
             truth_descriptors[i] = dlib_descriptor(images[i], m.landmarks)

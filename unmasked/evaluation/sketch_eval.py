@@ -28,6 +28,7 @@ import numpy as np
 from unmasked.data.sketch import chamfer_distance, edge_map, edge_sketch, perturb_sketch
 from unmasked.evaluation.metrics import bootstrap_mean_ci, psnr, ssim
 from unmasked.models.base import InpaintModel
+from unmasked.pipelines.fill import fill_array
 
 CONDITIONS = ("no sketch", "true edges", "rough sketch")
 
@@ -53,8 +54,6 @@ def sketch_cases(names: Sequence[str], images: Sequence[np.ndarray], holes: Sequ
 
 
 def _fill(model: InpaintModel, case: SketchCase, sketch: np.ndarray | None) -> np.ndarray:
-    from unmasked.pipelines.fill import fill_array
-
     return fill_array(case.image, case.hole, model, sketch=sketch).image
 
 

@@ -27,8 +27,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from unmasked.api import DEFAULT_FACE_PRESET, load_model
 from unmasked.evaluation.metrics import detail_percent, score_image
 from unmasked.evaluation.realism import STEPS, c2st, hole_patch
+from unmasked.faces import detect_faces
+from unmasked.faces.descriptor import dlib_descriptor
+from unmasked.masks.face_mask import face_mask_for_aligned
+from unmasked.pipelines.fill import fill_array
+from unmasked.pipelines.unmask import unmask_array
 
 #: fillers given the true mask (the pipeline must find it)
 CLASSICAL = ("telea", "navier_stokes", "patchmatch")
@@ -49,9 +55,6 @@ class MaskedFace:
 
 def masked_faces(names: Sequence[str], images: np.ndarray, seed: int = 0) -> list[MaskedFace]:
     """One synthetic worn mask (random template, colour and print) on each aligned face."""
-    from unmasked.faces import detect_faces
-    from unmasked.masks.face_mask import face_mask_for_aligned
-
     out = []
     for i, (name, image) in enumerate(zip(names, images, strict=True)):
         faces = detect_faces(image)
@@ -71,11 +74,6 @@ def evaluate_unmask(fillers: Sequence[str], faces: Sequence[MaskedFace], *, real
     ``+seamless`` (the gradient-domain paste-back), or a classical name
     from :data:`CLASSICAL` (given the true mask).
     """
-    from unmasked.api import DEFAULT_FACE_PRESET, load_model
-    from unmasked.faces.descriptor import dlib_descriptor
-    from unmasked.pipelines.fill import fill_array
-    from unmasked.pipelines.unmask import unmask_array
-
     if not faces:
         raise ValueError("evaluate_unmask needs at least one face")
     truth_desc = {f.name: dlib_descriptor(f.original, f.landmarks) for f in faces if f.landmarks is not None}

@@ -33,7 +33,6 @@ so a segmenter that loses the mask at the smaller scale changes nothing. Measure
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -44,7 +43,7 @@ import torch
 from unmasked.conventions import image_to_tensor
 from unmasked.faces import align_face, detect_faces, face_from_box, paste_back
 from unmasked.faces.detect import box_iou
-from unmasked.hub import DEFAULT_SEGMENTER, load_model
+from unmasked.hub import DEFAULT_SEGMENTER, load_segmenter
 from unmasked.masks.face_mask import six_points
 from unmasked.models.base import InpaintModel
 from unmasked.pipelines.fill import fill_array, run_model, validate_image
@@ -144,21 +143,6 @@ def worn_mask_region(landmarks: np.ndarray, size: int, grow: float = 0.05) -> np
     if r > 0:
         region = cv2.dilate(region, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
     return region.astype(bool)
-
-
-@functools.lru_cache(maxsize=4)
-def _load_segmenter(spec: str) -> InpaintModel:
-    model = load_model(spec)
-    if getattr(model, "task", "inpaint") != "segment":
-        raise ValueError(f"{spec!r} is not a mask segmenter (task {getattr(model, 'task', 'inpaint')!r})")
-    return model
-
-
-def load_segmenter(spec: str | InpaintModel = DEFAULT_SEGMENTER) -> InpaintModel:
-    """The worn-mask segmenter: a preset name, a .safetensors path or a model (cached by name)."""
-    if isinstance(spec, InpaintModel):
-        return spec.eval()
-    return _load_segmenter(str(spec))
 
 
 def segment_aligned(segmenter: InpaintModel, aligned: np.ndarray) -> np.ndarray:

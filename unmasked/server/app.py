@@ -25,6 +25,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from unmasked.faces import detect_faces, face_from_box
+from unmasked.masks.face_mask import put_face_masks
+from unmasked.pipelines.fill import InputError, check_sketch, validate_inputs
+from unmasked.pipelines.inpaint import check_box
+from unmasked.pipelines.inpaint import inpaint as inpaint_image  # the route below is called inpaint
+from unmasked.pipelines.unmask import unmask_array
 from unmasked.server import payloads
 from unmasked.server.payloads import BodyTooLarge, b64, header_safe, mask_png, png_bytes
 from unmasked.server.schemas import (
@@ -42,7 +48,9 @@ from unmasked.server.schemas import (
     UnmaskParams,
     UnmaskResponse,
 )
+from unmasked.server.study import StudyStore, study_router
 from unmasked.server.worker import ModelStore, WorkerPool
+from unmasked.version import __version__
 
 STATIC_DIR = Path(__file__).parent / "static"
 API = "/api/v1"
@@ -142,9 +150,6 @@ def _image_responses(model) -> dict:
 
 def create_app(settings: ServerSettings | None = None) -> FastAPI:
     """A new app with its own model store, worker pool and (optional) study database."""
-    from unmasked.server.study import StudyStore, study_router
-    from unmasked.version import __version__
-
     settings = settings or ServerSettings()
     store = ModelStore(settings.models, settings.checkpoints)
     pool = WorkerPool(settings.workers, settings.queue_size)
@@ -204,9 +209,6 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         store.check_guides(params.model, blobs)
 
         def job():
-            from unmasked.pipelines.fill import InputError, check_sketch, validate_inputs
-            from unmasked.pipelines.inpaint import check_box, inpaint
-
             loaded = payloads.read_image(blobs["image"], "image", mp)
             hole = payloads.read_mask(blobs["mask"], mp)
             ref = payloads.read_image(blobs["reference"], "reference", mp).rgb if blobs["reference"] else None
@@ -222,7 +224,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
                 raise HTTPException(422, str(e)) from None
             t0 = time.perf_counter()
             try:
-                result = inpaint(loaded.rgb, hole, model, box=params.box, reference=ref, sketch=sketch)
+                result = inpaint_image(loaded.rgb, hole, model, box=params.box, reference=ref, sketch=sketch)
             except InputError as e:
                 raise HTTPException(400, str(e)) from None
             lines = None if sketch is None else int((sketch & hole).sum())
@@ -245,8 +247,6 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
 
         With `response_format=json` the answer also holds the filled region (`mask`) and the faces.
         """
-        from unmasked.pipelines.unmask import unmask_array
-
         params, blobs = await payloads.parse_request(request, UnmaskParams, UnmaskJSON, unmask_files)
         store.info(params.model)
         store.check_guides(params.model, blobs)
@@ -294,9 +294,6 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         params, blobs = await payloads.parse_request(request, FaceMaskParams, FaceMaskJSON, face_files)
 
         def job():
-            from unmasked.faces import detect_faces, face_from_box
-            from unmasked.masks.face_mask import put_face_masks
-
             loaded = payloads.read_image(blobs["image"], "image", mp)
             t0 = time.perf_counter()
             try:

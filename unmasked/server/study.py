@@ -25,6 +25,12 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from unmasked.api import load_model
+from unmasked.conventions import load_image, save_image
+from unmasked.data.datasets import list_images
+from unmasked.masks.face_mask import face_mask_for_aligned
+from unmasked.pipelines.fill import fill_array
+
 REAL = "real"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
 SCHEMA = """
@@ -178,12 +184,6 @@ def prepare_study(images: str | Path, models: list[str], out_dir: str | Path, *,
     landmarks (jittered) is filled by that model. Every face appears in one folder only.
     """
     from PIL import Image
-
-    from unmasked.api import load_model
-    from unmasked.conventions import load_image, save_image
-    from unmasked.data.datasets import list_images
-    from unmasked.masks.face_mask import face_mask_for_aligned
-    from unmasked.pipelines.fill import fill_array
 
     files = list_images(images)
     need = count * (len(models) + 1)

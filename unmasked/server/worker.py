@@ -19,6 +19,7 @@ from typing import Any
 
 from fastapi import HTTPException
 
+from unmasked.api import load_model
 from unmasked.hub import DEFAULT_FACE_PRESET, DEFAULT_SCENE_MODEL, catalogue, shipped_weights
 from unmasked.registry import list_models
 from unmasked.server.schemas import ModelInfo
@@ -161,7 +162,5 @@ class ModelStore:
             with self._lock:
                 model = self._models.get(name)
                 if model is None:
-                    from unmasked.api import load_model
-
                     model = self._models[name] = load_model(self._paths.get(name, name)).eval()
         return model

@@ -17,7 +17,10 @@ from torch.utils.data import Dataset, Sampler
 
 from unmasked.data.datasets import IdentityFolderDataset, ImageFolderDataset, MNISTDataset
 from unmasked.data.sketch import edge_sketch, training_sketch
+from unmasked.evaluation.run import generated_masks
 from unmasked.masks import MaskBank
+from unmasked.masks.face_mask import face_mask_for_aligned, jittered_mean_landmarks
+from unmasked.pipelines.unmask import worn_mask_region
 from unmasked.training.config import TrainConfig
 
 
@@ -67,9 +70,6 @@ def face_mask_bank(kind: str, count: int, size: int, seed: int) -> MaskBank:
     images' horizontal flips mirror them.
     """
     import cv2
-
-    from unmasked.masks.face_mask import face_mask_for_aligned, jittered_mean_landmarks
-    from unmasked.pipelines.unmask import worn_mask_region
 
     if kind not in FACE_MASK_KINDS:
         raise ValueError(f"unknown face mask kind {kind!r}; valid: {', '.join(FACE_MASK_KINDS)}")
@@ -172,8 +172,6 @@ class StepBatchSampler(Sampler[list[tuple[int, int]]]):
 
 def validation_masks(cfg: TrainConfig, count: int) -> np.ndarray:
     """Fixed bucketed masks (bool (count, S, S)) spread over the 12 cells, for validation."""
-    from unmasked.evaluation.run import generated_masks
-
     per_cell = max(1, -(-count // 12))
     masks = generated_masks("bucketed", cfg.data.size, per_cell, seed=cfg.seed + 1)
     return np.stack([m.hole for m in masks[:count]])

@@ -28,6 +28,7 @@ from unmasked.checkpoint import save_checkpoint
 from unmasked.conventions import save_image
 from unmasked.training.config import TrainConfig, save_config
 from unmasked.training.module import InpaintingModule, save_discriminator
+from unmasked.training.two_face import TwoFaceModule
 
 
 def sample_grid(masked: np.ndarray, filled: np.ndarray, truth: np.ndarray, coarse: np.ndarray | None = None,
@@ -120,8 +121,6 @@ def build_trainer(cfg: TrainConfig, **overrides) -> L.Trainer:
 def module_for(cfg: TrainConfig) -> InpaintingModule:
     """The LightningModule for ``cfg.model``: reference-guided ``two_face`` has its own (curriculum)."""
     if cfg.model == "two_face":
-        from unmasked.training.two_face import TwoFaceModule
-
         return TwoFaceModule(cfg)
     if cfg.curriculum:
         raise ValueError(f"curriculum is only used by the two_face model, not {cfg.model!r}")

@@ -30,6 +30,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from unmasked.checkpoint import save_checkpoint
+from unmasked.conventions import load_image
+from unmasked.data.datasets import identity_split, scan_identities
+from unmasked.faces.align import align_face, alignment_matrix
+from unmasked.faces.descriptor import dlib_descriptor
+from unmasked.faces.detect import detect_faces
+from unmasked.faces.template import align_to_template, mean_landmarks
+from unmasked.models.face_identity import build_student
+
 CROP_SIZE = 128
 
 
@@ -59,8 +68,6 @@ class FaceCache:
 
 def _plan(roots: list[Path], val_fraction: float, split_seed: int, val_per_identity: int, seed: int,
           splits: tuple[str, ...] = ("val", "train")):
-    from unmasked.data.datasets import identity_split, scan_identities
-
     val, train = [], []
     for root in roots:
         for ident, paths in scan_identities(root).items():
@@ -91,11 +98,6 @@ def build_cache(roots: list[str | os.PathLike], cache_dir: str | os.PathLike, *,
 
     ``splits``: which identities to plan ("val": the held-out ones, at most ``val_per_identity`` images each).
     """
-    from unmasked.conventions import load_image
-    from unmasked.faces.align import align_face
-    from unmasked.faces.descriptor import dlib_descriptor
-    from unmasked.faces.detect import detect_faces
-
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     done: set[str] = set()
@@ -151,10 +153,6 @@ def build_cache(roots: list[str | os.PathLike], cache_dir: str | os.PathLike, *,
 def _celeba_matrix(paths: list[Path], size: int, n: int = 40) -> np.ndarray:
     """One fixed FFHQ alignment for CelebA ``img_align_celeba`` (its faces are already eye-aligned):
     from the mean 68 landmarks of ``n`` of its images (geometry only, no identity information)."""
-    from unmasked.conventions import load_image
-    from unmasked.faces.align import alignment_matrix
-    from unmasked.faces.detect import detect_faces
-
     lms = []
     for p in paths[:: max(1, len(paths) // n)][:n]:
         faces = detect_faces(load_image(p).rgb, detector="hog", upsample=0)
@@ -172,9 +170,6 @@ def training_faces(roots: list[str | os.PathLike], cache_dir: str | os.PathLike,
     in ``cache_dir/train_crops_<size>.npz``) ``keys``, ``identity``, ``crops`` uint8 (N, S, S, 3).
     """
     import cv2
-
-    from unmasked.conventions import load_image
-    from unmasked.data.datasets import identity_split, scan_identities
 
     out_path = Path(cache_dir) / f"train_crops_{size}.npz"
     if out_path.is_file():
@@ -227,10 +222,6 @@ def train_student(data: dict[str, np.ndarray], out: str | os.PathLike, *, minute
     to the centred unit dlib descriptor where known. Augmentation: alignment jitter, horizontal flip,
     brightness/contrast. Writes ``out`` (fp16) and returns the training summary.
     """
-    from unmasked.checkpoint import save_checkpoint
-    from unmasked.faces.template import align_to_template, mean_landmarks
-    from unmasked.models.face_identity import build_student
-
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     crops = torch.from_numpy(data["crops"]).permute(0, 3, 1, 2).contiguous()  # uint8 (N, 3, S, S)

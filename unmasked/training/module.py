@@ -31,6 +31,7 @@ from torch.utils.data import DataLoader
 from unmasked.checkpoint import load_state, read_checkpoint_info
 from unmasked.conventions import composite, tensor_to_image
 from unmasked.evaluation.metrics import score_image
+from unmasked.hub import load_identity_network
 from unmasked.losses import PConvLoss, VGG19Relu31, hinge_d_loss, hinge_g_loss
 from unmasked.losses.identity import identity_loss
 from unmasked.losses.pconv import perceptual_loss
@@ -73,15 +74,6 @@ def load_discriminator(path, kwargs: dict) -> dict[str, torch.Tensor]:
         if json.loads(meta["kwargs"]) != kwargs:
             raise ValueError(f"{path} holds a discriminator with {meta['kwargs']}, the config asks for {kwargs}")
         return {k: f.get_tensor(k) for k in f.keys()}
-
-
-def load_identity_network(path: str | Path):
-    """A frozen identity embedder: a MobileFaceNet ``.ckpt`` (research weights) or an embedder ``.safetensors``."""
-    from unmasked.hub import load_embedder
-    from unmasked.models.face_identity import load_mobilefacenet
-
-    path = Path(path)
-    return load_mobilefacenet(path) if path.suffix == ".ckpt" else load_embedder(path)
 
 
 #: half-width (px) of the band around sketch lines that ``loss_weights.sketch_l1`` weighs: a rough

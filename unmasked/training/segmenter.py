@@ -40,7 +40,33 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from unmasked.data.mask_seg import SegBank, aligned_landmarks, cached, mfn_bank, synthetic_bank
+from unmasked.api import load_model
+from unmasked.checkpoint import save_checkpoint
+from unmasked.conventions import load_image
+from unmasked.data.datasets import list_images
+from unmasked.data.mask_seg import (
+    MFN_LABEL_MASK,
+    SegBank,
+    aligned_landmarks,
+    cached,
+    mfn_bank,
+    mfn_files,
+    mfn_split,
+    synthetic_bank,
+)
+from unmasked.faces import align_face, detect_faces
+from unmasked.masks.face_mask import TemplateSet
+from unmasked.pipelines.unmask import (
+    DILATE,
+    MIN_MASK_AREA,
+    REFRAME_ZOOMS,
+    _to_photo,
+    hole_from_probability,
+    segment_aligned,
+    unmask_array,
+    worn_mask_region,
+)
+from unmasked.registry import create_model
 
 DATA = Path("../shared/data")
 
@@ -73,8 +99,6 @@ class SegmenterConfig:
 
 def load_data(cfg: SegmenterConfig) -> dict:
     """{"train": SegBank (synthetic), "val": SegBank (synthetic), "mfn": SegBank, "mfn_extra": dict}."""
-    from unmasked.masks.face_mask import TemplateSet
-
     cache = Path(cfg.cache)
     lm = aligned_landmarks(cfg.faces, cache / "celeba_wild256_lm256_fixedbox.npz")
     templates = TemplateSet.from_folder(cfg.templates) if cfg.templates else None
@@ -135,9 +159,6 @@ def seg_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 def train(cfg: SegmenterConfig) -> dict:
     """Train, checkpoint and evaluate; returns the metrics (also in ``out/metrics.json``)."""
-    from unmasked.checkpoint import save_checkpoint
-    from unmasked.registry import create_model
-
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)
@@ -224,9 +245,6 @@ def evaluate_mfn(segmenter, mfn: SegBank, extra: dict, mfn_root: str, *, split: 
     (the pipeline would not touch them). ``coverage`` = fraction of label pixels inside the pipeline's hole."""
     from PIL import Image
 
-    from unmasked.data.mask_seg import MFN_LABEL_MASK, mfn_files, mfn_split
-    from unmasked.pipelines.unmask import DILATE, _to_photo, hole_from_probability, segment_aligned, worn_mask_region
-
     dilate = DILATE if dilate is None else dilate
     files = {k: lbl for k, _, lbl in mfn_files(mfn_root) if mfn_split(k) == split}
     rows = {k: i for i, k in enumerate(mfn.keys)}
@@ -272,11 +290,6 @@ def evaluate_mfn_pipeline(segmenter, mfn_root: str, *, split: str = "val", zooms
     scores every n-th photo of the split (a quick check)."""
     from PIL import Image
 
-    from unmasked.api import load_model
-    from unmasked.conventions import load_image
-    from unmasked.data.mask_seg import MFN_LABEL_MASK, mfn_files, mfn_split
-    from unmasked.pipelines.unmask import REFRAME_ZOOMS, unmask_array
-
     zooms = REFRAME_ZOOMS if zooms is None else tuple(zooms)
     filler = load_model("telea")
     ious, covers, reframed = [], [], 0
@@ -300,8 +313,6 @@ def evaluate_mfn_pipeline(segmenter, mfn_root: str, *, split: str = "val", zooms
 def evaluate_synthetic(segmenter, val: SegBank) -> dict:
     """Synthetic held-out faces (val identities): IoU/Dice on masked ones (at the bank's size) and the
     predicted area on the same faces without a mask (the false-positive check)."""
-    from unmasked.pipelines.unmask import MIN_MASK_AREA, segment_aligned
-
     probs = np.concatenate([segment_aligned(segmenter, val.images[i : i + 64]) for i in range(0, len(val), 64)])
     pred = probs > 0.5
     masked = val.kinds != "none"
@@ -320,11 +331,6 @@ def evaluate_synthetic(segmenter, val: SegBank) -> dict:
 def evaluate_real_photos(segmenter, folder: str, limit: int = 60) -> dict:
     """Unlabelled real photos of masked people (e.g. RMFD): the share of detected faces on which a
     mask is found (a recall proxy; no pixel labels exist). ``limit`` photos, spread over the folder."""
-    from unmasked.conventions import load_image
-    from unmasked.data.datasets import list_images
-    from unmasked.faces import align_face, detect_faces
-    from unmasked.pipelines.unmask import MIN_MASK_AREA, segment_aligned
-
     paths = list_images(folder)
     paths = paths[:: max(1, len(paths) // limit)][:limit]
     areas = []
@@ -372,8 +378,6 @@ def main(argv: list[str] | None = None) -> None:
         p.error("--pipeline needs --evaluate WEIGHTS")
     cfg = SegmenterConfig(**args)
     if weights:
-        from unmasked.api import load_model
-
         torch.set_num_threads(cfg.threads)
         segmenter = load_model(weights)
         report = evaluate_all(segmenter, load_data(cfg), cfg.mfn)
