@@ -40,11 +40,6 @@ LAYERS = [
 
 #: (importing module, imported module) arrows that break a rule today; fix them, then delete the line
 KNOWN = {
-    # faces, masks and data import each other (the landmark geometry of face_mask belongs in faces/)
-    ("unmasked.data.mask_seg", "unmasked.masks.face_mask"),
-    ("unmasked.faces.template", "unmasked.masks.face_mask"),
-    ("unmasked.masks.face_mask", "unmasked.data.datasets"),
-    ("unmasked.masks.face_mask", "unmasked.faces"),
     # a model that aligns faces itself (embed_photo, the template crop)
     ("unmasked.models.face_identity", "unmasked.faces"),
     ("unmasked.models.face_identity", "unmasked.faces.template"),

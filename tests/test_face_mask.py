@@ -10,18 +10,12 @@ from PIL import Image
 
 from unmasked.cli import main
 from unmasked.conventions import load_mask
-from unmasked.masks import face_mask as fm
-from unmasked.masks.face_mask import (
-    FFHQ_MEAN_LANDMARKS,
-    PROCEDURAL_KINDS,
-    TemplateSet,
-    face_mask_for_aligned,
-    head_tilt,
-    landmarks_cache,
-    procedural_template,
-    put_face_mask,
-    six_points,
-)
+from unmasked.data import face_masks as fmd
+from unmasked.data.face_masks import landmarks_cache
+from unmasked.faces.landmarks import FFHQ_MEAN_LANDMARKS, head_tilt, six_points
+from unmasked.masks import templates as tm
+from unmasked.masks.face_mask import face_mask_for_aligned, put_face_mask
+from unmasked.masks.templates import PROCEDURAL_KINDS, TemplateSet, procedural_template
 
 WILD = ["7201/001085.jpg", "7215/020701.jpg", "7230/016369.jpg"]
 #: hole ratio of a worn mask on an FFHQ-aligned 128 x 128 face (measured 0.06-0.33, means 0.11-0.22 by type)
@@ -231,12 +225,12 @@ def test_landmarks_cache(shared_data, tmp_path, monkeypatch):
         assert lm.shape == (68, 2) and 0 <= lm.min() and lm.max() < 128
         assert np.abs(lm - FFHQ_MEAN_LANDMARKS * 128).mean() < 10  # an aligned face, at 128 px
 
-    import unmasked.faces
+    import unmasked.data.face_masks
 
     def no_detection(*args, **kwargs):
         raise AssertionError("cached landmarks must not be detected again")
 
-    monkeypatch.setattr(unmasked.faces, "detect_faces", no_detection)
+    monkeypatch.setattr(unmasked.data.face_masks, "detect_faces", no_detection)
     again = landmarks_cache(folder, 128, cache)
     assert sorted(again) == sorted(found)
     np.testing.assert_allclose(again[WILD[0]], found[WILD[0]], atol=1e-4)  # stored as float32
@@ -275,15 +269,15 @@ def test_cli_masks_face(shared_data, tmp_path):
 
 
 def test_mask_folder_is_reproducible(tmp_path, monkeypatch):
-    import unmasked.faces
+    import unmasked.data.face_masks
 
     src = tmp_path / "in"
     src.mkdir()
     Image.fromarray(_textured(96)).save(src / "x.png")
-    monkeypatch.setattr(unmasked.faces, "detect_faces", lambda rgb, detector="auto": [FFHQ_MEAN_LANDMARKS * 96])
-    a = list(fm.mask_folder(src, tmp_path / "a", seed=5))
-    list(fm.mask_folder(src, tmp_path / "b", seed=5))
-    list(fm.mask_folder(src, tmp_path / "c", seed=6))
+    monkeypatch.setattr(unmasked.data.face_masks, "detect_faces", lambda rgb, detector="auto": [FFHQ_MEAN_LANDMARKS * 96])
+    a = list(fmd.mask_folder(src, tmp_path / "a", seed=5))
+    list(fmd.mask_folder(src, tmp_path / "b", seed=5))
+    list(fmd.mask_folder(src, tmp_path / "c", seed=6))
     assert [(x.status, x.faces) for x in a] == [("masked", 1)]
     assert (tmp_path / "a" / "x.png").read_bytes() == (tmp_path / "b" / "x.png").read_bytes()
     assert (tmp_path / "a" / "x.png").read_bytes() != (tmp_path / "c" / "x.png").read_bytes()
@@ -293,29 +287,29 @@ def test_mask_folder_is_reproducible(tmp_path, monkeypatch):
 
 
 def test_restyle_template_blends_with_the_templates_shading():
-    flat = fm.Template("flat", np.dstack([np.full((20, 30, 3), 200, np.uint8), np.full((20, 30), 255, np.uint8)]),
+    flat = tm.Template("flat", np.dstack([np.full((20, 30, 3), 200, np.uint8), np.full((20, 30), 255, np.uint8)]),
                        np.zeros((6, 2)))
-    assert np.array_equal(fm.restyle_template(flat, colour="black", weight=0.0).rgba, flat.rgba)
+    assert np.array_equal(tm.restyle_template(flat, colour="black", weight=0.0).rgba, flat.rgba)
     # a flat template has shading 1: weight 1 gives the colour exactly, 0.5 the mean of the two
-    assert (fm.restyle_template(flat, colour="#102030", weight=1.0).rgba[..., :3] == (16, 32, 48)).all()
-    assert (fm.restyle_template(flat, colour=(0, 100, 250), weight=0.5).rgba[..., :3] == (100, 150, 225)).all()
+    assert (tm.restyle_template(flat, colour="#102030", weight=1.0).rgba[..., :3] == (16, 32, 48)).all()
+    assert (tm.restyle_template(flat, colour=(0, 100, 250), weight=0.5).rgba[..., :3] == (100, 150, 225)).all()
     # a fold (darker band) stays darker after recolouring; alpha and key points are kept
     folded = flat.rgba.copy()
     folded[8:12, :, :3] = 120
-    t = fm.restyle_template(fm.Template("f", folded, np.ones((6, 2))), colour="white", weight=1.0)
+    t = tm.restyle_template(tm.Template("f", folded, np.ones((6, 2))), colour="white", weight=1.0)
     assert t.rgba[10, 5, 0] < t.rgba[2, 5, 0] - 40
     assert np.array_equal(t.rgba[..., 3], folded[..., 3]) and t.points.tolist() == np.ones((6, 2)).tolist()
     # a texture picture is resized onto the canvas (MaskTheFace's --pattern)
     stripes = np.zeros((8, 8, 3), np.uint8)
     stripes[:, ::2] = 255
-    patterned = fm.restyle_template(flat, texture=stripes, weight=1.0).rgba[..., :3]
+    patterned = tm.restyle_template(flat, texture=stripes, weight=1.0).rgba[..., :3]
     assert patterned.std() > 50
     for kwargs, match in (({}, "exactly one"), ({"colour": "red", "texture": stripes}, "exactly one"),
                           ({"colour": "nope"}, "unknown colour"), ({"colour": "#12345"}, "unknown colour"),
                           ({"colour": (0, 300, 0)}, "0..255"), ({"colour": "black", "weight": 1.5}, r"\[0, 1\]"),
                           ({"texture": np.zeros((4, 4), np.uint8)}, "uint8 RGB")):
         with pytest.raises(ValueError, match=match):
-            fm.restyle_template(flat, **kwargs)
+            tm.restyle_template(flat, **kwargs)
 
 
 def test_restyled_masks_keep_the_hole_and_change_the_colour():
@@ -358,12 +352,12 @@ def test_template_folder_textures(tmp_path):
 
 
 def test_mask_folder_colour_and_errors(tmp_path, monkeypatch):
-    import unmasked.faces
+    import unmasked.data.face_masks
 
     src = tmp_path / "in"
     src.mkdir()
     Image.fromarray(_textured(96)).save(src / "x.png")
-    monkeypatch.setattr(unmasked.faces, "detect_faces", lambda rgb, detector="auto": [FFHQ_MEAN_LANDMARKS * 96])
+    monkeypatch.setattr(unmasked.data.face_masks, "detect_faces", lambda rgb, detector="auto": [FFHQ_MEAN_LANDMARKS * 96])
     runner = CliRunner()
     ok = runner.invoke(main, ["masks", "face", "--input-dir", str(src), "--output-dir", str(tmp_path / "o"),
                               "--type", "kn95", "--colour", "navy", "--weight", "1"])
@@ -383,7 +377,7 @@ def test_decal_prints_on_the_fabric_only():
     t = procedural_template("surgical", np.random.default_rng(0), scale=0.3)
     changed_any = False
     for seed in range(8):
-        d = fm.add_decal(t, np.random.default_rng(seed))
+        d = tm.add_decal(t, np.random.default_rng(seed))
         assert np.array_equal(d.rgba[..., 3], t.rgba[..., 3]) and np.array_equal(d.points, t.points)
         diff = np.any(d.rgba[..., :3] != t.rgba[..., :3], axis=2)
         assert not diff[t.rgba[..., 3] <= 127].any()  # never outside the mask

@@ -215,7 +215,8 @@ def masks_face_cmd(input_dir, output_dir, kind, templates, detector, colour, tex
     from tqdm import tqdm
 
     from unmasked.data.datasets import list_images
-    from unmasked.masks.face_mask import TemplateSet, mask_folder
+    from unmasked.data.face_masks import mask_folder
+    from unmasked.masks.templates import TemplateSet
 
     template_set = _run(TemplateSet.from_folder, templates) if templates is not None else None
     total = len(_run(list_images, input_dir))

@@ -76,7 +76,7 @@ def aligned_landmarks(
     root: str | os.PathLike, cache_path: str | os.PathLike, *, size: int = 256, probe: int = 24
 ) -> dict[str, np.ndarray]:
     """68 landmarks of every aligned face below ``root`` (at ``size`` px), cached like
-    :func:`unmasked.masks.face_mask.landmarks_cache` (same ``.npz`` layout) but ~10x cheaper.
+    :func:`unmasked.data.face_masks.landmarks_cache` (same ``.npz`` layout) but ~10x cheaper.
 
     In an FFHQ-aligned folder the face sits in nearly the same square in every image, so the
     HOG detector runs on ``probe`` images only, and dlib's shape predictor is run on every image
@@ -130,7 +130,7 @@ def synthetic_bank(
     the template folder's textures), as real masks are.
 
     ``landmarks``: {relative posix path: (68, 2) at ``landmarks_size`` px} from
-    :func:`unmasked.masks.face_mask.landmarks_cache`; faces without an entry use the jittered mean
+    :func:`unmasked.data.face_masks.landmarks_cache`; faces without an entry use the jittered mean
     aligned face. Sample ``i`` of face ``k`` draws from ``default_rng([seed, k, i])``.
     """
     root = Path(root)

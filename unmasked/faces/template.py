@@ -22,6 +22,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from unmasked.faces.landmarks import FFHQ_MEAN_LANDMARKS
+
 #: (x, y) of left eye, right eye, nose tip, left and right mouth corner in the 96 x 112 crop
 #: (image left = the person's right), as in SphereFace / MobileFaceNet training
 TEMPLATE_96x112 = np.array([[30.2946, 51.6963], [65.5318, 51.5014], [48.0252, 71.7366],
@@ -42,8 +44,6 @@ def five_points(landmarks68: torch.Tensor | np.ndarray) -> torch.Tensor:
 
 def mean_landmarks(size: int) -> torch.Tensor:
     """The mean 68 landmarks of an FFHQ-aligned ``size`` x ``size`` crop, (68, 2) pixels."""
-    from unmasked.masks.face_mask import FFHQ_MEAN_LANDMARKS
-
     return torch.from_numpy(FFHQ_MEAN_LANDMARKS * size).float()
 
 

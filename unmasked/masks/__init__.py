@@ -7,7 +7,6 @@ from unmasked.masks.face_mask import (
     PROCEDURAL_KINDS,
     TemplateSet,
     face_mask_for_aligned,
-    landmarks_cache,
     put_face_mask,
     put_face_masks,
 )
@@ -39,7 +38,6 @@ __all__ = [
     "generate_masks",
     "hole_ratio",
     "irregular_mask",
-    "landmarks_cache",
     "make_mask",
     "put_face_mask",
     "put_face_masks",

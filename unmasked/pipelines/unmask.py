@@ -43,8 +43,8 @@ import torch
 from unmasked.conventions import image_to_tensor
 from unmasked.faces import align_face, detect_faces, face_from_box, paste_back
 from unmasked.faces.detect import box_iou
+from unmasked.faces.landmarks import six_points
 from unmasked.hub import DEFAULT_SEGMENTER, load_segmenter
-from unmasked.masks.face_mask import six_points
 from unmasked.models.base import InpaintModel
 from unmasked.pipelines.fill import fill_array, run_model, validate_image
 from unmasked.pipelines.reference import Gallery, aligned_reference
