@@ -45,10 +45,6 @@ KNOWN = {
     ("unmasked.models.face_identity", "unmasked.faces.template"),
     # a model that loads the frozen coarse model it refines
     ("unmasked.models.face_refiner", "unmasked.checkpoint"),
-    # training and evaluation import each other
-    ("unmasked.evaluation.identity", "unmasked.training.identity_distill"),
-    ("unmasked.training.data", "unmasked.evaluation.run"),
-    ("unmasked.training.module", "unmasked.evaluation.metrics"),
 }
 
 

@@ -23,9 +23,9 @@ import numpy as np
 import torch
 
 from unmasked.conventions import image_to_tensor
+from unmasked.data.face_cache import build_cache, load_cache
 from unmasked.hub import load_embedder
 from unmasked.models.face_identity import load_mobilefacenet
-from unmasked.training.identity_distill import build_cache, load_cache
 
 
 def roc_auc(scores: Sequence[float], labels: Sequence[bool]) -> float:
@@ -134,7 +134,7 @@ def evaluate_identity(roots: Sequence[str | os.PathLike], cache_dir: str | os.Pa
     are given) and ``embedders`` (shipped names or checkpoint paths), all on the same pairs.
 
     dlib descriptors, FFHQ-aligned 128 px crops and their landmarks are computed once and kept in
-    ``cache_dir`` (:func:`unmasked.training.identity_distill.build_cache`). The torch embedders
+    ``cache_dir`` (:func:`unmasked.data.face_cache.build_cache`). The torch embedders
     are scored with the per-image landmarks and, as "(mean warp)", with the fixed warp of the
     mean FFHQ face. Returns ``{"results": [VerificationResult as dict], "pairs", "genuine",
     "impostor", "images", "identities"}``.

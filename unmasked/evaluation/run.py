@@ -27,20 +27,10 @@ from unmasked.evaluation.realism import c2st, hole_patch
 from unmasked.evaluation.report import write_report
 from unmasked.faces import detect_faces
 from unmasked.faces.descriptor import dlib_descriptor
-from unmasked.masks import HOLE_RATIO_BUCKETS, MaskFolder, bucket_of, hole_ratio, make_mask, touches_border
+from unmasked.masks import bucket_of, hole_ratio, touches_border
 from unmasked.masks.face_mask import face_mask_for_aligned
+from unmasked.masks.sets import CELLS, EvalMask, generated_masks, masks_from_folder  # noqa: F401 (re-exported)
 from unmasked.pipelines.fill import fill_array
-
-CELLS = [(b, border) for b in range(len(HOLE_RATIO_BUCKETS)) for border in (False, True)]
-
-
-@dataclass
-class EvalMask:
-    name: str
-    hole: np.ndarray  # bool (S, S)
-    image_index: int | None = None  # a mask made for one image (e.g. a face mask on its face)
-    #: 68 landmarks of that image's face: the fill's identity distance is then measured
-    landmarks: np.ndarray | None = None
 
 
 @dataclass
@@ -67,35 +57,6 @@ def load_eval_images(images: str | Path, size: int, *, split: str = "all", crop:
     indices = np.linspace(0, len(ds) - 1, n).round().astype(int) if n < len(ds) else np.arange(len(ds))
     names = [str(Path(ds.paths[i]).relative_to(images)) for i in indices]
     return names, np.stack([ds.pixels(int(i)) for i in indices])
-
-
-def masks_from_folder(root: str | Path, size: int, per_cell: int | None = None) -> list[EvalMask]:
-    """Masks from a folder, resized to ``size``; ``per_cell`` keeps the first K of each cell."""
-    folder = MaskFolder(root)
-    if len(folder) == 0:
-        raise ValueError(f"no mask images found in {root}")
-    masks = [EvalMask(Path(r.path).name, folder.load(i, size)) for i, r in enumerate(folder.records)]
-    if per_cell is None:
-        return masks
-    kept, counts = [], {}
-    for m in masks:
-        cell = (bucket_of(hole_ratio(m.hole)), touches_border(m.hole))
-        if cell[0] is not None and counts.get(cell, 0) < per_cell:
-            counts[cell] = counts.get(cell, 0) + 1
-            kept.append(m)
-    return kept
-
-
-def generated_masks(kind: str, size: int, per_cell: int, seed: int = 0) -> list[EvalMask]:
-    """``per_cell`` masks per (bucket, border) cell for kind "bucketed"; else 12 x per_cell masks."""
-    rng = np.random.default_rng(seed)
-    if kind == "bucketed":
-        return [
-            EvalMask(f"bucketed_b{b}_{'border' if border else 'inner'}_{k:03d}", make_mask(kind, size, rng, bucket=b, touches_border=border))
-            for b, border in CELLS
-            for k in range(per_cell)
-        ]
-    return [EvalMask(f"{kind}_{k:04d}", make_mask(kind, size, rng)) for k in range(per_cell * len(CELLS))]
 
 
 def face_masks_for_images(images: np.ndarray, seed: int = 0, kind: str = "random") -> list[EvalMask]:

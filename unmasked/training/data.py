@@ -17,9 +17,9 @@ from torch.utils.data import Dataset, Sampler
 
 from unmasked.data.datasets import IdentityFolderDataset, ImageFolderDataset, MNISTDataset
 from unmasked.data.sketch import edge_sketch, training_sketch
-from unmasked.evaluation.run import generated_masks
 from unmasked.masks import MaskBank
 from unmasked.masks.face_mask import face_mask_for_aligned, jittered_mean_landmarks
+from unmasked.masks.sets import generated_masks
 from unmasked.pipelines.unmask import worn_mask_region
 from unmasked.training.config import TrainConfig
 
