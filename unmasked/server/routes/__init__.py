@@ -1,0 +1,1 @@
+"""The REST routes, one module per group: fill (inpaint) and faces (unmask, synthetic masks)."""
