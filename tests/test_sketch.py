@@ -122,6 +122,25 @@ def test_sketch_gain_speeds_up_the_sketch_weights_and_a_gain_change_keeps_the_fu
         create_model("deepfill_v2", cnum=8, working_size=64, sketch=True, sketch_gain=0)
 
 
+def test_the_refinement_can_take_the_sketch_too_and_starts_as_the_model_it_grew_from():
+    coarse_only = _sketch_model()
+    kwargs = coarse_only.config["kwargs"]
+    both = create_model("deepfill_v2", **{**kwargs, "sketch_refine": True, "sketch_gain": 10.0}).eval()
+    both.load_stage_state(coarse_only.state_dict(), kwargs)
+    w = both.refine_conv_branch.xconv1.conv.weight
+    assert w.shape[1] == 4 and torch.count_nonzero(w[:, 3]) == 0
+    image, mask, sketch = _inputs()
+    with torch.no_grad():
+        torch.testing.assert_close(both(image, mask, sketch=sketch).image, coarse_only(image, mask, sketch=sketch).image,
+                                   atol=1e-5, rtol=1e-5)
+        with torch.no_grad():
+            w[:, 3] = 0.1
+        assert not torch.allclose(both(image, mask, sketch=sketch).image, coarse_only(image, mask, sketch=sketch).image)
+        assert torch.equal(both(image, mask).image, coarse_only(image, mask).image)  # no sketch: still the same
+    with pytest.raises(ValueError, match="sketch_refine needs sketch=True"):
+        create_model("deepfill_v2", cnum=8, working_size=64, sketch_refine=True)
+
+
 def test_sketch_band_l1_counts_only_the_pixels_near_the_lines():
     from unmasked.training.module import sketch_band_l1
 

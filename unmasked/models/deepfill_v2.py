@@ -20,6 +20,11 @@ Generator (:class:`DeepFillV2`)
     then learn ``sketch_gain`` times faster under Adam (whose steps are about ``lr`` in
     size whatever the gradient's scale), as the equalised learning rate of Karras et al.
     (ICLR 2018) does for every layer; the sketch-less weights keep their pace.
+    ``sketch_refine=True`` (a deviation from the reference, measured: see the sketch model
+    card) also feeds the sketch to the refinement's dilated-conv branch (``xconv1`` takes RGB +
+    sketch): the coarse network passes everything through a 1/4-resolution bottleneck and is
+    trained towards a blurred fill, so a one-pixel line barely survives it; the refinement is
+    where the detail is made. That channel too starts at zero when widened.
     Coarse network: a gated encoder down to 1/4 resolution, four dilated gated convs
     (rates 2, 4, 8, 16), a gated decoder with nearest x2 up-sampling, a plain 3x3 conv to
     RGB and tanh. Refinement network: its input is the coarse result pasted into the hole,
@@ -112,7 +117,7 @@ class DeepFillV2(InpaintModel):
     multiple: ClassVar[int] = 8
 
     def __init__(self, cnum: int = 48, attention: bool = True, working_size: int = 256, sketch: bool = False,
-                 sketch_gain: float = 1.0) -> None:
+                 sketch_gain: float = 1.0, sketch_refine: bool = False) -> None:
         super().__init__()
         if cnum < 4 or cnum % 4:
             raise ValueError(
@@ -125,6 +130,10 @@ class DeepFillV2(InpaintModel):
         if not sketch_gain > 0:
             raise ValueError(f"sketch_gain must be positive, got {sketch_gain}")
         self.sketch_gain = float(sketch_gain)
+        if sketch_refine and not sketch:
+            raise ValueError("sketch_refine needs sketch=True")
+        #: the refinement's dilated-conv branch sees the sketch too (its first conv: RGB + sketch)
+        self.sketch_refine = bool(sketch_refine)
         c = cnum // 2  # feature maps after the first gated conv
 
         self.coarse = nn.Sequential(
@@ -146,7 +155,7 @@ class DeepFillV2(InpaintModel):
         self.refine_conv_branch = nn.Sequential(
             OrderedDict(
                 [
-                    ("xconv1", GatedConv2d(3, c, 5)),
+                    ("xconv1", GatedConv2d(4 if sketch_refine else 3, c, 5)),
                     ("xconv2_down", GatedConv2d(c, c, 3, stride=2)),
                     ("xconv3", GatedConv2d(c, 2 * c)),
                     ("xconv4_down", GatedConv2d(2 * c, 2 * c, 3, stride=2)),
@@ -206,7 +215,7 @@ class DeepFillV2(InpaintModel):
         coarse = self.coarse[COARSE_ENCODER_LAYERS:](x)
 
         x = coarse * mask + incomplete * (1.0 - mask)
-        hallucinated = self.refine_conv_branch(x)
+        hallucinated = self.refine_conv_branch(torch.cat([x, *guide], dim=1) if self.sketch_refine else x)
         features = self.refine_attention_encoder(x)
         if self.attention is not None:
             small_mask = F.max_pool2d(mask, kernel_size=4)  # 1/4 resolution, any hole pixel -> hole
@@ -237,18 +246,25 @@ class DeepFillV2(InpaintModel):
         """Load ``state`` saved by a DeepFillV2 built with ``source_kwargs`` (a new training stage).
 
         From a sketch-less model into a sketch model, the first conv gains the sketch input
-        channel (index 3) with zero weights: without a sketch the result is unchanged. Between
-        sketch models with another ``sketch_gain``, that channel's weights are rescaled so that
-        the model computes the same function.
+        channel (index 3) with zero weights, and so does the refinement's ``xconv1`` for
+        ``sketch_refine``: without a sketch the result is unchanged. Between models with another
+        ``sketch_gain``, those channels' weights are rescaled so that the model computes the
+        same function.
         """
-        key = "coarse.conv1.conv.weight"
-        if self.uses_sketch and not source_kwargs.get("sketch", False):
+        state = dict(state)
+        ratio = source_kwargs.get("sketch_gain", 1.0) / self.sketch_gain
+        for key, index, had in (("coarse.conv1.conv.weight", 3, source_kwargs.get("sketch", False)),
+                                ("refine_conv_branch.xconv1.conv.weight", 3, source_kwargs.get("sketch_refine", False))):
+            wanted = self.uses_sketch if key.startswith("coarse") else self.sketch_refine
+            if not wanted:
+                continue
             w = state[key]
-            state = {**state, key: torch.cat([w[:, :3], torch.zeros_like(w[:, :1]), w[:, 3:]], dim=1)}
-        elif self.uses_sketch and source_kwargs.get("sketch_gain", 1.0) != self.sketch_gain:
-            w = state[key].clone()
-            w[:, 3] *= source_kwargs.get("sketch_gain", 1.0) / self.sketch_gain
-            state = {**state, key: w}
+            if not had:  # a new input channel at ``index``, zero: the function is unchanged
+                state[key] = torch.cat([w[:, :index], torch.zeros_like(w[:, :1]), w[:, index:]], dim=1)
+            elif ratio != 1.0:
+                w = w.clone()
+                w[:, index] *= ratio
+                state[key] = w
         self.load_state_dict(state, strict=True)
 
 

@@ -53,7 +53,7 @@ DISCRIMINATOR_FORMAT = "unmasked-discriminator/1"
 #: model kwargs that a new stage (``init_from``) may change: they select behaviour, not parameters
 STAGE_SWITCHES = frozenset({"freeze_encoder_bn", "attention", "upsample_mode", "sketch_gain"})
 #: model kwargs that a new stage may switch on: the model's ``load_stage_state`` adds their parameters
-STAGE_GROWTHS = frozenset({"sketch"})
+STAGE_GROWTHS = frozenset({"sketch", "sketch_refine"})
 
 
 def save_discriminator(discriminator: torch.nn.Module, kwargs: dict, path) -> None:
