@@ -35,3 +35,9 @@ def test_auto_is_the_apis_not_the_hubs():
     with pytest.raises(ValueError, match="unknown model 'auto'"):
         hub.load_model("auto")
     assert load_model("auto").fills_whole_image
+
+
+def test_an_alias_whose_weights_do_not_ship_says_so(monkeypatch, tmp_path):
+    monkeypatch.setattr(hub, "WEIGHTS_DIR", tmp_path)  # no preset ships
+    with pytest.raises(ValueError, match="preset 'deepfill_v2_sketch_faces128' does not ship with this version"):
+        hub.load_model("deepfill_v2-sketch")

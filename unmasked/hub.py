@@ -73,6 +73,9 @@ def load_model(spec: str | os.PathLike | InpaintModel) -> InpaintModel:
         return load_checkpoint(presets[text])
     if text.endswith(CHECKPOINT_SUFFIXES) or os.sep in text or Path(text).is_file():
         return load_checkpoint(text)
+    if text in PRESET_ALIASES.values():
+        raise UnknownModelError(f"preset {text!r} does not ship with this version of unmasked (no trained weights "
+                                f"yet); trained presets: {', '.join(presets)}, or pass a checkpoint file (.safetensors)")
     try:
         entry = model_entry(text)
     except UnknownModelError as e:
