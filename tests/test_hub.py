@@ -24,6 +24,7 @@ def test_the_catalogue_lists_presets_architectures_baselines_and_auto(tmp_path):
 def test_aliases_and_defaults_name_shipped_presets():
     presets = hub.shipped_weights()
     assert hub.DEFAULT_FACE_PRESET in presets and hub.DEFAULT_SEGMENTER in presets and hub.DEFAULT_EMBEDDER in presets
+    assert hub.resolve_alias(hub.DEFAULT_SKETCH_MODEL) in presets
     assert hub.resolve_alias("deepfill_v2-faces") == "deepfill_v2_faces128"
     assert hub.load_model("deepfill_v2-faces").config["name"] == "deepfill_v2"
     assert hub.load_embedder().dim == 128
