@@ -93,7 +93,7 @@ def test_sketch_preset_follows_true_edges_and_is_the_face_model_without_one(shar
 
     _, images = load_eval_images(shared_data / "faces" / "celeba_wild256", 128, split="val", limit=32)
     holes = [face_mask_for_aligned(128, np.random.default_rng([0, i]))[1] for i in range(len(images))]
-    assert all(edge_sketch(img, h).any() for img, h in zip(images, holes))
+    assert all(edge_sketch(img, h).any() for img, h in zip(images, holes, strict=True))
     result = evaluate_sketch(load_model("deepfill_v2-sketch"), sketch_cases([str(i) for i in range(32)], images, holes),
                              baseline=load_model("deepfill_v2_faces128"))
     effect = {(e["a"], e["metric"]): e for e in result["effects"]}

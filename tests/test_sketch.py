@@ -286,7 +286,10 @@ def test_cli_fill_with_sketch(sketch_ckpt, tmp_path):
 def test_a_narrower_diffusion_ring_keeps_the_lines_near_the_hole_edge(sketch_ckpt):
     """``classical_blend.sketch_width``: with lines in the hole the diffusion ring is narrower, so
     lines the sketch draws near the hole's edge survive; without a sketch nothing changes."""
-    from unmasked.pipelines.fill import blend_width, check_classical_blend
+    from unmasked.checkpoint import CLASSICAL_BLEND_METHODS, check_classical_blend
+    from unmasked.pipelines.fill import CLASSICAL_FLAGS, blend_width
+
+    assert set(CLASSICAL_BLEND_METHODS) == set(CLASSICAL_FLAGS)  # what a checkpoint may name, the fill can run
 
     rgb, hole, lines = _photo(64)
     wide = check_classical_blend({"method": "navier_stokes", "width": 12})

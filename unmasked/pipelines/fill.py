@@ -26,7 +26,6 @@ import cv2
 import numpy as np
 import torch
 
-from unmasked.checkpoint import check_classical_blend  # noqa: F401 (re-exported)
 from unmasked.conventions import composite, image_to_tensor, mask_to_tensor, pad_to_multiple, tensor_to_image, unpad
 from unmasked.models.base import InpaintModel
 
