@@ -87,11 +87,10 @@ def test_cli_fill_defaults_to_auto_and_says_so(tmp_path, astronaut):
 
 
 def test_one_face_default_everywhere():
-    from unmasked import cli
     from unmasked.api import DEFAULT_FACE_PRESET
     from unmasked.pipelines.auto import AUTO_FACE_MODEL
     from unmasked.server import worker
     from unmasked.server.schemas import UnmaskParams
 
-    assert cli.DEFAULT_FACE_MODEL == worker.DEFAULT_FACE_MODEL == AUTO_FACE_MODEL == DEFAULT_FACE_PRESET
+    assert worker.DEFAULT_FACE_MODEL == AUTO_FACE_MODEL == DEFAULT_FACE_PRESET
     assert UnmaskParams.model_fields["model"].default == DEFAULT_FACE_PRESET

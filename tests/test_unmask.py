@@ -188,7 +188,7 @@ def test_unmask_with_a_reference_or_gallery_calls_the_model_with_the_aligned_ref
     save_image(tmp_path / "p.png", masked)
     r = CliRunner().invoke(main, ["unmask", str(tmp_path / "p.png"), "-o", str(tmp_path / "o.png"),
                                   "--model", "deepfill_v2_faces128", "--reference", str(tmp_path / "p.png")])
-    assert r.exit_code == 1 and "need a reference-guided --model" in r.output
+    assert r.exit_code == 1 and "does not use a reference photo; use a reference-guided model" in r.output
     # without --model, a reference picks the shipped Two-Face preset
     box = ",".join(map(str, ASTRONAUT_BOX))
     r = CliRunner().invoke(main, ["unmask", str(tmp_path / "p.png"), "-o", str(tmp_path / "o.png"), "--box", box,

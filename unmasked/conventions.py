@@ -35,6 +35,17 @@ class ImageReadError(ValueError):
     """An image or mask file could not be read (missing, corrupt, unsupported, too large)."""
 
 
+class ImageTooLarge(ImageReadError):
+    """An image whose header claims more pixels than the limit; nothing was decoded.
+
+    ``size`` is (width, height), or None where Pillow refused the header as a decompression bomb
+    before the size could be read; ``limit`` is the pixel limit that applied."""
+
+    def __init__(self, message: str, size: tuple[int, int] | None, limit: int) -> None:
+        super().__init__(message)
+        self.size, self.limit = size, limit
+
+
 # --------------------------------------------------------------------------- checks
 
 
@@ -198,6 +209,7 @@ class LoadedImage:
 
 def _open(source: PathOrFile, what: str, max_pixels: int | None) -> Image.Image:
     name = source if isinstance(source, (str, os.PathLike)) else f"uploaded {what}"
+    limit = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
     try:
         if isinstance(source, (bytes, bytearray)):
             source = io.BytesIO(source)
@@ -207,14 +219,13 @@ def _open(source: PathOrFile, what: str, max_pixels: int | None) -> Image.Image:
     except IsADirectoryError:
         raise ImageReadError(f"{what} path is a directory, not a file: {name}") from None
     except Image.DecompressionBombError as e:  # Pillow refuses the header before our own check can
-        limit = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
-        raise ImageReadError(f"{what} {name} is above the limit of {limit:,} pixels: {e}") from None
-    except (UnidentifiedImageError, OSError) as e:
+        raise ImageTooLarge(f"{what} {name} is above the limit of {limit:,} pixels: {e}", None, limit) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:  # SyntaxError: some plugins' bad headers
         raise ImageReadError(f"cannot read {what} {name}: not a supported image ({e.__class__.__name__})") from None
     w, h = im.size
-    limit = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
     if w * h > limit:
-        raise ImageReadError(f"{what} {name} is {w}x{h} = {w * h:,} pixels, above the limit of {limit:,} pixels")
+        raise ImageTooLarge(f"{what} {name} is {w}x{h} = {w * h:,} pixels, above the limit of {limit:,} pixels",
+                            (w, h), limit)
     if w == 0 or h == 0:
         raise ImageReadError(f"{what} {name} is empty ({w}x{h})")
     try:

@@ -42,6 +42,8 @@ DEFAULT_FACE_PRESET = "pconv_unet_faces128"
 DEFAULT_SCENE_MODEL = "telea"
 #: the model `fill` uses when a sketch is given without a model: DeepFill v2's user-guided mode
 DEFAULT_SKETCH_MODEL = "deepfill_v2-sketch"
+#: the model `fill` and `unmask` use when a reference photo or a gallery is given without a model
+DEFAULT_REFERENCE_MODEL = "two_face_faces128"
 #: the worn-mask segmenter of `unmask` (a shipped preset of task "segment")
 DEFAULT_SEGMENTER = "mask_segmenter"
 #: the face-identity embedder of reference retrieval and the identity loss (a preset of task "embed")

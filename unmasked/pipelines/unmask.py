@@ -46,7 +46,7 @@ from unmasked.faces.detect import box_iou
 from unmasked.faces.landmarks import six_points
 from unmasked.hub import DEFAULT_SEGMENTER, load_segmenter
 from unmasked.models.base import InpaintModel
-from unmasked.pipelines.fill import fill_array, run_model, validate_image
+from unmasked.pipelines.fill import fill_array, model_name, run_model, validate_image
 from unmasked.pipelines.reference import Gallery, aligned_reference
 
 REGIONS = ("segmenter", "landmarks")
@@ -123,6 +123,17 @@ def reference_detector(detector: str) -> str:
     """The detector for reference and gallery photos: one unmasked face each, so the first-hit
     cascade ("auto") is enough where the photo being restored is searched with "all"."""
     return "auto" if detector == "all" else detector
+
+
+def check_reference_options(model: InpaintModel, reference, gallery) -> None:
+    """``ValueError`` unless at most one of ``reference`` / ``gallery`` is given, and only to a
+    reference-guided model. Callers that prepare the reference first (the CLI builds a folder's
+    gallery once) check with this before any work."""
+    if reference is not None and gallery is not None:
+        raise ValueError("give a reference photo or a gallery, not both")
+    if (reference is not None or gallery is not None) and not model.uses_reference:
+        raise ValueError(f"model {model_name(model)!r} does not use a reference photo; "
+                         "use a reference-guided model (two_face)")
 
 
 def worn_mask_region(landmarks: np.ndarray, size: int, grow: float = 0.05) -> np.ndarray:
@@ -262,12 +273,8 @@ def unmask_array(
 
     size = model.working_size or 128
     ref_face = None
+    check_reference_options(model, reference, gallery)
     if reference is not None or gallery is not None:
-        if reference is not None and gallery is not None:
-            raise ValueError("give a reference photo or a gallery, not both")
-        if not model.uses_reference:
-            raise ValueError(f"model {getattr(model, 'config', {}).get('name', type(model).__name__)!r} does not use "
-                             "a reference photo; use a reference-guided model (two_face)")
         ref_detector = reference_detector(detector)
         if reference is not None:
             validate_image(reference)

@@ -18,11 +18,11 @@ import warnings
 
 import numpy as np
 from fastapi import HTTPException, Request
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 
-from unmasked.conventions import ImageReadError, LoadedImage, load_image, load_mask
+from unmasked.conventions import ImageReadError, ImageTooLarge, LoadedImage, load_image, load_mask
 
 
 class BodyTooLarge(Exception):
@@ -109,29 +109,28 @@ async def parse_request(
 # --------------------------------------------------------------------------- images
 
 
-def check_pixels(data: bytes, what: str, max_pixels: int) -> tuple[int, int]:
-    """(width, height) from the header only; 415 if unreadable, 413 if above ``max_pixels``."""
+def _read(reader, data: bytes, what: str, max_pixels: int):
+    """``reader`` (:func:`~unmasked.conventions.load_image` or ``load_mask``, the one reader of
+    every door) on an upload: 413 above ``max_pixels`` (read from the header, nothing decoded),
+    415 if unreadable."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as im:  # lazy: parses the header, decodes nothing
-                w, h = im.size
-    except Image.DecompressionBombError:
-        raise HTTPException(413, f"{what} has too many pixels (limit {max_pixels:,})") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        raise HTTPException(415, f"{what} is not a supported image (send PNG, JPEG, WebP, BMP, TIFF or GIF)") from None
-    if w * h > max_pixels:
-        raise HTTPException(413, f"{what} is {w}x{h} = {w * h:,} pixels, above this server's limit of {max_pixels:,}")
-    return w, h
+            return reader(data, max_pixels)
+    except ImageTooLarge as e:
+        if e.size is None:
+            raise HTTPException(413, f"{what} has too many pixels (limit {e.limit:,})") from None
+        w, h = e.size
+        raise HTTPException(413, f"{what} is {w}x{h} = {w * h:,} pixels, above this server's limit of {e.limit:,}") from None
+    except ImageReadError as e:
+        if "not a supported image" in str(e):
+            raise HTTPException(415, f"{what} is not a supported image (send PNG, JPEG, WebP, BMP, TIFF or GIF)") from None
+        raise HTTPException(415, f"{what}: {e}") from None
 
 
 def read_image(data: bytes, what: str, max_pixels: int) -> LoadedImage:
-    """Decode an uploaded image (uint8 RGB + alpha/mode), after the header-only pixel check."""
-    check_pixels(data, what, max_pixels)
-    try:
-        return load_image(data, max_pixels)
-    except ImageReadError as e:
-        raise HTTPException(415, f"{what}: {e}") from None
+    """Decode an uploaded image (uint8 RGB + alpha/mode); 413 / 415 as :func:`_read`."""
+    return _read(load_image, data, what, max_pixels)
 
 
 def read_mask(data: bytes, max_pixels: int, what: str = "mask") -> np.ndarray:
@@ -139,11 +138,7 @@ def read_mask(data: bytes, max_pixels: int, what: str = "mask") -> np.ndarray:
 
     A sketch is read the same way (``what="sketch"``): True = a line the fill should follow.
     """
-    check_pixels(data, what, max_pixels)
-    try:
-        return load_mask(data, max_pixels)
-    except ImageReadError as e:
-        raise HTTPException(415, f"{what}: {e}") from None
+    return _read(load_mask, data, what, max_pixels)
 
 
 def png_bytes(image: Image.Image | np.ndarray) -> bytes:

@@ -1,0 +1,5 @@
+"""``python -m unmasked.cli``."""
+
+from unmasked.cli import main
+
+main()

@@ -1,0 +1,122 @@
+"""``unmasked unmask``: remove worn face masks from a photo or a folder."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from tqdm import tqdm
+
+from unmasked.api import load_model
+from unmasked.cli.common import MAX_PIXELS_HELP, parse_box, run
+from unmasked.conventions import DEFAULT_MAX_PIXELS, load_image, save_image
+from unmasked.conventions import save_mask as write_mask
+from unmasked.data.datasets import list_images
+from unmasked.hub import DEFAULT_FACE_PRESET, DEFAULT_REFERENCE_MODEL
+from unmasked.pipelines.reference import Gallery
+from unmasked.pipelines.unmask import check_reference_options, load_segmenter, reference_detector, unmask_array
+
+
+@click.command("unmask")
+@click.argument("photo", type=click.Path(path_type=Path))
+@click.option("--output", "-o", required=True, type=click.Path(path_type=Path),
+              help="Where to write the restored photo (a folder when PHOTO is a folder).")
+@click.option("--model", default=None,
+              help="Face model preset or .safetensors checkpoint.  "
+                   f"[default: {DEFAULT_FACE_PRESET}; {DEFAULT_REFERENCE_MODEL} with --reference/--gallery]")
+@click.option("--box", "boxes", multiple=True, metavar="X,Y,W,H", help="Face square to restore (skips detection); repeatable.")
+@click.option("--detector", default="blazeface", show_default=True,
+              type=click.Choice(["blazeface", "all", "auto", "hog", "cnn"]),
+              help="blazeface: MediaPipe's BlazeFace + FaceMesh, made for faces under masks (milliseconds); dlib's "
+                   "all: every face HOG or the CNN finds; auto: HOG, then HOG upsampled, then the CNN, stopping at "
+                   "the first that finds a face.")
+@click.option("--region", default="segmenter", show_default=True, type=click.Choice(["segmenter", "landmarks"]),
+              help="segmenter: learned worn-mask segmenter (faces without a mask are left alone); "
+                   "landmarks: the landmark heuristic (fills every face).")
+@click.option("--save-mask", type=click.Path(path_type=Path),
+              help="Also write the detected worn mask(s) as a PNG (white = mask); a folder when PHOTO is a folder.")
+@click.option("--debug-dir", type=click.Path(path_type=Path),
+              help="Write each stage per face: aligned crop, mask probability, hole, filled crop.")
+@click.option("--max-pixels", default=None, type=int, help=MAX_PIXELS_HELP + "  [default: 40,000,000]")
+@click.option("--reference", type=click.Path(path_type=Path),
+              help="A photo of the same person, for a reference-guided --model (two_face).")
+@click.option("--gallery", type=click.Path(path_type=Path),
+              help="A folder of photos (flat, or one sub-folder per person) searched for each face's reference.")
+def unmask_cmd(photo, output, model, boxes, detector, region, save_mask, debug_dir, max_pixels, reference,
+               gallery) -> None:
+    """Remove worn face masks in PHOTO (a file or a folder) and restore the faces beneath.
+
+    Each face is found (or given with --box) and aligned; a learned segmenter finds the worn
+    mask on it (a face without a mask is left untouched), the mask region, dilated a little,
+    is filled by the face model and blended back; pixels away from masked faces are unchanged.
+
+    \b
+    Example:
+      unmasked unmask family.jpg -o family_unmasked.png --save-mask family_mask.png
+      unmasked unmask group.jpg -o out.png --box 120,80,160,160 --debug-dir stages/
+      unmasked unmask photos/ -o restored/
+      unmasked unmask photo.jpg -o out.png --gallery family/
+    """
+    parsed = [parse_box(b) for b in boxes]
+    max_pixels = max_pixels or DEFAULT_MAX_PIXELS
+    if model is None:
+        model = DEFAULT_REFERENCE_MODEL if (reference is not None or gallery is not None) else DEFAULT_FACE_PRESET
+    face_model = run(load_model, model)
+    if region == "segmenter":
+        run(load_segmenter)
+    run(check_reference_options, face_model, reference, gallery)
+    ref_rgb = None if reference is None else run(load_image, reference, max_pixels).rgb
+    if gallery is not None:  # built once for a whole folder
+        gallery = run(Gallery.build, gallery, size=face_model.working_size, detector=reference_detector(detector))
+
+    def one(src: Path, dst: Path, mask_path: Path | None, debug: Path | None, echo) -> None:
+        loaded = run(load_image, src, max_pixels)
+        result = run(unmask_array, loaded.rgb, face_model, boxes=parsed or None, detector=detector, region=region,
+                     keep_stages=debug is not None, reference=ref_rgb, gallery=gallery)
+        run(save_image, dst, loaded.to_pil(result.image))
+        for face in result.faces:
+            what = (f"mask found ({100 * face.mask_area:.1f} % of the face crop), restored" if face.mask_found
+                    else f"no mask ({100 * face.mask_area:.1f} % of the face crop), left untouched")
+            if face.zoom != 1.0:
+                what += f" (the mask ran off the face crop: crop zoomed out {face.zoom:g}x)"
+            if face.reference == "given":
+                what += " with the reference photo"
+            elif face.reference is not None:
+                what += f" with reference {face.reference} (similarity {face.reference_similarity:.3f})"
+            elif gallery is not None and face.mask_found:
+                what += " without a reference (no gallery face similar enough)"
+            echo(f"{src.name}: face at x,y,w,h={','.join(map(str, face.box))} (found by {face.detector}): {what}")
+        if result.note:
+            echo(f"note: {src.name}: {result.note}")
+        if mask_path is not None:
+            run(write_mask, mask_path, result.mask)
+        if debug is not None:
+            for i, st in enumerate(result.stages):
+                run(save_image, debug / f"face{i}_1_aligned.png", st.aligned)
+                if st.probability is not None:
+                    run(write_mask, debug / f"face{i}_2_mask.png", st.probability > 0.5)
+                    run(save_image, debug / f"face{i}_2_probability.png",
+                        (st.probability * 255).round().astype("uint8").repeat(3).reshape(*st.probability.shape, 3))
+                run(write_mask, debug / f"face{i}_3_hole.png", st.hole)
+                if st.filled is not None:
+                    run(save_image, debug / f"face{i}_4_filled.png", st.filled)
+
+    if not photo.is_dir():
+        one(photo, output, save_mask, debug_dir, lambda m: click.echo(m, err=m.startswith("note")))
+        click.echo(f"wrote {output}")
+        return
+
+    sources = run(list_images, photo)
+    failed = 0
+    for src in tqdm(sources, unit="img", file=sys.stderr):
+        rel = src.relative_to(photo)
+        try:
+            one(src, output / rel, None if save_mask is None else (save_mask / rel).with_name(f"{rel.stem}_mask.png"),
+                None if debug_dir is None else debug_dir / rel.with_suffix(""), lambda m: tqdm.write(m, file=sys.stderr))
+        except click.ClickException as e:
+            failed += 1
+            tqdm.write(f"error: {src}: {e.message}", file=sys.stderr)
+    click.echo(f"wrote {len(sources) - failed} images to {output}; {failed} failed")
+    if failed:
+        sys.exit(1)
