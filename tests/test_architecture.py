@@ -40,9 +40,6 @@ LAYERS = [
 
 #: (importing module, imported module) arrows that break a rule today; fix them, then delete the line
 KNOWN = {
-    # a model that aligns faces itself (embed_photo, the template crop)
-    ("unmasked.models.face_identity", "unmasked.faces"),
-    ("unmasked.models.face_identity", "unmasked.faces.template"),
     # a model that loads the frozen coarse model it refines
     ("unmasked.models.face_refiner", "unmasked.checkpoint"),
 }

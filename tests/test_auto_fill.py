@@ -7,10 +7,10 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
-from unmasked import load_model
+from unmasked import Inpainter, load_model
 from unmasked.cli import main
 from unmasked.pipelines.auto import AUTO_MIN_SCORE, FaceAwareFill, faces_at_hole
-from unmasked.pipelines.fill import InputError, fill_array
+from unmasked.pipelines.fill import InputError, WholeImageFiller, fill_array
 
 MOUTH = (slice(120, 150), slice(195, 250))  # the astronaut's mouth and chin
 SUIT = (slice(400, 450), slice(50, 120))  # orange suit, next to the mission patch dlib mistakes for a face
@@ -36,8 +36,9 @@ def _hole(shape, *boxes):
 def test_auto_is_the_face_preset_and_telea(auto):
     assert isinstance(auto, FaceAwareFill)
     assert auto.config == {"name": "auto", "kwargs": {"face": "pconv_unet_faces128", "scene": "telea"}}
-    with pytest.raises(TypeError, match="whole image"):
-        auto(torch.zeros(1, 3, 8, 8), torch.zeros(1, 1, 8, 8))
+    # a pipeline, not a network: no parameters, no forward on tensors
+    assert isinstance(auto, WholeImageFiller) and not isinstance(auto, torch.nn.Module)
+    assert Inpainter(auto).model is auto
 
 
 def test_auto_without_a_face_is_telea_byte_for_byte(auto):

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from unmasked.evaluation.identity import roc_auc, score_pairs, threshold_at_far, verification_pairs
-from unmasked.faces.template import (
+from unmasked.hub import load_embedder, shipped_weights
+from unmasked.layers.face_template import (
     TEMPLATE_96x112,
     align_to_template,
     apply_transform,
@@ -16,7 +17,6 @@ from unmasked.faces.template import (
     mean_landmarks,
     similarity_transform,
 )
-from unmasked.hub import load_embedder, shipped_weights
 from unmasked.losses.identity import identity_loss
 from unmasked.models.face_identity import FaceEmbedder, MobileFaceNet, build_student, load_mobilefacenet
 
@@ -242,19 +242,6 @@ def test_dlib_descriptor_tells_people_apart(shared_data):
     same = identity_similarity(dlib, x[[0, 2]], x[[1, 3]])
     other = identity_similarity(dlib, x[[0, 1]], x[[2, 3]])
     assert same.min() > other.max(), (same, other)
-
-
-@pytest.mark.data
-def test_embed_photo_finds_aligns_and_embeds_the_face(shared_data):
-    from unmasked.conventions import load_image
-    from unmasked.data.datasets import scan_identities
-    from unmasked.models.face_identity import embed_photo
-
-    paths = next(iter(scan_identities(shared_data / "faces" / "celeba_align").values()))
-    found = embed_photo(load_image(paths[0]).rgb, build_student().freeze(), size=96)
-    assert len(found) == 1
-    face, aligned, e = found[0]
-    assert aligned.image.shape == (96, 96, 3) and e.shape == (128,) and abs(np.linalg.norm(e) - 1) < 1e-5
 
 
 def test_training_faces_hold_only_training_identities(tmp_path):

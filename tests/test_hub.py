@@ -35,7 +35,9 @@ def test_auto_is_the_apis_not_the_hubs():
 
     with pytest.raises(ValueError, match="unknown model 'auto'"):
         hub.load_model("auto")
-    assert load_model("auto").fills_whole_image
+    from unmasked.pipelines.fill import WholeImageFiller
+
+    assert isinstance(load_model("auto"), WholeImageFiller)
 
 
 def test_an_alias_whose_weights_do_not_ship_says_so(monkeypatch, tmp_path):

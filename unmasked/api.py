@@ -28,12 +28,12 @@ from unmasked.hub import (  # noqa: F401 (the names callers know them by)
 )
 from unmasked.models.base import InpaintModel
 from unmasked.pipelines.auto import load_auto
-from unmasked.pipelines.fill import FillResult, InputError
+from unmasked.pipelines.fill import FillResult, InputError, WholeImageFiller
 from unmasked.pipelines.inpaint import inpaint
 from unmasked.pipelines.unmask import unmask_array
 
 
-def load_model(spec: str | os.PathLike | InpaintModel) -> InpaintModel:
+def load_model(spec: str | os.PathLike | InpaintModel | WholeImageFiller) -> InpaintModel | WholeImageFiller:
     """A model from a shipped preset (see ``unmasked models``), a registered baseline name
     (``"telea"``), a checkpoint path (``*.safetensors``), or ``"auto"`` (the face preset on
     faces, Telea elsewhere: :class:`~unmasked.pipelines.auto.FaceAwareFill`); see
@@ -41,6 +41,8 @@ def load_model(spec: str | os.PathLike | InpaintModel) -> InpaintModel:
 
     A learned architecture named without weights raises ``ValueError`` naming the presets.
     """
+    if isinstance(spec, WholeImageFiller):
+        return spec
     if not isinstance(spec, InpaintModel) and hub.resolve_alias(os.fspath(spec)) == "auto":
         return load_auto()
     return hub.load_model(spec)

@@ -18,7 +18,7 @@ project's own student (:func:`build_student`), distilled from dlib's descriptor
 Every embedder follows one interface (:class:`IdentityEmbedder`):
 ``embed(images (N, 3, S, S) in [-1, 1] FFHQ-aligned crops, landmarks=None (N, 68, 2)) -> (N, D)``
 L2-normalised; :class:`FaceEmbedder` (torch) is differentiable w.r.t. the images through the
-5-point template warp (:mod:`unmasked.faces.template`), :class:`unmasked.faces.descriptor.DlibEmbedder` is not.
+5-point template warp (:mod:`unmasked.layers.face_template`), :class:`unmasked.faces.descriptor.DlibEmbedder` is not.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from unmasked.faces.template import TEMPLATE_SIZE, align_to_template
+from unmasked.layers.face_template import TEMPLATE_SIZE, align_to_template
 from unmasked.models.base import InpaintModel
 from unmasked.registry import create_model, register_model
 
@@ -212,24 +212,6 @@ STUDENT = {"width": 0.5, "embedding_dim": 128, "input_hw": [56, 48], "input_scal
 def build_student(**overrides: Any) -> FaceEmbedder:
     """A fresh, trainable student embedder (:data:`STUDENT` configuration, ``overrides`` applied)."""
     return create_model("face_embedder", **{**STUDENT, **overrides})
-
-
-@torch.no_grad()
-def embed_photo(rgb: np.ndarray, embedder: IdentityEmbedder, *, size: int = 128, detector: str = "blazeface") -> list:
-    """Every face of a uint8 (H, W, 3) photo, largest first, as ``(Face, AlignedFace, embedding (D,) float32)``.
-
-    Each face is found with dlib, FFHQ-aligned at ``size`` and embedded with its own landmarks:
-    the building block of reference retrieval over a gallery folder.
-    """
-    from unmasked.conventions import image_to_tensor
-    from unmasked.faces import align_face, detect_faces
-
-    out = []
-    for face in detect_faces(rgb, detector=detector):
-        aligned = align_face(rgb, face, size)
-        e = embedder.embed(image_to_tensor(aligned.image), aligned.landmarks[None])[0]
-        out.append((face, aligned, e.detach().float().numpy()))
-    return out
 
 
 def cosine_similarity(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

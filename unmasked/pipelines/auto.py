@@ -20,12 +20,11 @@ Pixels outside the hole keep their exact bytes, as with every other model.
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from unmasked.hub import DEFAULT_FACE_PRESET, DEFAULT_SCENE_MODEL, load_model
-from unmasked.models.base import InpaintModel, InpaintOutput
+from unmasked.models.base import InpaintModel
 from unmasked.pipelines.face_crop import faces_at_hole, fill_in_face
-from unmasked.pipelines.fill import FillResult, fill_array
+from unmasked.pipelines.fill import FillResult, WholeImageFiller, fill_array
 
 #: the presets ``auto`` combines (named in :mod:`unmasked.hub`); see the README for the measurements behind them
 AUTO_FACE_MODEL = DEFAULT_FACE_PRESET
@@ -38,7 +37,7 @@ AUTO_SCENE_MODEL = DEFAULT_SCENE_MODEL
 AUTO_MIN_SCORE = 0.3
 
 
-class FaceAwareFill(InpaintModel):
+class FaceAwareFill(WholeImageFiller):
     """The ``auto`` model: ``face_model`` inside detected faces, ``scene_model`` everywhere else.
 
     ``detector`` defaults to BlazeFace + FaceMesh (:mod:`unmasked.faces.detect`; tens of ms a
@@ -55,7 +54,6 @@ class FaceAwareFill(InpaintModel):
 
     def __init__(self, face_model: InpaintModel, scene_model: InpaintModel, *, detector: str = "blazeface",
                  face_name: str = AUTO_FACE_MODEL, scene_name: str = AUTO_SCENE_MODEL):
-        super().__init__()
         if face_model.uses_reference:
             raise ValueError("auto's face model fills without a reference; use fill_with_reference for two_face")
         self.face_model = face_model
@@ -64,10 +62,7 @@ class FaceAwareFill(InpaintModel):
         self.face_name, self.scene_name = face_name, scene_name
         self.config = {"name": "auto", "kwargs": {"face": face_name, "scene": scene_name}}
 
-    def forward(self, image: torch.Tensor, mask: torch.Tensor, reference: torch.Tensor | None = None) -> InpaintOutput:
-        raise TypeError("'auto' chooses a model per face and needs the whole image: use fill_array / Inpainter.fill")
-
-    def fill(self, rgb: np.ndarray, hole: np.ndarray):
+    def fill(self, rgb: np.ndarray, hole: np.ndarray) -> FillResult:
         """Fill ``hole`` (bool (H, W)) of ``rgb`` (uint8 (H, W, 3)); a FillResult whose note says
         which model filled what."""
         base = fill_array(rgb, hole, self.scene_model)  # validates; empty mask -> copy with a note
@@ -99,4 +94,4 @@ class FaceAwareFill(InpaintModel):
 
 def load_auto(detector: str = "blazeface") -> FaceAwareFill:
     """``auto`` with the shipped face preset and the Telea baseline."""
-    return FaceAwareFill(load_model(AUTO_FACE_MODEL), load_model(AUTO_SCENE_MODEL), detector=detector).eval()
+    return FaceAwareFill(load_model(AUTO_FACE_MODEL), load_model(AUTO_SCENE_MODEL), detector=detector)

@@ -6,7 +6,7 @@ The one path that the CLI, the REST server and the Python API share:
 * the input is padded to the model's ``multiple`` and unpadded after;
 * a model with ``classical_blend`` (a shipped preset's metadata) is blended with a diffusion
   fill near the hole boundary, at the model's input resolution (see :func:`blend_with_classical`);
-* a whole-image filler (a model with ``fills_whole_image``, such as ``auto``:
+* a whole-image filler (a :class:`WholeImageFiller`, such as ``auto``:
   :class:`~unmasked.pipelines.auto.FaceAwareFill`) is handed the whole image: it fills faces
   with the face model and the rest with a classical fill;
 * for images larger than a model's ``working_size`` each hole region is filled from a crop
@@ -43,6 +43,24 @@ class FillResult:
     note: str | None = None
     regions: int = 0
     match: object | None = None
+
+
+class WholeImageFiller:
+    """A filler that is a pipeline, not a network: it is handed the whole image by
+    :func:`fill_array` (``fill(rgb, hole) -> FillResult``) and chooses what fills where, such as
+    ``auto`` (:class:`~unmasked.pipelines.auto.FaceAwareFill`). It carries the attributes the
+    callers read off a model (no reference, no sketch, no working size) and a ``config`` naming it."""
+
+    uses_reference = False
+    uses_sketch = False
+    working_size: int | None = None
+    trainable = False
+    task = "inpaint"
+    classical_blend = None
+    config: dict
+
+    def fill(self, rgb: np.ndarray, hole: np.ndarray) -> FillResult:
+        raise NotImplementedError
 
 
 def validate_image(rgb: np.ndarray) -> None:
@@ -190,7 +208,7 @@ def fill_array(
     if sketch is not None:
         check_sketch(model, rgb, sketch)
         sketch = sketch.astype(bool)
-    if getattr(model, "fills_whole_image", False):  # `auto`: picks a model per face, needs the whole image
+    if isinstance(model, WholeImageFiller):  # `auto`: picks a model per face, needs the whole image
         return model.fill(rgb, hole)
     validate_inputs(rgb, hole)
     hole = hole.astype(bool)

@@ -35,7 +35,7 @@ from unmasked.data.datasets import identity_split, scan_identities
 from unmasked.data.face_cache import CROP_SIZE, FaceCache, build_cache, load_cache  # noqa: F401 (re-exported)
 from unmasked.faces.align import alignment_matrix
 from unmasked.faces.detect import detect_faces
-from unmasked.faces.template import align_to_template, mean_landmarks
+from unmasked.layers.face_template import align_to_template, mean_landmarks
 from unmasked.models.face_identity import build_student
 
 # --------------------------------------------------------------------------- training data

@@ -12,7 +12,7 @@ of the input image (the transform itself is treated as fixed, as in Two-Face's i
 Coordinates are pixel-index coordinates (the centre of pixel (0, 0) is (0, 0)), as dlib
 landmarks and the template are. Images are the library's (N, 3, S, S) tensors in [-1, 1];
 landmarks are the 68 iBUG points (N, 68, 2) in those pixels. Without landmarks the mean
-landmarks of FFHQ-aligned crops (:data:`unmasked.masks.face_mask.FFHQ_MEAN_LANDMARKS`) give one
+landmarks of FFHQ-aligned crops (:data:`FFHQ_MEAN_LANDMARKS`) give one
 fixed warp.
 """
 
@@ -22,7 +22,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from unmasked.faces.landmarks import FFHQ_MEAN_LANDMARKS
+#: Mean 68-point landmarks of FFHQ-aligned faces, as fractions of the crop side (x, y), measured
+#: with dlib on 400 faces of celeba_wild256; used when an aligned crop has no detected landmarks.
+FFHQ_MEAN_LANDMARKS = np.array([
+    (0.219, 0.472), (0.221, 0.546), (0.229, 0.620), (0.244, 0.693), (0.272, 0.761), (0.315, 0.820), (0.369, 0.872), (0.429, 0.913),
+    (0.497, 0.925), (0.564, 0.912), (0.624, 0.870), (0.678, 0.819), (0.722, 0.760), (0.749, 0.692), (0.763, 0.618), (0.772, 0.545),
+    (0.774, 0.471), (0.271, 0.416), (0.307, 0.388), (0.355, 0.382), (0.403, 0.391), (0.449, 0.411), (0.542, 0.409), (0.589, 0.389),
+    (0.637, 0.380), (0.685, 0.387), (0.721, 0.414), (0.496, 0.465), (0.496, 0.513), (0.496, 0.562), (0.496, 0.610), (0.442, 0.641),
+    (0.468, 0.652), (0.496, 0.660), (0.524, 0.651), (0.549, 0.641), (0.327, 0.470), (0.357, 0.452), (0.394, 0.453), (0.425, 0.478),
+    (0.391, 0.484), (0.355, 0.484), (0.567, 0.477), (0.598, 0.452), (0.635, 0.451), (0.665, 0.469), (0.638, 0.483), (0.602, 0.483),
+    (0.385, 0.727), (0.426, 0.710), (0.467, 0.702), (0.496, 0.709), (0.526, 0.702), (0.566, 0.710), (0.606, 0.727), (0.568, 0.771),
+    (0.528, 0.791), (0.496, 0.794), (0.464, 0.791), (0.424, 0.772), (0.402, 0.730), (0.467, 0.727), (0.496, 0.730), (0.526, 0.727),
+    (0.589, 0.730), (0.526, 0.752), (0.496, 0.756), (0.466, 0.752),
+], dtype=np.float64)
 
 #: (x, y) of left eye, right eye, nose tip, left and right mouth corner in the 96 x 112 crop
 #: (image left = the person's right), as in SphereFace / MobileFaceNet training
