@@ -17,6 +17,8 @@ that kind fails, and so does a listed one that is gone (take it off the list).
 from __future__ import annotations
 
 import ast
+import io
+import tokenize
 from collections import defaultdict
 from pathlib import Path
 
@@ -38,11 +40,8 @@ LAYERS = [
     {"unmasked"},
 ]
 
-#: (importing module, imported module) arrows that break a rule today; fix them, then delete the line
-KNOWN = {
-    # a model that loads the frozen coarse model it refines
-    ("unmasked.models.face_refiner", "unmasked.checkpoint"),
-}
+#: (importing module, imported module) arrows that break a rule; none are left, and a new one fails
+KNOWN: set[tuple[str, str]] = set()
 
 
 def module_name(path: Path) -> str:
@@ -180,3 +179,29 @@ def test_no_new_import_against_the_layers_and_the_known_ones_are_still_there():
 def test_every_package_has_a_layer():
     for module in package_modules():
         layer_of(module)
+
+
+def function_local_imports() -> list[tuple[str, int, str]]:
+    """(file, line, the comment on that line or the line above) of each import of the package's
+    own modules inside a function."""
+    found = []
+    for name, path in package_modules().items():
+        source = path.read_text()
+        comments = {tok.start[0]: tok.string for tok in tokenize.generate_tokens(io.StringIO(source).readline)
+                    if tok.type == tokenize.COMMENT}
+        for fn in ast.walk(ast.parse(source)):
+            if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for node in ast.walk(fn):
+                own = (isinstance(node, ast.ImportFrom) and (node.module or "").startswith("unmasked")) or (
+                    isinstance(node, ast.Import) and any(a.name.startswith("unmasked") for a in node.names))
+                if own:
+                    found.append((name, node.lineno, comments.get(node.lineno) or comments.get(node.lineno - 1, "")))
+    return found
+
+
+def test_few_function_local_imports_and_each_says_why():
+    local = function_local_imports()
+    assert len(local) < 20, local
+    unexplained = [(m, line) for m, line, why in local if len(why.strip("# ")) < 10]
+    assert not unexplained, f"a function-local import needs a one-line reason in a comment: {unexplained}"

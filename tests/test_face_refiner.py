@@ -5,13 +5,14 @@ import torch
 import torch.nn.functional as F
 
 from unmasked import create_model, load_checkpoint, save_checkpoint
+from unmasked.checkpoint import build_model
 from unmasked.conventions import composite
 
 
 @pytest.fixture(scope="module")
 def refiner():
     torch.manual_seed(0)
-    return create_model("face_refiner", channels=8, blocks=2, working_size=256)
+    return build_model("face_refiner", channels=8, blocks=2, working_size=256)
 
 
 def _batch():
@@ -53,7 +54,7 @@ def test_coarse_model_is_frozen_and_not_saved(refiner, tmp_path):
 
 def test_refiner_learns_a_residual(refiner):
     image, mask = _batch()
-    model = create_model("face_refiner", channels=8, blocks=1, working_size=256).train()
+    model = build_model("face_refiner", channels=8, blocks=1, working_size=256).train()
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-2)
     losses = []
     for _ in range(5):
@@ -67,11 +68,13 @@ def test_refiner_learns_a_residual(refiner):
 
 
 def test_bad_base_and_size_are_refused():
+    with pytest.raises(ValueError, match="built on a frozen coarse model"):
+        create_model("face_refiner")  # the registry alone does not load weights
     with pytest.raises(ValueError, match="neither a shipped preset"):
-        create_model("face_refiner", base="no_such_model")
+        build_model("face_refiner", base="no_such_model")
     with pytest.raises(ValueError, match="multiple of 128"):
-        create_model("face_refiner", working_size=200)
+        build_model("face_refiner", working_size=200)
     with pytest.raises(ValueError, match="reference"):
-        m = create_model("face_refiner", channels=8, blocks=1)
+        m = build_model("face_refiner", channels=8, blocks=1)
         image, mask = _batch()
         m(image, mask, reference=image)

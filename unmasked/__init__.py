@@ -13,7 +13,7 @@ from unmasked.version import __version__
 if TYPE_CHECKING:
     from unmasked.api import Inpainter, load_model, unmask
     from unmasked.checkpoint import load_checkpoint, save_checkpoint
-    from unmasked.models.base import InpaintModel, InpaintOutput
+    from unmasked.models.base import DeepFillOutput, EmbedModel, InpaintModel, InpaintOutput, SegmentModel
     from unmasked.registry import create_model, list_models, register_model
 
 #: public name -> the module that defines it; imported on first use (PEP 562), so that
@@ -22,6 +22,7 @@ _LAZY = {
     "Inpainter": "unmasked.api", "load_model": "unmasked.api", "unmask": "unmasked.api",
     "load_checkpoint": "unmasked.checkpoint", "save_checkpoint": "unmasked.checkpoint",
     "InpaintModel": "unmasked.models.base", "InpaintOutput": "unmasked.models.base",
+    "DeepFillOutput": "unmasked.models.base", "SegmentModel": "unmasked.models.base", "EmbedModel": "unmasked.models.base",
     "create_model": "unmasked.registry", "list_models": "unmasked.registry", "register_model": "unmasked.registry",
 }
 
@@ -38,6 +39,9 @@ __all__ = [
     "load_model",
     "InpaintModel",
     "InpaintOutput",
+    "DeepFillOutput",
+    "SegmentModel",
+    "EmbedModel",
     "create_model",
     "list_models",
     "load_checkpoint",

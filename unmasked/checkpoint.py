@@ -12,6 +12,7 @@ float32 on load.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import struct
@@ -22,8 +23,11 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from unmasked.models.base import InpaintModel
-from unmasked.registry import create_model
+from unmasked.models.base import Model
+from unmasked.registry import create_model, model_entry
+
+#: trained weights that ship inside the package: ``<preset>.safetensors`` + model card ``<preset>.md``
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
 FORMAT = "unmasked-checkpoint/1"
 
@@ -33,20 +37,21 @@ class CheckpointError(ValueError):
 
 
 def save_checkpoint(
-    model: InpaintModel,
+    model: Model,
     path: str | os.PathLike,
     *,
     dtype: torch.dtype | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> Path:
-    """Write ``model`` (built by ``create_model``) to ``path`` atomically.
+    """Write ``model`` (any registered model, however it was built) to ``path`` atomically.
 
     ``dtype`` (e.g. ``torch.float16``) casts floating-point tensors for storage.
     ``metadata`` is any JSON-serialisable dict (training steps, scores, data) kept in the file.
     """
     config = getattr(model, "config", None)
-    if not config or "name" not in config:
-        raise CheckpointError("model has no registry config; build it with unmasked.create_model(name, **kwargs)")
+    if not config or not config.get("name"):
+        raise CheckpointError(f"{type(model).__name__} is not a registered model (no @register_model name), "
+                              "so it cannot be rebuilt from a file")
     tensors = {}
     for key, value in model.state_dict().items():
         t = value.detach().cpu()
@@ -120,14 +125,32 @@ def load_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     return out
 
 
-def load_checkpoint(path: str | os.PathLike, **override_kwargs: Any) -> InpaintModel:
+def build_model(name: str, **kwargs: Any) -> Model:
+    """:func:`~unmasked.registry.create_model`, plus the frozen models it is built on: for each
+    ``config kwarg -> parameter`` of the class's ``builds_on``, the model the kwarg names (a shipped
+    preset or a ``.safetensors`` path) is loaded, frozen and handed to the constructor."""
+    cls = model_entry(name).cls
+    extra = {}
+    for kwarg, param in cls.builds_on.items():
+        spec = kwargs.get(kwarg, inspect.signature(cls).parameters[kwarg].default)
+        path = Path(spec) if "/" in str(spec) or str(spec).endswith(".safetensors") else WEIGHTS_DIR / f"{spec}.safetensors"
+        if not path.is_file():
+            raise ValueError(f"{name}: {kwarg} {spec!r} is neither a shipped preset nor a checkpoint file")
+        base = load_checkpoint(path)
+        for p in base.parameters():
+            p.requires_grad_(False)
+        extra[param] = base.eval()
+    return create_model(name, **kwargs, **extra)
+
+
+def load_checkpoint(path: str | os.PathLike, **override_kwargs: Any) -> Model:
     """Rebuild the model stored in ``path`` and load its weights (in eval mode).
 
     ``override_kwargs`` replace stored constructor kwargs (e.g. a different working size).
     """
     info = read_checkpoint_info(path)
     kwargs = {**info["kwargs"], **override_kwargs}
-    model = create_model(info["model"], **kwargs)
+    model = build_model(info["model"], **kwargs)
     state = load_state(path)
     try:
         result = model.load_state_dict(state, strict=False)

@@ -24,14 +24,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from unmasked.checkpoint import CheckpointError, load_checkpoint, read_checkpoint_info
-from unmasked.models.base import InpaintModel
+from unmasked.checkpoint import WEIGHTS_DIR, CheckpointError, load_checkpoint, read_checkpoint_info
+from unmasked.models.base import Model, SegmentModel
 from unmasked.models.face_identity import FaceEmbedder, load_mobilefacenet
 from unmasked.registry import UnknownModelError, create_model, list_models, model_entry
 
 CHECKPOINT_SUFFIXES = (".safetensors",)
-#: trained weights that ship inside the package: ``<preset>.safetensors`` + model card ``<preset>.md``
-WEIGHTS_DIR = Path(__file__).parent / "weights"
 
 #: short names for shipped presets (the names the issues and README use)
 PRESET_ALIASES = {"deepfill_v2-faces": "deepfill_v2_faces128", "deepfill_v2-sketch": "deepfill_v2_sketch_faces128"}
@@ -60,14 +58,14 @@ def resolve_alias(name: str) -> str:
     return PRESET_ALIASES.get(name, name)
 
 
-def load_model(spec: str | os.PathLike | InpaintModel) -> InpaintModel:
+def load_model(spec: str | os.PathLike | Model) -> Model:
     """A model (in eval mode) from a shipped preset or its alias, a registered baseline name
     (``"telea"``) or a checkpoint path (``*.safetensors``); a model object is returned as is.
 
     A learned architecture named without weights raises ``ValueError`` naming the presets; an
     unknown name raises :class:`~unmasked.registry.UnknownModelError` listing what exists.
     """
-    if isinstance(spec, InpaintModel):
+    if isinstance(spec, Model):
         return spec.eval()
     text = resolve_alias(os.fspath(spec))
     presets = shipped_weights()
@@ -91,16 +89,16 @@ def load_model(spec: str | os.PathLike | InpaintModel) -> InpaintModel:
 
 
 @functools.lru_cache(maxsize=4)
-def _load_segmenter(spec: str) -> InpaintModel:
+def _load_segmenter(spec: str) -> SegmentModel:
     model = load_model(spec)
-    if getattr(model, "task", "inpaint") != "segment":
-        raise ValueError(f"{spec!r} is not a mask segmenter (task {getattr(model, 'task', 'inpaint')!r})")
+    if not isinstance(model, SegmentModel):
+        raise ValueError(f"{spec!r} is not a mask segmenter (task {model.task!r})")
     return model
 
 
-def load_segmenter(spec: str | os.PathLike | InpaintModel = DEFAULT_SEGMENTER) -> InpaintModel:
+def load_segmenter(spec: str | os.PathLike | SegmentModel = DEFAULT_SEGMENTER) -> SegmentModel:
     """The worn-mask segmenter of ``unmask``: a preset name, a .safetensors path or a model (cached by name)."""
-    if isinstance(spec, InpaintModel):
+    if isinstance(spec, SegmentModel):
         return spec.eval()
     return _load_segmenter(os.fspath(spec))
 

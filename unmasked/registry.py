@@ -2,8 +2,9 @@
 
 Models and classical baselines share one namespace, so every caller (``unmasked fill
 --model telea``, ``unmasked eval --model a --model b``, the REST API) names them alike.
-Constructor keyword arguments are the configuration; ``create_model`` records them on the
-instance (``model.config``) so :mod:`unmasked.checkpoint` can rebuild the model later.
+Constructor keyword arguments are the configuration; every model records them on itself when
+it is built (``model.config``, see :class:`unmasked.models.base.Model`), so
+:mod:`unmasked.checkpoint` can rebuild it later.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from unmasked.models.base import InpaintModel
+from unmasked.models.base import Model
 
 _REGISTRY: dict[str, ModelEntry] = {}
 # modules whose import registers the built-in models
-_BUILTIN_MODULES = ("unmasked.models", "unmasked.baselines")
+_BUILTIN_MODULES = tuple(f"unmasked.models.{m}" for m in ("deepfill_v2", "face_identity", "face_refiner",
+                                                              "mask_segmenter", "pconv_unet", "two_face")) + ("unmasked.baselines",)
 
 
 class UnknownModelError(ValueError):
@@ -45,16 +47,18 @@ class ModelEntry:
 
 
 def register_model(name: str, description: str = "") -> Callable[[type], type]:
-    """Class decorator adding an :class:`InpaintModel` subclass to the registry under ``name``."""
+    """Class decorator adding a :class:`~unmasked.models.base.Model` subclass to the registry under ``name``."""
 
     def wrap(cls: type) -> type:
-        if not (isinstance(cls, type) and issubclass(cls, InpaintModel)):
-            raise TypeError(f"@register_model({name!r}) needs an InpaintModel subclass, got {cls!r}")
+        if not (isinstance(cls, type) and issubclass(cls, Model)):
+            raise TypeError(f"@register_model({name!r}) needs a Model subclass (InpaintModel, SegmentModel, "
+                            f"EmbedModel), got {cls!r}")
         existing = _REGISTRY.get(name)
         if existing is not None and existing.cls is not cls:
             raise ValueError(f"model name {name!r} is already registered by {existing.cls.__module__}")
         doc = description or (inspect.getdoc(cls) or "").split("\n")[0]
         _REGISTRY[name] = ModelEntry(name, cls, doc)
+        cls.registry_name = name
         return cls
 
     return wrap
@@ -85,7 +89,7 @@ def model_entry(name: str) -> ModelEntry:
         raise UnknownModelError(f"unknown model {name!r}; available: {', '.join(list_models(task=None))}") from None
 
 
-def create_model(name: str, **kwargs: Any) -> InpaintModel:
+def create_model(name: str, **kwargs: Any) -> Model:
     """Build model ``name`` with constructor ``kwargs`` (recorded as ``model.config``)."""
     entry = model_entry(name)
     try:
@@ -93,5 +97,4 @@ def create_model(name: str, **kwargs: Any) -> InpaintModel:
     except TypeError as e:
         params = ", ".join(p for p in inspect.signature(entry.cls).parameters if p != "self")
         raise ValueError(f"bad arguments for model {name!r}: {e}; it accepts: {params or 'no arguments'}") from None
-    model.config = {"name": name, "kwargs": dict(kwargs)}
     return model

@@ -74,6 +74,9 @@ from typing import Any
 import cv2
 import numpy as np
 
+from unmasked.faces import blazeface
+from unmasked.faces.facemesh import MIN_PRESENCE, mesh_for_box, mesh_for_detection
+
 DETECTORS = ("blazeface", "hog", "cnn", "auto", "all")
 #: the detector of every user-facing job (unmask, fill's auto, reference alignment, masks face)
 DEFAULT_DETECTOR = "blazeface"
@@ -269,9 +272,6 @@ def _tiles(h: int, w: int) -> list[tuple[int, int, int]]:
 def _blazeface_faces(rgb: np.ndarray, min_size: float) -> list[Face]:
     """The "blazeface" detector (module docstring): BlazeFace full + short range on the photo and
     the full-range model on tiles, checked with FaceMesh, which also gives the landmarks."""
-    from unmasked.faces import blazeface
-    from unmasked.faces.facemesh import MIN_PRESENCE, mesh_for_detection
-
     h, w = rgb.shape[:2]
     # (detection, model, from a tile)
     cands = [(d, m, False) for m in ("full", "short") for d in blazeface.detect(rgb, m, min_score=AGREE_SCORE)]
@@ -408,8 +408,6 @@ def face_from_box(rgb: np.ndarray, box: tuple[int, int, int, int], *, refine: bo
                 best.extra["mesh"] = best.extra["mesh"] + [x0, y0, 0]
             return best
     if detector == "blazeface":
-        from unmasked.faces.facemesh import mesh_for_box
-
         mesh = mesh_for_box(rgb, (x, y, w, h))
         return Face(box=(x, y, w, h), landmarks=mesh.ibug68, score=float("nan"), detector="box",
                     extra={"mesh": mesh.points, "presence": mesh.presence})

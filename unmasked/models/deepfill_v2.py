@@ -32,7 +32,7 @@ Generator (:class:`DeepFillV2`)
     architecture, not output compositing), fed to two branches at 1/4 resolution, a
     dilated-conv branch and a contextual-attention branch, whose features are concatenated
     and decoded like the coarse network. Returns the refined image, with the coarse one in
-    ``extras["coarse"]``; neither is composited with the input.
+    ``coarse`` (a :class:`~unmasked.models.base.DeepFillOutput`); neither is composited with the input.
 
     ``cnum`` counts channels as the authors' code does: it is the number of outputs of a
     gated convolution's single conv, **features and gates together**, so a layer declared
@@ -74,7 +74,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from unmasked.layers import ContextualAttention, GatedConv2d, GatedUpConv2d, sn_conv2d
-from unmasked.models.base import InpaintModel, InpaintOutput
+from unmasked.models.base import DeepFillOutput, InpaintModel
 from unmasked.registry import register_model
 
 #: ``DeepFillV2.coarse`` children conv1 .. conv6 form the encoder; the dilated block and decoder follow
@@ -108,8 +108,8 @@ class DeepFillV2(InpaintModel):
     """DeepFill v2 generator (Yu et al., ICCV 2019): gated coarse net + refinement with contextual attention.
 
     ``forward(image, mask)``: ``image`` (N, 3, H, W) in [-1, 1], ``mask`` (N, 1, H, W),
-    1 = hole, H and W multiples of 8. Returns :class:`InpaintOutput` with ``image`` the
-    refined result (N, 3, H, W) in [-1, 1] and ``extras["coarse"]`` the first stage's.
+    1 = hole, H and W multiples of 8. Returns :class:`DeepFillOutput` with ``image`` the
+    refined result (N, 3, H, W) in [-1, 1] and ``coarse`` the first stage's.
     ``cnum`` (a multiple of 4; paper 48) counts features + gates, see the module docstring.
     """
 
@@ -186,11 +186,11 @@ class DeepFillV2(InpaintModel):
         self.refine_decoder = nn.Sequential(OrderedDict(_decoder(8 * c, c, "allconv")))
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor, reference: torch.Tensor | None = None,
-                sketch: torch.Tensor | None = None) -> InpaintOutput:
+                sketch: torch.Tensor | None = None) -> DeepFillOutput:
         return self.run(image, mask, sketch=sketch)
 
     def run(self, image: torch.Tensor, mask: torch.Tensor, *, sketch: torch.Tensor | None = None, coarse_hook=None,
-            refine_hook=None) -> InpaintOutput:
+            refine_hook=None) -> DeepFillOutput:
         """The forward pass; ``coarse_hook`` / ``refine_hook`` (tensor -> tensor), if given, transform
         the features at the coarse bottleneck (after ``conv6``) and where the refinement's two
         branches meet, so that an extension (``two_face``) can inject features there.
@@ -229,7 +229,7 @@ class DeepFillV2(InpaintModel):
         if refine_hook is not None:
             merged = refine_hook(merged)
         refined = self.refine_decoder(merged)
-        return InpaintOutput(image=refined, extras={"coarse": coarse})
+        return DeepFillOutput(refined, coarse)
 
     @staticmethod
     def _sketch(sketch: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

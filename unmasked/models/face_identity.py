@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from unmasked.layers.face_template import TEMPLATE_SIZE, align_to_template
-from unmasked.models.base import InpaintModel
+from unmasked.models.base import EmbedModel
 from unmasked.registry import create_model, register_model
 
 #: MobileFaceNet's bottleneck settings (expansion t, channels c, repeats n, first stride s)
@@ -131,7 +131,7 @@ class MobileFaceNet(nn.Module):
 
 
 @register_model("face_embedder", "MobileFaceNet identity embedder (task 'embed': crops -> unit vectors)")
-class FaceEmbedder(InpaintModel):
+class FaceEmbedder(EmbedModel):
     """A torch :class:`IdentityEmbedder`: template warp -> input scaling -> :class:`MobileFaceNet` -> L2 norm.
 
     Registered (task "embed", so fill pipelines never offer it) so that
@@ -144,7 +144,6 @@ class FaceEmbedder(InpaintModel):
     loss it passes gradients to the image and never changes.
     """
 
-    task: ClassVar[str] = "embed"
     differentiable = True
 
     def __init__(self, width: float = 1.0, embedding_dim: int = 128, input_hw: tuple[int, int] | list[int] = TEMPLATE_SIZE,
@@ -180,7 +179,7 @@ class FaceEmbedder(InpaintModel):
             raise ValueError(f"images must be (N, 3, S, S) in [-1, 1], got {tuple(images.shape)}")
         return self.embed_aligned(self.aligned(images, landmarks))
 
-    def forward(self, images: torch.Tensor, landmarks: torch.Tensor | np.ndarray | None = None) -> torch.Tensor:  # type: ignore[override]
+    def forward(self, images: torch.Tensor, landmarks: torch.Tensor | np.ndarray | None = None) -> torch.Tensor:
         return self.embed(images, landmarks)
 
 

@@ -23,8 +23,9 @@ convolutions (the paper's refinement network is gated): the hole is already fill
 refiner sees it, and a gate would double the cost of every layer.
 
 Only the refiner's tensors are this model's parameters (``state_dict`` and the checkpoint hold
-them alone, ~0.3 M); the coarse model is loaded from ``base`` (a shipped preset name or a
-``.safetensors`` path) when the refiner is built and stays frozen in eval mode, so training
+them alone, ~0.3 M); the coarse model named by ``base`` (a shipped preset name or a
+``.safetensors`` path) is loaded by :func:`unmasked.checkpoint.build_model` (this model never
+loads weights itself), handed in as ``coarse_model`` and stays frozen in eval mode, so training
 never changes its weights or its BatchNorm statistics.
 
 ``forward(image, mask)``: ``image`` (N, 3, H, W) in [-1, 1] with H, W multiples of
@@ -34,32 +35,12 @@ composited) and ``coarse`` (the coarse model's fill upsampled, composited into t
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from unmasked.models.base import InpaintModel, InpaintOutput
+from unmasked.models.base import DeepFillOutput, InpaintModel
 from unmasked.registry import register_model
-
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
-
-
-def load_coarse(base: str) -> InpaintModel:
-    """The frozen coarse model: a shipped preset name or a ``.safetensors`` path, in eval mode."""
-    # imported here: checkpoint.py imports models/ to build what it loads
-    from unmasked.checkpoint import load_checkpoint
-
-    path = WEIGHTS_DIR / f"{base}.safetensors" if "/" not in base and not base.endswith(".safetensors") else Path(base)
-    if not path.is_file():
-        raise ValueError(f"face_refiner: coarse model {base!r} is neither a shipped preset nor a checkpoint file")
-    model = load_checkpoint(path)
-    if model.uses_reference or getattr(model, "task", "inpaint") != "inpaint":
-        raise ValueError(f"face_refiner: coarse model {base!r} must be a plain inpainting model")
-    for p in model.parameters():
-        p.requires_grad_(False)
-    return model.eval()
 
 
 class _Residual(nn.Module):
@@ -76,10 +57,18 @@ class _Residual(nn.Module):
 class FaceRefiner(InpaintModel):
     """Coarse face fill at ``working_size // 2``, refined at ``working_size`` (see module docstring)."""
 
+    runtime_args = ("coarse_model",)
+    builds_on = {"base": "coarse_model"}
+
     def __init__(self, base: str = "pconv_unet_faces128", channels: int = 32, blocks: int = 4,
-                 working_size: int = 256) -> None:
+                 working_size: int = 256, coarse_model: InpaintModel | None = None) -> None:
         super().__init__()
-        coarse = load_coarse(base)
+        if coarse_model is None:
+            raise ValueError("face_refiner is built on a frozen coarse model: build it with "
+                             "unmasked.checkpoint.build_model('face_refiner', base=...), or load a checkpoint")
+        if coarse_model.uses_reference or coarse_model.task != "inpaint":
+            raise ValueError(f"face_refiner: coarse model {base!r} must be a plain inpainting model")
+        coarse = coarse_model
         # a plain attribute, not a submodule: the coarse weights are not this model's parameters
         self.__dict__["coarse_model"] = coarse
         self.multiple = max(8, 2 * int(getattr(coarse, "multiple", 1) or 1))
@@ -111,7 +100,7 @@ class FaceRefiner(InpaintModel):
         up = F.interpolate(coarse, size=image.shape[-2:], mode="bilinear", align_corners=False)
         return up * mask + image * (1 - mask)
 
-    def forward(self, image: torch.Tensor, mask: torch.Tensor, reference: torch.Tensor | None = None) -> InpaintOutput:
+    def forward(self, image: torch.Tensor, mask: torch.Tensor, reference: torch.Tensor | None = None) -> DeepFillOutput:
         if reference is not None:
             raise ValueError("face_refiner takes no reference image")
         h, w = image.shape[-2:]
@@ -124,4 +113,4 @@ class FaceRefiner(InpaintModel):
         x = self.dec1(torch.cat([x, e1], 1))
         x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)
         refined = (coarse + self.out(torch.cat([x, coarse, mask], 1))).clamp(-1, 1)
-        return InpaintOutput(refined, {"coarse": coarse})
+        return DeepFillOutput(refined, coarse)

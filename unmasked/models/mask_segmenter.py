@@ -22,13 +22,11 @@ logits, so it declares ``task = "segment"`` and the registry keeps it out of the
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from unmasked.models.base import InpaintModel
+from unmasked.models.base import SegmentModel
 from unmasked.registry import register_model
 
 
@@ -40,14 +38,12 @@ def _double_conv(cin: int, cout: int) -> nn.Sequential:
 
 
 @register_model("mask_segmenter")
-class MaskSegmenter(InpaintModel):
+class MaskSegmenter(SegmentModel):
     """Light U-Net: aligned face (N, 3, S, S) in [-1, 1] -> worn-mask logits (N, 1, S, S).
 
     ``base_channels`` widths double over ``levels`` encoder stages; ``working_size`` is the
     side of the aligned crop the weights were trained on (the pipeline aligns faces at it).
     """
-
-    task: ClassVar[str] = "segment"
 
     def __init__(self, base_channels: int = 16, levels: int = 4, working_size: int = 128) -> None:
         super().__init__()
@@ -62,7 +58,7 @@ class MaskSegmenter(InpaintModel):
         self.up = nn.ModuleList(_double_conv(widths[i + 1] + widths[i], widths[i]) for i in reversed(range(levels - 1)))
         self.head = nn.Conv2d(widths[0], 1, 1)
 
-    def forward(self, image: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
         """``image`` (N, 3, H, W) in [-1, 1], H and W multiples of :attr:`multiple` -> logits (N, 1, H, W)."""
         if image.ndim != 4 or image.shape[1] != 3:
             raise ValueError(f"expected an image batch (N, 3, H, W), got shape {tuple(image.shape)}")

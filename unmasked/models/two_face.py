@@ -22,7 +22,7 @@ Generator (:class:`TwoFace`)
       reference adds;
     * without a reference the fusion is skipped: the model is its DeepFill v2.
 
-    Returns :class:`InpaintOutput` with the refined image and ``extras["coarse"]``.
+    Returns a :class:`DeepFillOutput`: the refined ``image`` and the first stage's ``coarse``.
 
 Discriminators: two :class:`~unmasked.models.deepfill_v2.SNPatchGAN`, a **global** one on
 the whole (composited) face and a **local** one on a square around the hole
@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from unmasked.models.base import InpaintModel, InpaintOutput
+from unmasked.models.base import DeepFillOutput, InpaintModel
 from unmasked.models.deepfill_v2 import DeepFillV2
 from unmasked.registry import register_model
 
@@ -98,7 +98,7 @@ class TwoFace(InpaintModel):
         """Start from a trained :class:`DeepFillV2` of the same ``cnum`` (its state dict)."""
         self.inpainter.load_state_dict(state, strict=True)
 
-    def forward(self, image: torch.Tensor, mask: torch.Tensor, reference: torch.Tensor | None = None) -> InpaintOutput:
+    def forward(self, image: torch.Tensor, mask: torch.Tensor, reference: torch.Tensor | None = None) -> DeepFillOutput:
         if reference is None:
             return self.inpainter(image, mask)
         n = image.shape[0]

@@ -82,7 +82,7 @@ def validate_inputs(rgb: np.ndarray, hole: np.ndarray) -> None:
 
 def model_name(model: InpaintModel) -> str:
     """The name a user knows the model by (its preset or registry name)."""
-    return getattr(model, "config", {}).get("name", type(model).__name__)
+    return (getattr(model, "config", None) or {}).get("name") or type(model).__name__
 
 
 def check_sketch(model: InpaintModel, rgb: np.ndarray, sketch: np.ndarray, reference: np.ndarray | None = None) -> None:

@@ -45,7 +45,7 @@ from unmasked.faces import align_face, detect_faces, face_from_box, paste_back
 from unmasked.faces.detect import box_iou
 from unmasked.faces.landmarks import six_points
 from unmasked.hub import DEFAULT_SEGMENTER, load_segmenter
-from unmasked.models.base import InpaintModel
+from unmasked.models.base import InpaintModel, SegmentModel
 from unmasked.pipelines.fill import fill_array, model_name, run_model, validate_image
 from unmasked.pipelines.reference import Gallery, aligned_reference
 
@@ -156,7 +156,7 @@ def worn_mask_region(landmarks: np.ndarray, size: int, grow: float = 0.05) -> np
     return region.astype(bool)
 
 
-def segment_aligned(segmenter: InpaintModel, aligned: np.ndarray) -> np.ndarray:
+def segment_aligned(segmenter: SegmentModel, aligned: np.ndarray) -> np.ndarray:
     """Worn-mask probability float32 (S, S) or (N, S, S) for aligned faces uint8 (S, S, 3) / (N, S, S, 3)."""
     single = aligned.ndim == 3
     x = image_to_tensor(aligned)
@@ -179,7 +179,7 @@ def runs_off_bottom(hole: np.ndarray) -> bool:
     return float(hole[-2:].mean()) > EDGE_SHARE
 
 
-def reframe(rgb: np.ndarray, face, size: int, segmenter: InpaintModel, detected: np.ndarray, matrix: np.ndarray,
+def reframe(rgb: np.ndarray, face, size: int, segmenter: SegmentModel, detected: np.ndarray, matrix: np.ndarray,
             zooms: Sequence[float] = REFRAME_ZOOMS, dilate: float = DILATE):
     """The first zoomed-out crop of ``face`` on which the worn mask no longer runs off the bottom.
 
@@ -223,7 +223,7 @@ def unmask_array(
     boxes: Sequence[tuple[int, int, int, int]] | None = None,
     detector: str = "blazeface",
     region: str = "segmenter",
-    segmenter: str | InpaintModel = DEFAULT_SEGMENTER,
+    segmenter: str | SegmentModel = DEFAULT_SEGMENTER,
     min_area: float = MIN_MASK_AREA,
     dilate: float = DILATE,
     grow: float = 0.05,

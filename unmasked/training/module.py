@@ -28,15 +28,15 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch.utils.data import DataLoader
 
-from unmasked.checkpoint import load_state, read_checkpoint_info
+from unmasked.checkpoint import build_model, load_state, read_checkpoint_info
 from unmasked.conventions import composite, tensor_to_image
 from unmasked.evaluation.metrics import score_image
 from unmasked.hub import load_identity_network
 from unmasked.losses import PConvLoss, VGG19Relu31, hinge_d_loss, hinge_g_loss
 from unmasked.losses.identity import identity_loss
 from unmasked.losses.pconv import perceptual_loss
+from unmasked.models.base import DeepFillOutput
 from unmasked.models.deepfill_v2 import SNPatchGAN
-from unmasked.registry import create_model
 from unmasked.training.config import TrainConfig
 from unmasked.training.data import (
     StepBatchSampler,
@@ -106,7 +106,7 @@ class InpaintingModule(L.LightningModule):
         super().__init__()
         self.cfg = cfg
         self.automatic_optimization = False
-        self.generator = create_model(cfg.model, **cfg.model_kwargs).to(memory_format=CL)
+        self.generator = build_model(cfg.model, **cfg.model_kwargs).to(memory_format=CL)
         self.discriminator = None if cfg.discriminator is None else SNPatchGAN(**cfg.discriminator).to(memory_format=CL)
         features = VGG19Relu31.from_file(cfg.feature_weights) if cfg.feature_weights else None
         #: a frozen face-identity network (``identity_network``): the self-identity term ``1 - cos``
@@ -218,13 +218,14 @@ class InpaintingModule(L.LightningModule):
         w = self.weights
         terms = {"l1": (out.image - image).abs().mean()}
         total = w["l1"] * terms["l1"]
-        if "coarse" in out.extras:
+        coarse = out.coarse if isinstance(out, DeepFillOutput) else None
+        if coarse is not None:
             terms["l1_coarse"] = (out.coarse - image).abs().mean()
             total = total + w["l1_coarse"] * terms["l1_coarse"]
         if w.get("sketch_l1") and sketch is not None:
-            terms["sketch_l1"] = sketch_band_l1([out.image, out.extras.get("coarse")], image, sketch * mask)
+            terms["sketch_l1"] = sketch_band_l1([out.image, coarse], image, sketch * mask)
             total = total + w["sketch_l1"] * terms["sketch_l1"]
-        for key, pred in (("l2", out.image), ("l2_coarse", out.extras.get("coarse"))):
+        for key, pred in (("l2", out.image), ("l2_coarse", coarse)):
             if w[key] and pred is not None:
                 terms[key] = (pred - image).pow(2).mean()
                 total = total + w[key] * terms[key]
@@ -333,7 +334,7 @@ class InpaintingModule(L.LightningModule):
                 extra["sketch"] = lines.to(self.device, memory_format=CL)
             out = self.generator(image * (1 - mask), mask, **extra)
             outputs.append(tensor_to_image(composite(out.image, image, mask)))
-            if "coarse" in out.extras:
+            if isinstance(out, DeepFillOutput):
                 coarse.append(tensor_to_image(out.coarse))
         self.generator.train(was_training)
         filled = np.concatenate(outputs)
