@@ -151,8 +151,8 @@ def rule_breaking_arrows(graph: dict[str, set[str]]) -> set[tuple[str, str]]:
 
 def test_the_graph_sees_function_local_imports():
     graph = import_graph()
-    # detect imports FaceMesh (ai-edge-litert) only when a face is looked for
-    assert "unmasked.faces.facemesh" in graph["unmasked.faces.detect"]
+    # classical imports PatchMatch (numba) only when it is used
+    assert "unmasked.baselines.patchmatch" in graph["unmasked.baselines.classical"]
     assert "unmasked.pipelines.fill" in graph["unmasked.pipelines.inpaint"]
 
 

@@ -15,7 +15,8 @@ from unmasked.data.face_masks import landmarks_cache
 from unmasked.faces.landmarks import FFHQ_MEAN_LANDMARKS, head_tilt, six_points
 from unmasked.masks import templates as tm
 from unmasked.masks.face_mask import face_mask_for_aligned, put_face_mask
-from unmasked.masks.templates import PROCEDURAL_KINDS, TemplateSet, procedural_template
+from unmasked.masks.procedural import PROCEDURAL_KINDS, procedural_template
+from unmasked.masks.templates import TemplateSet
 
 WILD = ["7201/001085.jpg", "7215/020701.jpg", "7230/016369.jpg"]
 #: hole ratio of a worn mask on an FFHQ-aligned 128 x 128 face (measured 0.06-0.33, means 0.11-0.22 by type)

@@ -88,7 +88,7 @@ def test_auto_tries_hog_then_hog_upsampled_then_cnn(monkeypatch):
         return [((10.0, 10.0, 40.0, 40.0), 0.5)] if kind == "cnn" else []
 
     monkeypatch.setattr(detect_mod, "_run_detector", fake)
-    monkeypatch.setattr(detect_mod, "_landmarks", lambda rgb, box: np.zeros((68, 2)))
+    monkeypatch.setattr(detect_mod, "landmarks68", lambda rgb, box: np.zeros((68, 2)))
     faces = detect_faces(np.zeros((64, 64, 3), np.uint8), upsample=1, detector="auto")
     assert calls == [("hog", 1), ("hog", 2), ("cnn", 0)]
     assert len(faces) == 1 and faces[0].detector == "cnn"
@@ -120,7 +120,7 @@ def test_all_keeps_every_face_any_detector_finds_once(monkeypatch):
         return found[(kind, upsample)]
 
     monkeypatch.setattr(detect_mod, "_run_detector", fake)
-    monkeypatch.setattr(detect_mod, "_landmarks", lambda rgb, box: np.zeros((68, 2)))
+    monkeypatch.setattr(detect_mod, "landmarks68", lambda rgb, box: np.zeros((68, 2)))
     faces = detect_faces(np.zeros((200, 220, 3), np.uint8), upsample=1, detector="all")
     assert calls == [("hog", 1), ("hog", 2), ("cnn", 1)]  # every stage runs, even after a find
     # largest first; the 10 px CNN box is below min_size (20)

@@ -8,7 +8,7 @@ from PIL import Image
 from unmasked.api import load_model
 from unmasked.cli import main
 from unmasked.conventions import load_image, save_image
-from unmasked.models.base import InpaintModel
+from unmasked.models.base import SegmentModel
 from unmasked.pipelines.unmask import unmask_array, worn_mask_region
 
 
@@ -259,10 +259,9 @@ def test_fill_with_a_reference_and_no_model_uses_the_two_face_preset(astronaut, 
     assert (out[hole] != astronaut[hole]).any()
 
 
-class _GreenSegmenter(InpaintModel):
+class _GreenSegmenter(SegmentModel):
     """A stand-in segmenter: the worn mask is every pure-green pixel."""
 
-    task = "segment"
     working_size = 64
 
     def predict(self, image):

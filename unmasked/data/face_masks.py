@@ -20,7 +20,8 @@ from unmasked.conventions import ImageReadError, load_image, save_image, save_ma
 from unmasked.data.datasets import list_images
 from unmasked.faces import detect_faces
 from unmasked.masks.face_mask import put_face_masks
-from unmasked.masks.templates import PROCEDURAL_KINDS, TemplateSet, load_texture, parse_colour
+from unmasked.masks.procedural import PROCEDURAL_KINDS
+from unmasked.masks.templates import TemplateSet, load_texture, parse_colour
 
 
 def landmarks_cache(

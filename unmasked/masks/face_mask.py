@@ -28,14 +28,8 @@ import cv2
 import numpy as np
 
 from unmasked.faces.landmarks import FFHQ_MEAN_LANDMARKS, head_tilt, jittered_mean_landmarks, six_points
-from unmasked.masks.templates import (
-    PROCEDURAL_KINDS,
-    Template,
-    TemplateSet,
-    procedural_template,
-    random_restyle,
-    restyle_template,
-)
+from unmasked.masks.procedural import PROCEDURAL_KINDS, procedural_template
+from unmasked.masks.templates import Template, TemplateSet, random_restyle, restyle_template
 
 __all__ = ["FFHQ_MEAN_LANDMARKS", "PROCEDURAL_KINDS", "Template", "TemplateSet", "face_mask_for_aligned",
            "jittered_mean_landmarks", "put_face_mask", "put_face_masks", "six_points"]
