@@ -205,3 +205,13 @@ def test_few_function_local_imports_and_each_says_why():
     assert len(local) < 20, local
     unexplained = [(m, line) for m, line, why in local if len(why.strip("# ")) < 10]
     assert not unexplained, f"a function-local import needs a one-line reason in a comment: {unexplained}"
+
+
+def test_tests_mirror_the_package():
+    """Each folder of tests/ is named after a subpackage of unmasked/ (tests of top-level modules
+    such as hub.py or api.py sit in tests/ itself)."""
+    tests = Path(__file__).resolve().parent
+    folders = {p.name for p in tests.iterdir() if p.is_dir() and not p.name.startswith((".", "__"))}
+    packages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
+    assert folders <= packages, f"test folders with no package of that name: {sorted(folders - packages)}"
+    assert len(folders) >= 10

@@ -18,7 +18,7 @@ shrunk by an integer factor (area averaging) so the warp does not alias, and the
 quad outside the photo are filled by reflection (``BORDER_REFLECT_101``, numpy's "reflect";
 the script additionally blurs that padding, which is not done here). This is how
 ``../shared/data/faces/celeba_wild256`` was made: re-aligning its images reproduces them
-(see tests/test_faces.py).
+(see tests/faces/test_faces.py).
 
 :func:`paste_back` warps a filled crop back into the photo and blends it only over the hole,
 so pixels away from the hole keep their exact bytes.

@@ -47,7 +47,7 @@ def test_config_rejects_unknown_keys_and_bad_values(tmp_path):
 def test_set_null_turns_a_section_off_and_unset_options_keep_the_config(tmp_path, monkeypatch):
     from click.testing import CliRunner
 
-    import unmasked.training
+    import unmasked.cli.train
     from unmasked.cli import main
 
     path = tmp_path / "gan.yaml"
@@ -60,7 +60,7 @@ def test_set_null_turns_a_section_off_and_unset_options_keep_the_config(tmp_path
         seen["cfg"] = cfg
         return SimpleNamespace(steps_done=0, last_val={})
 
-    monkeypatch.setattr(unmasked.training, "fit", fake_fit)
+    monkeypatch.setattr(unmasked.cli.train, "fit", fake_fit)  # the name the command calls
     r = CliRunner().invoke(main, ["train", str(path), "--set", "discriminator=null", "--max_steps", "7"])
     assert r.exit_code == 0, r.output
     cfg = seen["cfg"]

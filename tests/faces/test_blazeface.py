@@ -275,7 +275,7 @@ def test_a_group_photo_has_every_masked_person_restored(shared_data):
     import sys
     from pathlib import Path
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
     from unmask_pipeline import GROUP, group_photo
 
     from unmasked.api import load_model

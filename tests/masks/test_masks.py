@@ -325,7 +325,7 @@ def test_generate_bucketed_masks_covers_the_twelve_cells_in_order(tmp_path):
 
 # --------------------------------------------------------------------------- shared data
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 
 
 @pytest.mark.data

@@ -517,7 +517,7 @@ def test_load_test_benchmark_runs_clean(tmp_path):
     from pathlib import Path
 
     out = tmp_path / "load.json"
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "load_test.py"
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "load_test.py"
     r = subprocess.run([sys.executable, str(script), "--clients", "8", "--requests", "5", "--rounds", "3",
                         "--size", "128", "--json", str(out)], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr[-2000:]

@@ -20,7 +20,7 @@ from unmasked.layers.face_template import (
 from unmasked.losses.identity import identity_loss
 from unmasked.models.face_identity import FaceEmbedder, MobileFaceNet, build_student, load_mobilefacenet
 
-MOBILEFACENET = Path(__file__).resolve().parents[2] / "shared" / "weights" / "mobilefacenet_arcface_casia.ckpt"
+MOBILEFACENET = Path(__file__).resolve().parents[3] / "shared" / "weights" / "mobilefacenet_arcface_casia.ckpt"
 
 
 @pytest.fixture

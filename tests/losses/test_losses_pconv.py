@@ -8,7 +8,7 @@ import torch
 from unmasked.losses import PConvLoss, VGG19Relu31, gram_matrix, hole_valid_l1, model_range_to_unit, tv_loss
 from unmasked.losses.pconv import PAPER_WEIGHTS, style_loss
 
-VGG_PATH = Path(__file__).resolve().parents[2] / "shared" / "weights" / "vgg19_relu3_1.pth"
+VGG_PATH = Path(__file__).resolve().parents[3] / "shared" / "weights" / "vgg19_relu3_1.pth"
 needs_vgg = pytest.mark.skipif(not VGG_PATH.is_file(), reason="../shared/weights not found")
 
 

@@ -26,7 +26,7 @@ BASES = {"inpaint": InpaintModel, "segment": SegmentModel, "embed": EmbedModel}
 
 
 def test_every_model_module_is_registered_and_every_learned_model_has_a_small_config():
-    files = {p.stem for p in (Path(__file__).parents[1] / "unmasked" / "models").glob("*.py")} - {"__init__", "base"}
+    files = {p.stem for p in (Path(__file__).parents[2] / "unmasked" / "models").glob("*.py")} - {"__init__", "base"}
     assert {f"unmasked.models.{f}" for f in files} <= set(_BUILTIN_MODULES)
     assert set(list_models(trainable=True, task=None)) == set(SMALL)
     assert set(CLASSICAL) == {"navier_stokes", "patchmatch", "telea"}
