@@ -83,7 +83,8 @@ class Inpainter:
             raise ValueError(f"{model!r} is a {self.model.task} model, not an inpainting model; see `unmasked models`")
         self.max_pixels = max_pixels
 
-    def fill_result(self, image, mask, reference=None, gallery=None, sketch=None) -> tuple[FillResult, LoadedImage]:
+    def fill_result(self, image, mask, reference=None, gallery=None, sketch=None,
+                    box=None) -> tuple[FillResult, LoadedImage]:
         """The :class:`FillResult` (uint8 RGB + note) and the loaded input.
 
         ``sketch``: lines the fill should follow, for sketch models (``deepfill_v2-sketch``): a
@@ -94,6 +95,9 @@ class Inpainter:
         a folder of photos or a :class:`~unmasked.pipelines.reference.Gallery`; the closest
         identity's best photo becomes the reference (``result.match``), or, when no face of the
         gallery is similar enough, the model fills without one (``result.match`` is None).
+
+        ``box``: the face square (x, y, w, h) in ``image``, for a face the detector misses: the
+        hole inside it is filled as a face, aligned in that square (as the web page's face square).
         """
         loaded = _as_loaded(image, self.max_pixels)
         hole = _as_mask(mask, self.max_pixels)
@@ -104,12 +108,12 @@ class Inpainter:
             except ValueError as e:
                 raise InputError(f"sketch: {e}") from None
         ref = None if reference is None else _as_loaded(reference, self.max_pixels).rgb
-        return inpaint(loaded.rgb, hole, self.model, reference=ref, gallery=gallery, sketch=lines), loaded
+        return inpaint(loaded.rgb, hole, self.model, reference=ref, gallery=gallery, sketch=lines, box=box), loaded
 
-    def fill(self, image, mask, reference=None, gallery=None, sketch=None) -> Image.Image:
+    def fill(self, image, mask, reference=None, gallery=None, sketch=None, box=None) -> Image.Image:
         """Filled image, same size and mode as ``image``; pixels outside the hole unchanged.
-        ``sketch``: lines to follow (sketch models only), see :meth:`fill_result`."""
-        result, loaded = self.fill_result(image, mask, reference, gallery, sketch)
+        ``sketch``: lines to follow (sketch models only); ``box``: the face square; see :meth:`fill_result`."""
+        result, loaded = self.fill_result(image, mask, reference, gallery, sketch, box)
         return loaded.to_pil(result.image)
 
 

@@ -56,3 +56,37 @@ def test_guides_a_model_cannot_use_are_refused_with_one_line():
     for kwargs, message in cases:
         with pytest.raises(InputError, match=message):
             inpaint(rgb, hole, telea, **kwargs)
+
+
+def test_the_face_square_is_the_same_through_every_door(tmp_path):
+    """CLI ``fill --box``, ``Inpainter.fill(box=)`` and ``POST /api/v1/inpaint`` with ``box`` all
+    reach ``inpaint(..., box=)`` and give the same pixels."""
+    import io
+
+    from click.testing import CliRunner
+    from fastapi.testclient import TestClient
+    from PIL import Image
+
+    from unmasked import Inpainter
+    from unmasked.cli import main
+    from unmasked.conventions import load_image
+    from unmasked.server import create_app
+
+    rgb, hole = _photo()
+    box = (0, 10, 40, 30)
+    expected = inpaint(rgb, hole, create_model("telea"), box=box).image
+    Image.fromarray(rgb).save(tmp_path / "p.png")
+    Image.fromarray(hole.astype(np.uint8) * 255).save(tmp_path / "m.png")
+    r = CliRunner().invoke(main, ["fill", str(tmp_path / "p.png"), "--mask", str(tmp_path / "m.png"), "-o",
+                                  str(tmp_path / "o.png"), "--model", "telea", "--box", "0,10,40,30"])
+    assert r.exit_code == 0, r.output
+    assert np.array_equal(load_image(tmp_path / "o.png").rgb, expected)
+    assert np.array_equal(np.asarray(Inpainter("telea").fill(rgb, hole, box=box)), expected)
+    with TestClient(create_app()) as client:
+        files = {"image": ("p.png", (tmp_path / "p.png").read_bytes()), "mask": ("m.png", (tmp_path / "m.png").read_bytes())}
+        resp = client.post("/api/v1/inpaint", files=files, data={"model": "telea", "box": "0,10,40,30"})
+        assert resp.status_code == 200, resp.text
+        assert np.array_equal(np.asarray(Image.open(io.BytesIO(resp.content)).convert("RGB")), expected)
+    r = CliRunner().invoke(main, ["fill", str(tmp_path / "p.png"), "--mask", str(tmp_path / "m.png"), "-o",
+                                  str(tmp_path / "x.png"), "--model", "telea", "--box", "70,50,20,20"])
+    assert r.exit_code == 1 and "lies outside the 80x60 image" in r.output

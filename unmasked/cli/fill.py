@@ -9,7 +9,7 @@ import click
 from tqdm import tqdm
 
 from unmasked.api import Inpainter
-from unmasked.cli.common import MAX_PIXELS_HELP, fail, run
+from unmasked.cli.common import MAX_PIXELS_HELP, fail, parse_box, run
 from unmasked.conventions import DEFAULT_MAX_PIXELS, save_image
 from unmasked.hub import DEFAULT_FACE_PRESET, DEFAULT_REFERENCE_MODEL, DEFAULT_SCENE_MODEL, DEFAULT_SKETCH_MODEL
 from unmasked.pipelines.batch import fill_folder, plan_folder
@@ -35,8 +35,11 @@ from unmasked.pipelines.batch import fill_folder, plan_folder
 @click.option("--sketch", type=click.Path(path_type=Path),
               help="Lines for the fill to follow (white = line, same size as IMAGE; only inside the hole counts): "
                    f"DeepFill v2's user-guided mode. [default model with it: {DEFAULT_SKETCH_MODEL}]")
+@click.option("--box", metavar="X,Y,W,H",
+              help="The face square, for a face the detector misses: the hole inside it is filled as a face, "
+                   "aligned in that square (as the web page's face square).")
 def fill_cmd(image, mask, output, model, input_dir, mask_dir, output_dir, max_pixels, reference, gallery,
-             sketch) -> None:
+             sketch, box) -> None:
     """Fill the hole of IMAGE given by --mask and write --output.
 
     Any size and mode in, same size and mode out; pixels outside the hole are copied
@@ -49,6 +52,7 @@ def fill_cmd(image, mask, output, model, input_dir, mask_dir, output_dir, max_pi
       unmasked fill --input-dir photos/ --mask-dir masks/ --output-dir filled/
       unmasked fill face.jpg --mask m.png -o out.png --reference other.jpg
       unmasked fill face.jpg --mask m.png -o out.png --sketch lines.png
+      unmasked fill group.jpg --mask m.png -o out.png --box 120,80,160,160
     """
     max_pixels = max_pixels or DEFAULT_MAX_PIXELS
     folder_mode = any(x is not None for x in (input_dir, mask_dir, output_dir))
@@ -66,6 +70,8 @@ def fill_cmd(image, mask, output, model, input_dir, mask_dir, output_dir, max_pi
         fail("--reference/--gallery work on one IMAGE, not with --input-dir")
     if folder_mode and sketch is not None:
         fail("--sketch works on one IMAGE, not with --input-dir")
+    if folder_mode and box is not None:
+        fail("--box works on one IMAGE, not with --input-dir")
     if sketch is not None and (reference is not None or gallery is not None):
         fail("--sketch cannot be combined with --reference/--gallery (no shipped model takes both)")
     if model is None:
@@ -73,7 +79,8 @@ def fill_cmd(image, mask, output, model, input_dir, mask_dir, output_dir, max_pi
         model = DEFAULT_SKETCH_MODEL if sketch is not None else model
     inpainter = run(Inpainter, model, max_pixels=max_pixels)
     if not folder_mode:
-        result, loaded = run(inpainter.fill_result, image, mask, reference, gallery, sketch)
+        result, loaded = run(inpainter.fill_result, image, mask, reference, gallery, sketch,
+                             None if box is None else parse_box(box))
         run(save_image, output, loaded.to_pil(result.image))
         if result.note:
             click.echo(f"note: {result.note}", err=True)
