@@ -7,9 +7,9 @@ import pytest
 from click.testing import CliRunner
 
 from unmasked.cli import main
-from unmasked.evaluation.metrics import score_image
 from unmasked.evaluation.run import evaluate, generated_masks, load_eval_images, run_evaluation
 from unmasked.masks import bucket_of, hole_ratio, touches_border
+from unmasked.metrics import score_image
 
 
 def test_generated_bucketed_masks_cover_every_cell():

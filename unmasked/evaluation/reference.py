@@ -25,10 +25,10 @@ import torch
 from unmasked.api import load_model
 from unmasked.conventions import composite, image_to_tensor, tensor_to_image
 from unmasked.data.datasets import IdentityFolderDataset
-from unmasked.evaluation.metrics import bootstrap_mean_ci, score_image
 from unmasked.evaluation.run import face_masks_for_images, generated_masks
 from unmasked.faces.descriptor import DlibEmbedder
 from unmasked.masks.stats import bucket_label, bucket_of
+from unmasked.metrics import bootstrap_mean_ci, score_image
 
 
 def identity_triplets(root: str | Path, size: int, limit: int, split: str = "val", val_fraction: float = 0.2):

@@ -15,7 +15,7 @@ and, optionally, the keys of :data:`OPTIONAL_METRICS` (float, or None where not 
 
 ``bucket`` is None when the hole ratio lies outside all six buckets; such records count only
 in the model's overall row. PSNR of identical images is ``inf`` per sample; every PSNR is
-capped at :data:`~unmasked.evaluation.metrics.PSNR_CAP_DB` (100 dB) before averaging, so
+capped at :data:`~unmasked.metrics.PSNR_CAP_DB` (100 dB) before averaging, so
 means stay finite.
 """
 
@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from unmasked.evaluation.metrics import PSNR_CAP_DB, SSIM_WIN_SIZE
 from unmasked.evaluation.plots import plot_by_bucket
 from unmasked.masks.stats import HOLE_RATIO_BUCKETS, bucket_label
+from unmasked.metrics import PSNR_CAP_DB, SSIM_WIN_SIZE
 
 RECORD_FIELDS: tuple[str, ...] = (
     "model", "image", "mask", "hole_ratio", "bucket", "touches_border", "l1", "psnr", "ssim", "seconds",
@@ -42,7 +42,7 @@ SUMMARY_METRICS: tuple[str, ...] = ("l1", "psnr", "ssim", "seconds")
 
 #: metrics a record may carry (None when not measured for it): averaged over the records
 #: that have them, reported only when some record does. ``detail``: hole detail % of the
-#: original (:func:`~unmasked.evaluation.metrics.detail_percent`); ``identity``: dlib
+#: original (:func:`~unmasked.metrics.detail_percent`); ``identity``: dlib
 #: descriptor distance of the filled face to the original (face evaluations)
 OPTIONAL_METRICS: tuple[str, ...] = ("detail", "identity")
 

@@ -22,7 +22,6 @@ import numpy as np
 
 from unmasked.api import load_model
 from unmasked.data.datasets import IdentityFolderDataset, ImageFolderDataset
-from unmasked.evaluation.metrics import detail_percent, score_image
 from unmasked.evaluation.realism import c2st, hole_patch
 from unmasked.evaluation.report import write_report
 from unmasked.faces import detect_faces
@@ -30,6 +29,7 @@ from unmasked.faces.descriptor import dlib_descriptor
 from unmasked.masks import bucket_of, hole_ratio, touches_border
 from unmasked.masks.face_mask import face_mask_for_aligned
 from unmasked.masks.sets import CELLS, EvalMask, generated_masks, masks_from_folder  # noqa: F401 (re-exported)
+from unmasked.metrics import detail_percent, score_image
 from unmasked.pipelines.fill import fill_array
 
 

@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from unmasked.data.sketch import chamfer_distance, edge_map, edge_sketch, perturb_sketch
-from unmasked.evaluation.metrics import bootstrap_mean_ci, psnr, ssim
+from unmasked.metrics import bootstrap_mean_ci, psnr, ssim
 from unmasked.models.base import InpaintModel
 from unmasked.pipelines.fill import fill_array
 

@@ -28,11 +28,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from unmasked.api import DEFAULT_FACE_PRESET, load_model
-from unmasked.evaluation.metrics import detail_percent, score_image
 from unmasked.evaluation.realism import STEPS, c2st, hole_patch
 from unmasked.faces import detect_faces
 from unmasked.faces.descriptor import dlib_descriptor
 from unmasked.masks.face_mask import face_mask_for_aligned
+from unmasked.metrics import detail_percent, score_image
 from unmasked.pipelines.fill import fill_array
 from unmasked.pipelines.unmask import unmask_array
 

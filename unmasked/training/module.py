@@ -30,11 +30,11 @@ from torch.utils.data import DataLoader
 
 from unmasked.checkpoint import build_model, load_state, read_checkpoint_info
 from unmasked.conventions import composite, tensor_to_image
-from unmasked.evaluation.metrics import score_image
 from unmasked.hub import load_identity_network
 from unmasked.losses import PConvLoss, VGG19Relu31, hinge_d_loss, hinge_g_loss
 from unmasked.losses.identity import identity_loss
 from unmasked.losses.pconv import perceptual_loss
+from unmasked.metrics import score_image
 from unmasked.models.base import DeepFillOutput
 from unmasked.models.deepfill_v2 import SNPatchGAN
 from unmasked.training.config import TrainConfig

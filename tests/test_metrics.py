@@ -10,8 +10,8 @@ import warnings
 import numpy as np
 import pytest
 
-from unmasked.evaluation.metrics import PSNR_CAP_DB, detail_percent, l1_percent, psnr, score_image, ssim
 from unmasked.evaluation.report import markdown_table, read_records, summarise, write_report
+from unmasked.metrics import PSNR_CAP_DB, detail_percent, l1_percent, psnr, score_image, ssim
 
 C1 = (0.01 * 255) ** 2
 C2 = (0.03 * 255) ** 2
@@ -207,7 +207,7 @@ def test_detail_percent_is_100_for_the_original_and_low_for_a_blur():
     assert flat_detail < blur_detail < 40  # smoother fill, less detail
     # the eroded hole of a flat fill has zero gradient: only the 1-grey-level floor remains
     inner = cv2.erode(hole.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=2).astype(bool)
-    import unmasked.evaluation.metrics as m
+    import unmasked.metrics as m
     g_gt = m._gradient_magnitude(target)[inner].mean()
     assert flat_detail == pytest.approx(100 * 1.0 / (g_gt + 1.0), rel=1e-5)
     noisy = target.astype(np.int16)
