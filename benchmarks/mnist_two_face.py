@@ -32,8 +32,8 @@ from torch import nn
 
 from unmasked.conventions import composite, save_image, tensor_to_image
 from unmasked.data.datasets import MNISTDataset
-from unmasked.evaluation.metrics import psnr
 from unmasked.masks import box_mask
+from unmasked.metrics import psnr
 from unmasked.training.config import load_config
 from unmasked.training.fit import fit
 
