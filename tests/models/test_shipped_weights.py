@@ -79,13 +79,15 @@ def test_sketch_preset_takes_a_sketch_in_both_networks_and_starts_from_the_face_
     assert model.uses_sketch and model.sketch_refine and model.attention is None
     assert model.classical_blend == {"method": "navier_stokes", "width": 12.0}
     stages = read_checkpoint_info(shipped_weights()["deepfill_v2_sketch_faces128"])["metadata"]["stages"]
-    assert [s["steps"] for s in stages] == [1000, 750, 1250]
+    assert [s["steps"] for s in stages] == [1000, 750, 1250, 2000]
+    assert "SN-PatchGAN" in stages[-1]["loss"]
 
 
 @pytest.mark.data
 def test_sketch_preset_follows_true_edges_and_is_the_face_model_without_one(shared_data):
-    """Model card, 100 faces: true edges +0.83 dB and Chamfer -0.45 px; no sketch -0.07 dB against
-    deepfill_v2_faces128. Here on 32 faces, with margins for the smaller sample."""
+    """Model card, 100 worn-mask faces: true edges +0.50 dB and Chamfer -3.03 px (interval -3.83..-2.33);
+    a rough sketch -2.18 px; no sketch +0.12 dB against deepfill_v2_faces128. Here on 32 faces,
+    with margins for the smaller sample (the stage-3 weights, -0.45 px, fail the Chamfer bars)."""
     from unmasked.data.sketch import edge_sketch
     from unmasked.evaluation.run import load_eval_images
     from unmasked.evaluation.sketch_eval import evaluate_sketch, sketch_cases
@@ -97,6 +99,7 @@ def test_sketch_preset_follows_true_edges_and_is_the_face_model_without_one(shar
     result = evaluate_sketch(load_model("deepfill_v2-sketch"), sketch_cases([str(i) for i in range(32)], images, holes),
                              baseline=load_model("deepfill_v2_faces128"))
     effect = {(e["a"], e["metric"]): e for e in result["effects"]}
-    assert effect[("true edges", "psnr")]["ci95"][0] > 0.3, effect[("true edges", "psnr")]
-    assert effect[("true edges", "chamfer")]["mean"] < 0, effect[("true edges", "chamfer")]
+    assert effect[("true edges", "psnr")]["ci95"][0] > 0, effect[("true edges", "psnr")]
+    assert effect[("true edges", "chamfer")]["ci95"][1] < -1.0, effect[("true edges", "chamfer")]
+    assert effect[("rough sketch", "chamfer")]["ci95"][1] < 0, effect[("rough sketch", "chamfer")]
     assert abs(effect[("no sketch", "psnr")]["mean"]) < 0.3, effect[("no sketch", "psnr")]
