@@ -177,35 +177,14 @@ def test_openapi_documents_both_request_kinds(client):
 # --------------------------------------------------------------------------- sketch (DeepFill v2 user-guided)
 
 
-def tiny_sketch_checkpoint(path):
-    """An untrained DeepFill v2 with a sketch channel, saved to ``path`` (fixed weights).
-
-    Its conv weights are scaled up: with PyTorch's default init the 20-odd gated layers forget
-    their input (a sketch changes the output by ~1e-8, lost in uint8), so nothing could be seen.
-    """
-    import torch
-
-    from unmasked.checkpoint import save_checkpoint
-    from unmasked.registry import create_model
-
-    torch.manual_seed(0)
-    model = create_model("deepfill_v2", cnum=8, working_size=64, attention=False, sketch=True)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.ndim == 4:
-                p.mul_(6.0)
-    return save_checkpoint(model, path, metadata={"data": "nothing (untrained test model)"})
-
+@pytest.fixture(scope="module")
+def sketch_model_path(tiny_sketch_checkpoint):
+    return tiny_sketch_checkpoint
 
 @pytest.fixture(scope="module")
-def sketch_model_path(tmp_path_factory):
-    return tiny_sketch_checkpoint(tmp_path_factory.mktemp("sketch") / "tiny_sketch.safetensors")
-
-
-@pytest.fixture(scope="module")
-def sketch_client(sketch_model_path):
+def sketch_client(tiny_sketch_checkpoint):
     settings = ServerSettings(models=["telea", "two_face_faces128", "tiny_sketch"],
-                              checkpoints={"tiny_sketch": sketch_model_path})
+                              checkpoints={"tiny_sketch": tiny_sketch_checkpoint})
     with TestClient(create_app(settings)) as c:
         yield c
 

@@ -33,25 +33,8 @@ def _chromium() -> tuple[str, str]:
     return browser, driver
 
 
-def _tiny_sketch_checkpoint(path):
-    """An untrained DeepFill v2 with a sketch channel and fixed weights (as in test_server_api):
-    conv weights scaled up so that the untrained net does not forget its input."""
-    import torch
-
-    from unmasked.checkpoint import save_checkpoint
-    from unmasked.registry import create_model
-
-    torch.manual_seed(0)
-    model = create_model("deepfill_v2", cnum=8, working_size=64, attention=False, sketch=True)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.ndim == 4:
-                p.mul_(6.0)
-    return save_checkpoint(model, path, metadata={"data": "nothing (untrained test model)"})
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tmp_path_factory, tiny_sketch_checkpoint):
     """Base URL of a real uvicorn server on a free localhost port, in a thread; it offers every
     shipped model plus ``tiny_sketch``, an untrained sketch model."""
     import uvicorn
@@ -62,7 +45,7 @@ def server(tmp_path_factory):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    tiny = _tiny_sketch_checkpoint(tmp_path_factory.mktemp("sketch") / "tiny_sketch.safetensors")
+    tiny = tiny_sketch_checkpoint
     app = create_app(ServerSettings(max_pixels=MAX_PIXELS, checkpoints={"tiny_sketch": tiny}))
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
