@@ -27,7 +27,7 @@ from unmasked.hub import (  # noqa: F401 (the names callers know them by)
     shipped_weights,
 )
 from unmasked.models.base import InpaintModel
-from unmasked.pipelines.auto import load_auto
+from unmasked.pipelines.auto import AUTO_FACE_MODEL, AUTO_SCENE_MODEL, FaceAwareFill
 from unmasked.pipelines.fill import FillResult, InputError, WholeImageFiller
 from unmasked.pipelines.inpaint import inpaint
 from unmasked.pipelines.unmask import unmask_array
@@ -44,7 +44,8 @@ def load_model(spec: str | os.PathLike | InpaintModel | WholeImageFiller) -> Inp
     if isinstance(spec, WholeImageFiller):
         return spec
     if not isinstance(spec, InpaintModel) and hub.resolve_alias(os.fspath(spec)) == "auto":
-        return load_auto()
+        # the pipeline takes its two models loaded; the hub loads them
+        return FaceAwareFill(hub.load_model(AUTO_FACE_MODEL), hub.load_model(AUTO_SCENE_MODEL))
     return hub.load_model(spec)
 
 

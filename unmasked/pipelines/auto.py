@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from unmasked.hub import DEFAULT_FACE_PRESET, DEFAULT_SCENE_MODEL, load_model
+from unmasked.hub import DEFAULT_FACE_PRESET, DEFAULT_SCENE_MODEL
 from unmasked.models.base import InpaintModel
 from unmasked.pipelines.face_crop import faces_at_hole, fill_in_face
 from unmasked.pipelines.fill import FillResult, WholeImageFiller, fill_array
@@ -90,8 +90,3 @@ class FaceAwareFill(WholeImageFiller):
             note = (f"{by_face} of {total} hole pixels inside {done} face(s) filled with {self.face_name}, "
                     f"the rest with {self.scene_name}")
         return FillResult(out, note=note, regions=base.regions)
-
-
-def load_auto(detector: str = "blazeface") -> FaceAwareFill:
-    """``auto`` with the shipped face preset and the Telea baseline."""
-    return FaceAwareFill(load_model(AUTO_FACE_MODEL), load_model(AUTO_SCENE_MODEL), detector=detector)
