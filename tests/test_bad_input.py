@@ -16,7 +16,14 @@ from PIL import Image
 
 from unmasked import Inpainter, unmask
 from unmasked.cli import main
-from unmasked.conventions import DEFAULT_MAX_PIXELS, ImageReadError, ImageTooLarge, load_image, load_mask
+from unmasked.conventions import (
+    DEFAULT_MAX_PIXELS,
+    ImageReadError,
+    ImageTooLarge,
+    UnsupportedImage,
+    load_image,
+    load_mask,
+)
 
 TestClient = pytest.importorskip("fastapi.testclient").TestClient
 
@@ -54,9 +61,9 @@ def test_the_reader_refuses_the_bomb_and_an_image_over_the_limit(inputs):
         with pytest.raises(ImageTooLarge, match="60x40 = 2,400 pixels, above the limit of 1,000") as e:
             reader(inputs / "img.png", max_pixels=1000)
         assert e.value.size == (60, 40)
-    with pytest.raises(ImageReadError, match="not a supported image") as e:
+    with pytest.raises(UnsupportedImage, match="not a supported image") as e:
         load_image(b"garbage")
-    assert not isinstance(e.value, ImageTooLarge)
+    assert isinstance(e.value, ImageReadError) and not isinstance(e.value, ImageTooLarge)
 
 
 @pytest.mark.parametrize("args", [["fill", "{d}/bomb.png", "--mask", "{d}/mask.png", "-o", "{d}/out.png", "--model", "telea"],

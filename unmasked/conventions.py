@@ -35,6 +35,10 @@ class ImageReadError(ValueError):
     """An image or mask file could not be read (missing, corrupt, unsupported, too large)."""
 
 
+class UnsupportedImage(ImageReadError):
+    """A file that is no image format Pillow reads (nothing was decoded)."""
+
+
 class ImageTooLarge(ImageReadError):
     """An image whose header claims more pixels than the limit; nothing was decoded.
 
@@ -221,7 +225,7 @@ def _open(source: PathOrFile, what: str, max_pixels: int | None) -> Image.Image:
     except Image.DecompressionBombError as e:  # Pillow refuses the header before our own check can
         raise ImageTooLarge(f"{what} {name} is above the limit of {limit:,} pixels: {e}", None, limit) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:  # SyntaxError: some plugins' bad headers
-        raise ImageReadError(f"cannot read {what} {name}: not a supported image ({e.__class__.__name__})") from None
+        raise UnsupportedImage(f"cannot read {what} {name}: not a supported image ({e.__class__.__name__})") from None
     w, h = im.size
     if w * h > limit:
         raise ImageTooLarge(f"{what} {name} is {w}x{h} = {w * h:,} pixels, above the limit of {limit:,} pixels",

@@ -22,7 +22,7 @@ from PIL import Image
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 
-from unmasked.conventions import ImageReadError, ImageTooLarge, LoadedImage, load_image, load_mask
+from unmasked.conventions import ImageReadError, ImageTooLarge, LoadedImage, UnsupportedImage, load_image, load_mask
 
 
 class BodyTooLarge(Exception):
@@ -122,9 +122,9 @@ def _read(reader, data: bytes, what: str, max_pixels: int):
             raise HTTPException(413, f"{what} has too many pixels (limit {e.limit:,})") from None
         w, h = e.size
         raise HTTPException(413, f"{what} is {w}x{h} = {w * h:,} pixels, above this server's limit of {e.limit:,}") from None
-    except ImageReadError as e:
-        if "not a supported image" in str(e):
-            raise HTTPException(415, f"{what} is not a supported image (send PNG, JPEG, WebP, BMP, TIFF or GIF)") from None
+    except UnsupportedImage:
+        raise HTTPException(415, f"{what} is not a supported image (send PNG, JPEG, WebP, BMP, TIFF or GIF)") from None
+    except ImageReadError as e:  # decodable header, broken pixel data
         raise HTTPException(415, f"{what}: {e}") from None
 
 

@@ -220,7 +220,7 @@ class InpaintingModule(L.LightningModule):
         total = w["l1"] * terms["l1"]
         coarse = out.coarse if isinstance(out, DeepFillOutput) else None
         if coarse is not None:
-            terms["l1_coarse"] = (out.coarse - image).abs().mean()
+            terms["l1_coarse"] = (coarse - image).abs().mean()
             total = total + w["l1_coarse"] * terms["l1_coarse"]
         if w.get("sketch_l1") and sketch is not None:
             terms["sketch_l1"] = sketch_band_l1([out.image, coarse], image, sketch * mask)
