@@ -33,6 +33,7 @@ KIND_KWARGS = {
     "irregular": {},
     "box": {},
     "centre_box": {},
+    "object": {},
     "bucketed": {"bucket": 2, "touches_border": False},
 }
 CELLS = [(b, t) for b in range(len(HOLE_RATIO_BUCKETS)) for t in (False, True)]
@@ -362,3 +363,18 @@ def test_cli_masks_generate_writes_reproducible_bucketed_cells(tmp_path):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
     bad = CliRunner().invoke(main, ["masks", "generate", "--kind", "box", "--bucket", "2", "--border", "--out", str(tmp_path / "c")])
     assert bad.exit_code == 1 and "apply to --kind bucketed only" in bad.output
+
+
+def test_object_holes_are_solid_object_sized_and_never_everything():
+    """Object-removal holes: one or two solid shapes (few components, no thin scribble), 2-60 %
+    of the image, often on the bottom edge (a figure standing on the ground)."""
+    masks = [make_mask("object", 128, rng(i)) for i in range(60)]
+    ratios = np.array([m.mean() for m in masks])
+    assert 0.02 < ratios.min() and ratios.max() < 0.6 and 0.06 < np.median(ratios) < 0.3
+    for m in masks:
+        n, _ = cv2.connectedComponents(m.astype(np.uint8))
+        assert n - 1 <= 2
+        # solid: opening by a 5 px disk keeps most of the hole (strokes of 3 px would vanish)
+        opened = cv2.morphologyEx(m.astype(np.uint8), cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
+        assert opened.sum() > 0.7 * m.sum()
+    assert 0.2 < np.mean([m[-1].any() for m in masks]) < 0.8

@@ -21,7 +21,7 @@ def masks_group() -> None:
 
 
 @masks_group.command("generate")
-@click.option("--kind", required=True, type=click.Choice(["free_form", "free_form_box", "irregular", "box", "centre_box", "bucketed"]),
+@click.option("--kind", required=True, type=click.Choice(["free_form", "free_form_box", "irregular", "box", "centre_box", "object", "bucketed"]),
               help="free_form: DeepFill v2 strokes; irregular: PConv-style; bucketed: hole ratio in a PConv bucket.")
 @click.option("--count", default=100, show_default=True, help="Number of masks (for bucketed without --bucket: per each of the 12 cells).")
 @click.option("--size", default=256, show_default=True, help="Mask side in pixels.")

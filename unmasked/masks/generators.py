@@ -8,6 +8,8 @@
   irregular masks of Liu et al., "Image Inpainting for Irregular Holes Using Partial
   Convolutions", ECCV 2018.
 * :func:`box_mask` -- a random or centred rectangle (the classic "centre hole" setting).
+* :func:`object_mask` -- the hole a user draws to remove an object: one or two filled blobs
+  or upright silhouettes (a person, a statue, a post), often standing on the bottom edge.
 * :func:`bucketed_mask` -- irregular strokes and blobs whose hole ratio lies in a chosen PConv
   bucket, touching the image border or not: a freely licensed equivalent of the NVIDIA
   irregular-mask test set (6 buckets x {border, no border}).
@@ -290,6 +292,72 @@ def bucketed_mask(
     return mask
 
 
+# --------------------------------------------------------------------------- object removal
+
+
+def _blob(h: int, w: int, rng: np.random.Generator, area: float) -> np.ndarray:
+    """A filled star-shaped blob of about ``area`` px: radii smoothed over 24 angles."""
+    n = 24
+    radii = np.exp(np.convolve(np.tile(rng.normal(0, 0.35, n), 3), np.ones(5) / 5, "same")[n : 2 * n])
+    # the polygon's area is n/2 sin(2 pi / n) * mean(r_i r_i+1), close to n/2 sin(2 pi / n) * mean(r^2)
+    scale = math.sqrt(area / (0.5 * n * math.sin(2 * math.pi / n) * float(np.mean(radii**2))))
+    aspect = rng.uniform(0.6, 1.6)
+    angles = np.arange(n) * 2 * math.pi / n
+    r = scale * radii
+    cx, cy = rng.uniform(0.15, 0.85) * w, rng.uniform(0.15, 0.85) * h
+    pts = np.stack([cx + r * np.cos(angles) * aspect**0.5, cy + r * np.sin(angles) / aspect**0.5], axis=1)
+    canvas = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(canvas, [np.round(pts).astype(np.int32)], 1)
+    return canvas
+
+
+def _silhouette(h: int, w: int, rng: np.random.Generator, height: float) -> np.ndarray:
+    """An upright figure ``height`` px tall: a head (ellipse) on a tapered body, or a post with a
+    lamp or statue on top; it stands on the bottom edge half of the time."""
+    canvas = np.zeros((h, w), np.uint8)
+    cx = rng.uniform(0.15, 0.85) * w
+    foot = h - 1.0 if rng.random() < 0.5 else rng.uniform(0.6, 1.0) * (h - 1)
+    top = foot - height
+    if rng.random() < 0.7:  # a person or a statue: head, shoulders, body narrowing to the feet
+        head = height * rng.uniform(0.11, 0.15)
+        shoulders, feet = height * rng.uniform(0.2, 0.3), height * rng.uniform(0.1, 0.22)
+        neck = top + 2 * head
+        body = np.array([[cx - shoulders / 2, neck], [cx + shoulders / 2, neck], [cx + feet / 2, foot],
+                         [cx - feet / 2, foot]])
+        cv2.fillPoly(canvas, [np.round(body).astype(np.int32)], 1)
+        cv2.ellipse(canvas, (int(round(cx)), int(round(top + head))), (int(round(0.8 * head)), int(round(head))),
+                    0, 0, 360, 1, thickness=-1)
+    else:  # a post or pole with something on top
+        width = max(3.0, height * rng.uniform(0.03, 0.08))
+        cv2.rectangle(canvas, (int(cx - width / 2), int(top)), (int(cx + width / 2), int(foot)), 1, thickness=-1)
+        lamp = height * rng.uniform(0.06, 0.15)
+        cv2.ellipse(canvas, (int(round(cx)), int(round(top + lamp))), (int(round(lamp * 1.3)), int(round(lamp))),
+                    0, 0, 360, 1, thickness=-1)
+    return canvas
+
+
+def object_mask(size: Size, rng: np.random.Generator) -> np.ndarray:
+    """The hole of an object removal: one or two filled blobs or upright silhouettes.
+
+    Object-removal holes are solid, object-shaped and often large, unlike strokes: the mask mix
+    that LaMa (Suvorov et al., WACV 2022) and MI-GAN (Sargsyan et al., ICCV 2023) add for this job.
+    Each shape covers 3-35 % of the image; the union is dilated by 1-3 % of the shorter side, as a
+    user's selection is drawn generously around the object. Returns bool (H, W), True = hole.
+    """
+    h, w = as_hw(size)
+    canvas = np.zeros((h, w), np.uint8)
+    for _ in range(1 if rng.random() < 0.7 else 2):
+        if rng.random() < 0.5:
+            canvas |= _blob(h, w, rng, rng.uniform(0.03, 0.3) * h * w)
+        else:
+            canvas |= _silhouette(h, w, rng, rng.uniform(0.35, 0.9) * h)
+    r = max(1, round(rng.uniform(0.01, 0.03) * min(h, w)))
+    canvas = cv2.dilate(canvas, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    if canvas.all():  # never the whole image
+        canvas[: h // 2] = 0
+    return canvas.astype(bool)
+
+
 # --------------------------------------------------------------------------- dispatch
 
 
@@ -320,6 +388,7 @@ MASK_KINDS: dict[str, Callable[..., np.ndarray]] = {
     "free_form_box": _free_form_box,
     "irregular": irregular_mask,
     "box": box_mask,
+    "object": object_mask,
     "centre_box": _centre_box,
     "bucketed": _bucketed,
 }
