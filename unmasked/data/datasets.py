@@ -127,6 +127,16 @@ class ImageFolderDataset(_MaskedImages):
 # --------------------------------------------------------------------------- identities
 
 
+def file_split(count: int, split: str, val_fraction: float) -> list[int]:
+    """Indices of one side ("train" / "val") of a split **by file** of ``count`` sorted paths: a
+    fixed 1-in-N slice (N = round(1 / val_fraction), at least 2) is validation. The split of
+    plain folders (natural photos) in training and in ``unmasked eval --split val --split-by file``."""
+    if split not in ("train", "val"):
+        raise ValueError(f"split must be 'train' or 'val', got {split!r}")
+    every = max(2, round(1 / max(val_fraction, 1e-6)))
+    return [i for i in range(count) if (i % every == 0) == (split == "val")]
+
+
 def identity_split(identity: str, val_fraction: float, seed: int = 0) -> str:
     """"train" or "val" for an identity, by a stable hash of (seed, identity).
 

@@ -30,6 +30,10 @@ class DataConfig:
     val_fraction: float = 0.2
     limit: int | None = None
     flip: bool = True  # random horizontal flips
+    #: "folder" only: train on random square crops whose side is a random fraction in
+    #: [scales[0], scales[1]] of the photo's shorter side, resized to ``size`` (the photos are
+    #: kept whole in RAM; validation stays centre-cropped). None: one fixed crop per photo
+    scales: list[float] | None = None
 
 
 @dataclass
@@ -165,6 +169,12 @@ def validate(cfg: TrainConfig) -> None:
         raise ValueError(f"curriculum takes {', '.join(CURRICULUM_TERMS)}, got {unknown}")
     if any(not isinstance(v, int) or v < 0 for v in cfg.curriculum.values()):
         raise ValueError(f"curriculum steps must be integers >= 0, got {cfg.curriculum}")
+    if cfg.data.scales is not None:
+        scales = list(cfg.data.scales)
+        if len(scales) != 2 or not 0 < scales[0] <= scales[1] <= 1:
+            raise ValueError(f"data.scales must be [low, high] with 0 < low <= high <= 1, got {cfg.data.scales}")
+        if cfg.data.kind != "folder":
+            raise ValueError(f"data.scales is for data.kind 'folder', not {cfg.data.kind!r}")
     if not cfg.masks.kinds or min(cfg.masks.kinds.values()) <= 0:
         raise ValueError("masks.kinds needs at least one kind with a positive weight")
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from unmasked.data.datasets import IdentityFolderDataset, ImageFolderDataset, MNISTDataset
+from unmasked.conventions import load_image
+from unmasked.data.datasets import IdentityFolderDataset, ImageFolderDataset, MNISTDataset, file_split
 from unmasked.data.sketch import edge_sketch, training_sketch
 from unmasked.masks import MaskBank
 from unmasked.masks.face_mask import face_mask_for_aligned, jittered_mean_landmarks
@@ -24,9 +26,33 @@ from unmasked.pipelines.unmask import worn_mask_region
 from unmasked.training.config import TrainConfig
 
 
-def build_split(cfg: TrainConfig, split: str) -> tuple[torch.Tensor, np.ndarray]:
+class RandomCrops:
+    """Whole photos (uint8 (H, W, 3) each) that give a random square crop per draw: side a
+    uniform fraction in ``scales`` of the shorter side, anywhere in the photo, resized to ``size``
+    (area averaging). Makes a few hundred photos many different training images: each photo is
+    seen at several scales, as object-removal holes in real photos come at every scale."""
+
+    def __init__(self, photos: list[np.ndarray], size: int, scales: tuple[float, float]) -> None:
+        self.photos, self.size, self.scales = photos, size, scales
+
+    def __len__(self) -> int:
+        return len(self.photos)
+
+    def draw(self, index: int, rng: np.random.Generator) -> torch.Tensor:
+        """uint8 (S, S, 3) crop of photo ``index``."""
+        photo = self.photos[index]
+        h, w = photo.shape[:2]
+        side = max(1, round(rng.uniform(*self.scales) * min(h, w)))
+        top, left = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
+        crop = photo[top : top + side, left : left + side]
+        interp = cv2.INTER_AREA if side > self.size else cv2.INTER_CUBIC
+        return torch.from_numpy(np.ascontiguousarray(cv2.resize(crop, (self.size, self.size), interpolation=interp)))
+
+
+def build_split(cfg: TrainConfig, split: str) -> tuple[torch.Tensor | RandomCrops, np.ndarray]:
     """uint8 (N, S, S, 3) pixels of one split ("train" / "val"), decoded once, and int64 (N,)
-    group labels: the identity (identity folders) or the digit (MNIST); -1 for plain folders."""
+    group labels: the identity (identity folders) or the digit (MNIST); -1 for plain folders.
+    With ``data.scales`` the training split is a :class:`RandomCrops` of the whole photos."""
     d = cfg.data
     if d.kind == "mnist":
         ds = MNISTDataset(split, d.size)
@@ -38,10 +64,12 @@ def build_split(cfg: TrainConfig, split: str) -> tuple[torch.Tensor, np.ndarray]
         labels = np.array([names[ident] for ident in ds.identities], dtype=np.int64)
     else:  # a plain folder: a fixed 1-in-N slice of files is the validation split
         ds = ImageFolderDataset(d.root, d.size, crop=d.crop)
-        every = max(2, round(1 / max(d.val_fraction, 1e-6)))
-        keep = [i for i in range(len(ds)) if (i % every == 0) == (split == "val")]
-        ds.paths = [ds.paths[i] for i in keep]
+        ds.paths = [ds.paths[i] for i in file_split(len(ds.paths), split, d.val_fraction)]
         labels = np.full(len(ds.paths), -1, dtype=np.int64)
+        if d.scales is not None and split == "train":
+            n = len(ds) if d.limit is None else min(d.limit, len(ds))
+            photos = [load_image(p).rgb for p in ds.paths[:n]]
+            return RandomCrops(photos, d.size, (float(d.scales[0]), float(d.scales[1]))), labels[:n]
     n = len(ds) if d.limit is None or split == "val" else min(d.limit, len(ds))
     return torch.from_numpy(np.stack([ds.pixels(i) for i in range(n)])), labels[:n]
 
@@ -69,7 +97,6 @@ def face_mask_bank(kind: str, count: int, size: int, seed: int) -> MaskBank:
     Not augmented by flips or rotations (a mask belongs on the lower face); the training
     images' horizontal flips mirror them.
     """
-    import cv2
 
     if kind not in FACE_MASK_KINDS:
         raise ValueError(f"unknown face mask kind {kind!r}; valid: {', '.join(FACE_MASK_KINDS)}")
@@ -126,7 +153,7 @@ class StepSamples(Dataset):
         return len(self.images)
 
     def _uint8(self, index: int, rng: np.random.Generator) -> torch.Tensor:
-        image = self.images[index]
+        image = self.images.draw(index, rng) if isinstance(self.images, RandomCrops) else self.images[index]
         if self.flip and rng.random() < 0.5:
             image = image.flip(1)
         return image
