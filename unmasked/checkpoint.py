@@ -165,6 +165,9 @@ def load_checkpoint(path: str | os.PathLike, **override_kwargs: Any) -> Model:
     blend = (info["metadata"] or {}).get("inference", {}).get("classical_blend")
     if blend is not None:
         model.classical_blend = check_classical_blend(blend, source=str(path))
+    refine = (info["metadata"] or {}).get("inference", {}).get("exemplar_refine")
+    if refine is not None:
+        model.exemplar_refine = check_exemplar_refine(refine, source=str(path))
     return model.eval()
 
 
@@ -188,4 +191,19 @@ def check_classical_blend(spec: dict, source: str = "checkpoint") -> dict:
     clean = {"method": method, "width": float(width)}
     if "sketch_width" in spec:
         clean["sketch_width"] = float(sketch_width)
+    return clean
+
+
+def check_exemplar_refine(spec: dict, source: str = "checkpoint") -> dict:
+    """Validate an ``exemplar_refine`` spec ``{"patch_size": odd >= 3, "max_side": px >= 64,
+    "min_size": px >= 16}`` (see :func:`unmasked.pipelines.fill.refine_with_exemplars`); returns a
+    clean copy with every key."""
+    clean = {"patch_size": 7, "max_side": 768, "min_size": 64}
+    unknown = sorted(set(spec) - set(clean))
+    clean.update({k: v for k, v in spec.items() if k in clean})
+    ok = (not unknown and all(isinstance(v, int) for v in clean.values()) and clean["patch_size"] >= 3
+          and clean["patch_size"] % 2 == 1 and clean["max_side"] >= 64 and clean["min_size"] >= 16)
+    if not ok:
+        raise ValueError(f"{source}: exemplar_refine takes 'patch_size' (odd >= 3), 'max_side' (>= 64) and "
+                         f"'min_size' (>= 16), integers, got {spec!r}")
     return clean

@@ -157,3 +157,33 @@ def test_speed_512_with_20_percent_hole() -> None:
     elapsed = time.perf_counter() - start
     # ~1.0 s measured on one core; the bound is generous because shared CI machines are noisy.
     assert elapsed < 15.0, f"512 x 512 with a {hole.mean():.0%} hole took {elapsed:.1f} s"
+
+
+def test_guide_sets_the_layout_and_patches_the_texture() -> None:
+    """PatchMatch started from a guide (a network's fill) puts each texture where the guide's
+    layout says, which the onion peel cannot know, and replaces the guide's flat colour by the
+    photo's texture."""
+    h, w = 96, 128
+    img = _texture(h, w, noise=6).astype(int)
+    img[:, w // 2 :] = img[:, w // 2 :] // 3 + np.array([150, 20, 20])  # right half: a dark red texture
+    img = img.astype(np.uint8)
+    a_mean, b_mean = img[:, : w // 2].reshape(-1, 3).mean(0), img[:, w // 2 :].reshape(-1, 3).mean(0)
+    hole = _box(h, w, 24, 8, 72, 56)  # inside the left texture
+    centre = _box(h, w, 36, 20, 60, 44)
+    guide = img.copy()
+    guide[hole] = a_mean.round()
+    guide[centre] = b_mean.round()  # the guide puts the right half's stuff in the middle of the hole
+
+    def nearer_b(out: np.ndarray) -> bool:
+        m = out[centre].reshape(-1, 3).mean(0)
+        return bool(np.linalg.norm(m - b_mean) < np.linalg.norm(m - a_mean))
+
+    out = patchmatch_inpaint(img, hole, guide=guide, min_size=24)
+    assert np.array_equal(out[~hole], img[~hole])
+    assert nearer_b(out) and not nearer_b(patchmatch_inpaint(img, hole, min_size=24))
+    ring = hole & ~centre
+    # texture, not the guide's flat colour: the photo's local contrast in both parts of the fill
+    assert out[centre].std(0).mean() > 0.6 * img[:, w // 2 :].std((0, 1)).mean()
+    assert out[ring].std(0).mean() > 0.6 * img[:, : w // 2].std((0, 1)).mean()
+    with pytest.raises(ValueError, match="guide must have the image's shape"):
+        patchmatch_inpaint(img, hole, guide=guide[:10])

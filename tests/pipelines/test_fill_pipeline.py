@@ -295,3 +295,50 @@ def test_classical_blend_comes_from_checkpoint_metadata(tmp_path):
     save_file(tensors, tmp_path / "bad.safetensors", metadata=meta)
     with pytest.raises(ValueError, match="bad.safetensors.*classical_blend"):
         load_model(tmp_path / "bad.safetensors")
+
+
+def _two_textures(h, w):
+    """Left half a dark, right half a bright noisy checkerboard (uint8 (h, w, 3))."""
+    y, x = np.mgrid[0:h, 0:w]
+    check = (((x // 4) + (y // 4)) % 2 * 60).astype(np.int16)
+    noise = np.random.default_rng(0).integers(-15, 16, (h, w))
+    base = np.where(x < w // 2, 50, 170) + check + noise
+    return np.repeat(np.clip(base, 0, 255)[..., None], 3, axis=2).astype(np.uint8)
+
+
+@pytest.mark.parametrize("max_side", [768, 96])  # the whole image at once; per region, resized
+def test_exemplar_refine_turns_a_flat_guide_into_the_photos_texture(mean_fill, max_side):
+    """A model with ``exemplar_refine`` lays out colour (here the flat mean of each crop) and
+    PatchMatch replaces it with the photo's own texture, region by region, known pixels kept."""
+    rgb = _two_textures(160, 320)
+    hole = np.zeros(rgb.shape[:2], bool)
+    hole[40:100, 30:100] = True  # on the dark side
+    hole[60:130, 220:290] = True  # on the bright side
+    flat = fill_array(rgb, hole, mean_fill).image
+    mean_fill.exemplar_refine = {"patch_size": 7, "max_side": max_side, "min_size": 32}
+    out = fill_array(rgb, hole, mean_fill).image
+    np.testing.assert_array_equal(out[~hole], rgb[~hole])
+    for box, truth in (((slice(40, 100), slice(30, 100)), rgb[:, :100]), ((slice(60, 130), slice(220, 290)), rgb[:, 220:])):
+        fill = out[box][..., 0].astype(float)
+        assert fill.std() > 0.7 * truth[..., 0].std() > 3 * flat[box][..., 0].std()  # texture, not flat colour
+        assert abs(fill.mean() - truth[..., 0].mean()) < 12  # and the side's own texture
+
+
+def test_exemplar_refine_comes_from_checkpoint_metadata(tmp_path):
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from unmasked.checkpoint import save_checkpoint
+
+    path = save_checkpoint(registry.create_model("deepfill_v2", cnum=8, working_size=32, attention=False),
+                           tmp_path / "m.safetensors", metadata={"inference": {"exemplar_refine": {"max_side": 512}}})
+    assert load_model(path).exemplar_refine == {"patch_size": 7, "max_side": 512, "min_size": 64}
+    with safe_open(path, "pt") as f:
+        meta, tensors = dict(f.metadata()), {k: f.get_tensor(k) for k in f.keys()}
+    for bad in ({"patch_size": 4}, {"max_side": 10}, {"radius": 3}, {"max_side": "big"}):
+        meta["metadata"] = json.dumps({"inference": {"exemplar_refine": bad}})
+        save_file(tensors, tmp_path / "bad.safetensors", metadata=meta)
+        with pytest.raises(ValueError, match="bad.safetensors.*exemplar_refine"):
+            load_model(tmp_path / "bad.safetensors")

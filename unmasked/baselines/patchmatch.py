@@ -47,6 +47,7 @@ def patchmatch_inpaint(
     pm_iters: int = 2,
     min_size: int = 32,
     weighted: bool = True,
+    guide: np.ndarray | None = None,
 ) -> np.ndarray:
     """Fill ``hole`` in ``rgb`` by multi-scale PatchMatch + voting (Wexler 2007, Barnes 2009).
 
@@ -63,6 +64,9 @@ def patchmatch_inpaint(
         weighted: weight each vote by ``exp(-d / 2 sigma^2)`` of its patch distance ``d``,
             with ``sigma^2`` the 75th percentile of the distances (Wexler et al.); plain
             averaging if False.
+        guide: uint8 (H, W, 3) or None: a first fill of the hole (e.g. a network's) that the
+            coarsest scale starts from instead of the onion peel, so the layout of structure and
+            colour is the guide's and the texture is copied from the photo.
 
     Returns:
         uint8 image, shape (H, W, 3): a copy of ``rgb`` with the hole filled; pixels outside
@@ -72,6 +76,8 @@ def patchmatch_inpaint(
         ValueError: on malformed inputs, or when the hole covers the whole image.
     """
     rgb, hole = _check_inputs(rgb, hole, patch_size)
+    if guide is not None and guide.shape != rgb.shape:
+        raise ValueError(f"guide must have the image's shape {rgb.shape}, got {guide.shape}")
     out = rgb.copy()
     if not hole.any():
         return out
@@ -96,7 +102,12 @@ def patchmatch_inpaint(
         valid = _valid_sources(lhole, r)
         targets = _targets(lhole, r)
         sources = np.argwhere(valid).astype(np.int32)
-        if i == n - 1:
+        if i == n - 1 and guide is not None:
+            # Coarsest scale: start from the guide, resized to this scale.
+            small = cv2.resize(guide, (lhole.shape[1], lhole.shape[0]), interpolation=cv2.INTER_AREA)
+            img[lhole] = small.astype(np.float32)[lhole]
+            nnf = _init_nnf(lhole.shape, targets, sources)
+        elif i == n - 1:
             # Coarsest scale: fill the hole ring by ring from its boundary inwards first.
             budget = _ONION_BUDGET // int(lhole.sum())
             pool = sources[_subset(len(sources), min(max(budget, _ONION_MIN_SOURCES), _ONION_MAX_SOURCES))]

@@ -121,6 +121,11 @@ class InpaintModel(Model):
     #: ``metadata["inference"]["classical_blend"]``, so the weights' model card and the
     #: fill that ``unmasked eval`` scores are one and the same.
     classical_blend: dict | None = None
+    #: ``{"patch_size", "max_side", "min_size"}`` or None: the model's fill is a guide that
+    #: PatchMatch refines with the photo's own patches, at the photo's resolution (see
+    #: :func:`unmasked.pipelines.fill.refine_with_exemplars`). Loaded from a checkpoint's
+    #: ``metadata["inference"]["exemplar_refine"]``, like ``classical_blend``.
+    exemplar_refine: dict | None = None
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor, reference: torch.Tensor | None = None) -> InpaintOutput:
         raise NotImplementedError

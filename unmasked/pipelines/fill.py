@@ -133,6 +133,36 @@ def blend_with_classical(rgb: np.ndarray, hole: np.ndarray, filled: np.ndarray, 
     return out
 
 
+def refine_with_exemplars(rgb: np.ndarray, hole: np.ndarray, guide: np.ndarray, spec: dict) -> np.ndarray:
+    """Refine a network's fill ``guide`` of ``hole`` in ``rgb`` with the photo's own patches.
+
+    The hybrid that the object-removal issue allows when photos are too few for a network to
+    paint texture: the network lays out structure and colour, and multi-scale PatchMatch with
+    voting (Wexler et al. 2007; Barnes et al. 2009; :func:`~unmasked.baselines.patchmatch.
+    patchmatch_inpaint`) starts from it (its pyramid stops at ``min_size``, where the guide's
+    layout is still resolved) and replaces its blur by texture copied from the known region. It
+    runs at the image's own resolution up to ``max_side`` (larger crops are refined at that size
+    and resized back), so a large photo's fill carries the photo's grain, not a 128-px texture.
+    """
+    # imported here: numba's start-up cost is paid only by models that refine with PatchMatch
+    from unmasked.baselines.patchmatch import patchmatch_inpaint
+
+    h, w = hole.shape
+    scale = min(1.0, spec["max_side"] / max(h, w))
+    if scale < 1:
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        small_hole = cv2.resize(hole.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0
+        small = patchmatch_inpaint(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), small_hole,
+                                   guide=cv2.resize(guide, size, interpolation=cv2.INTER_AREA),
+                                   patch_size=spec["patch_size"], min_size=spec["min_size"])
+        refined = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+    else:
+        refined = patchmatch_inpaint(rgb, hole, guide=guide, patch_size=spec["patch_size"], min_size=spec["min_size"])
+    out = rgb.copy()
+    out[hole] = refined[hole]
+    return out
+
+
 def _as_tensor(rgb: np.ndarray) -> torch.Tensor:
     return image_to_tensor(rgb).contiguous(memory_format=torch.channels_last)
 
@@ -220,8 +250,11 @@ def fill_array(
     model.eval()
     size = model.working_size
     h, w = hole.shape
+    refine = getattr(model, "exemplar_refine", None)
     if size is None or max(h, w) <= size:
         filled = run_model(model, rgb, hole, sketch=sketch)
+        if refine:
+            filled = refine_with_exemplars(rgb, hole, filled, refine)
         out = rgb.copy()
         out[hole] = filled[hole]
         return FillResult(out, regions=1)
@@ -252,4 +285,13 @@ def fill_array(
         paste = region[top:bottom, left:right]
         crop[paste] = filled[paste]  # crop is a view of out
         remaining[top:bottom, left:right] &= ~paste
+    if refine:  # once over the whole image when it fits, else per region at the photo's resolution
+        if max(h, w) <= refine["max_side"]:
+            out = refine_with_exemplars(rgb, hole, out, refine)
+        else:
+            for region in regions:
+                top, bottom, left, right = _crop_box(region, (h, w), margin, min_margin)
+                box = (slice(top, bottom), slice(left, right))
+                paste = region[box]
+                out[box][paste] = refine_with_exemplars(out[box], paste, out[box], refine)[paste]
     return FillResult(out, regions=len(regions))
