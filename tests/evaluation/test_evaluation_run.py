@@ -43,6 +43,22 @@ def test_run_evaluation_writes_report(identity_folder, tmp_path):
     assert "## Realism (classifier two-sample test)" in result.paths["report_md"].read_text()
 
 
+def test_split_by_file_holds_out_the_training_slice_and_scores_realism_per_bucket(identity_folder, tmp_path):
+    """Photos split by file (the 1-in-5 slice training holds out), the realism halves by image, the
+    deepest-pixel patch at full resolution, and the realism accuracy per hole-ratio bucket."""
+    names, _ = load_eval_images(identity_folder, 64, split="val", split_by="file")
+    every = sorted(str(p.relative_to(identity_folder)) for p in identity_folder.rglob("*.jpg"))
+    assert names == every[::5] and len(names) == 6
+    result = run_evaluation(["telea"], identity_folder, tmp_path / "rep", size=64, per_cell=1, split="val",
+                            split_by="file", realism_patch="deepest")
+    r = result.realism["telea"]
+    assert r["n"] == 24 and set(r["by"]) == set(range(6)) and sum(b["n"] for b in r["by"].values()) == 24
+    report = result.paths["report_md"].read_text()
+    assert "| model | (0.01, 0.10] |" in report and "64 px around the hole's deepest pixel" in report
+    with pytest.raises(ValueError, match="split_by"):
+        load_eval_images(identity_folder, 64, split="val", split_by="person")
+
+
 def test_cli_eval_prints_table_and_rejects_bad_folder(identity_folder, tmp_path):
     r = CliRunner().invoke(main, ["eval", "--model", "telea", "--images", str(identity_folder), "--size", "32",
                                   "--per-cell", "1", "--out", str(tmp_path / "out")])

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from unmasked.evaluation.realism import c2st, hole_patch
+from unmasked.evaluation.realism import c2st, deepest_patch, hole_patch
 
 
 def _textured(n: int, seed: int) -> np.ndarray:
@@ -47,3 +47,35 @@ def test_hole_patch_is_the_square_around_the_hole():
     assert patch[16, 16].min() == 255 and patch[2, 16].max() == 0
     with pytest.raises(ValueError, match="non-empty"):
         hole_patch(image, np.zeros((100, 100), bool))
+
+
+def test_per_stratum_accuracy_finds_the_blurred_half():
+    """With strata, the accuracy of each stratum is over its own pairs: a stratum whose fills are
+    blurred is told apart, one whose fills are photos is not, and the overall figure is unchanged."""
+    real = _textured(120, 0)
+    fills = _textured(120, 5)
+    fills[::2] = np.stack([cv2.GaussianBlur(x, (0, 0), 2.0) for x in real[::2]])
+    strata = ["blur" if i % 2 == 0 else "photo" for i in range(120)]
+    groups = [i % 12 for i in range(120)]
+    r = c2st(fills, real, groups, steps=150, strata=strata)
+    assert r == {**c2st(fills, real, groups, steps=150), "by": r["by"]}
+    assert r["by"]["blur"]["n"] == r["by"]["photo"]["n"] == 120
+    assert r["by"]["blur"]["accuracy"] > 0.8 > r["by"]["photo"]["accuracy"] + 0.15
+    with pytest.raises(ValueError, match="one stratum per pair"):
+        c2st(fills, real, groups, steps=10, strata=strata[:5])
+
+
+def test_deepest_patch_is_the_native_square_at_the_holes_deepest_pixel():
+    image = np.random.default_rng(0).integers(0, 256, (200, 300, 3), dtype=np.uint8)
+    hole = np.zeros((200, 300), bool)
+    hole[10:14, :] = True  # a thin stroke across the top: shallow everywhere
+    hole[100:161, 200:261] = True  # a block: deepest at its centre (130, 230)
+    patch = deepest_patch(image, hole, size=32)
+    assert np.array_equal(patch, image[114:146, 214:246])  # native pixels, no resizing
+    hole[:] = False
+    hole[190:200, 290:300] = True  # at the corner: the square is clipped into the image
+    assert np.array_equal(deepest_patch(image, hole, size=32), image[168:200, 268:300])
+    with pytest.raises(ValueError, match="non-empty"):
+        deepest_patch(image, np.zeros((200, 300), bool))
+    with pytest.raises(ValueError, match="at least 64x64"):
+        deepest_patch(image[:40], hole[170:])

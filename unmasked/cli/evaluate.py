@@ -19,21 +19,28 @@ from unmasked.evaluation.unmask_eval import evaluate_unmask, format_rows, masked
 @click.option("--model", "models", multiple=True, required=True, help="Model name or checkpoint; repeat to compare several.")
 @click.option("--images", required=True, type=click.Path(path_type=Path), help="Folder of evaluation images (recursive).")
 @click.option("--split", default="all", show_default=True, type=click.Choice(["all", "train", "val"]),
-              help="train/val: treat --images as <identity>/<image> folders and keep one side of the identity split.")
+              help="train/val: keep one side of the split (see --split-by).")
+@click.option("--split-by", default="identity", show_default=True, type=click.Choice(["identity", "file"]),
+              help="identity: --images holds <identity>/<image> folders, split (and the realism test's halves) by "
+                   "identity; file: a fixed 1-in-5 slice of the files, as training on a folder of photos holds out.")
 @click.option("--crop", default="center", show_default=True, type=click.Choice(["center", "celeba", "resize"]),
               help="celeba: rows 20..198 of 178x218 img_align_celeba crops.")
 @click.option("--size", default=128, show_default=True, help="Evaluation resolution (square).")
 @click.option("--limit", type=int, help="Use at most this many images (spread over the set).")
 @click.option("--masks", "mask_dir", type=click.Path(path_type=Path), help="Folder of mask PNGs (e.g. the NVIDIA irregular test set).")
 @click.option("--mask-kind", default="bucketed", show_default=True,
-              type=click.Choice(["bucketed", "free_form", "free_form_box", "irregular", "box", "centre_box", "face"]),
+              type=click.Choice(["bucketed", "free_form", "free_form_box", "irregular", "box", "centre_box", "object", "face"]),
               help="Generated masks when --masks is not given; face: a synthetic worn face mask on each (aligned) face.")
 @click.option("--per-cell", default=5, show_default=True, help="Masks per (bucket, border) cell.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--out", "out_dir", default="runs/eval", show_default=True, type=click.Path(path_type=Path), help="Report folder.")
 @click.option("--realism/--no-realism", default=True, show_default=True,
               help="Also run the realism test (a classifier two-sample test, ~1 min per model on 2 cores).")
-def eval_cmd(models, images, split, crop, size, limit, mask_dir, mask_kind, per_cell, seed, out_dir, realism) -> None:
+@click.option("--realism-patch", default="box", show_default=True, type=click.Choice(["box", "deepest"]),
+              help="What the realism test looks at: box = the square around the whole hole (faces); deepest = "
+                   "64 px around the hole's deepest pixel at full resolution (photos with scattered holes).")
+def eval_cmd(models, images, split, split_by, crop, size, limit, mask_dir, mask_kind, per_cell, seed, out_dir, realism,
+             realism_patch) -> None:
     """Score models and baselines per hole-ratio bucket x border (L1 %, PSNR, SSIM, detail %).
 
     Writes report.md, records.csv, summary.csv/json and psnr_by_bucket.png to --out and
@@ -55,7 +62,8 @@ def eval_cmd(models, images, split, crop, size, limit, mask_dir, mask_kind, per_
             bar.close()
 
     result = run(run_evaluation, list(models), images, out_dir, size=size, masks=mask_dir, mask_kind=mask_kind,
-                 per_cell=per_cell, split=split, crop=crop, limit=limit, seed=seed, progress=progress, realism=realism)
+                 per_cell=per_cell, split=split, split_by=split_by, crop=crop, limit=limit, seed=seed, progress=progress, realism=realism,
+                 realism_patch=realism_patch)
     summary = summarise(result.records)
     click.echo(markdown_table(summary, "psnr"))
     click.echo("\n" + markdown_table(summary, "detail"))

@@ -49,6 +49,25 @@ def hole_patch(image: np.ndarray, hole: np.ndarray, size: int = PATCH, margin: f
     return cv2.resize(crop, (size, size), interpolation=interp)
 
 
+def deepest_patch(image: np.ndarray, hole: np.ndarray, size: int = PATCH) -> np.ndarray:
+    """The ``size`` x ``size`` square of ``image`` uint8 (H, W, 3) centred on the hole pixel farthest
+    from any known pixel (clipped to the image), at the image's own resolution.
+
+    For holes scattered over a photo (the irregular-mask benchmark) the square around the whole
+    hole is mostly known pixels, and resizing it averages the texture away; this square is where
+    the fill is most its own, with its grain intact. Used for natural photos (``unmasked eval
+    --realism-patch deepest``)."""
+    if not hole.any():
+        raise ValueError("deepest_patch needs a non-empty hole")
+    h, w = hole.shape
+    if h < size or w < size:
+        raise ValueError(f"deepest_patch needs an image of at least {size}x{size}, got {w}x{h}")
+    depth = cv2.distanceTransform(np.pad(hole.astype(np.uint8), 1), cv2.DIST_L2, 5)[1:-1, 1:-1]
+    cy, cx = np.unravel_index(int(np.argmax(depth)), depth.shape)
+    y0, x0 = int(np.clip(cy - size // 2, 0, h - size)), int(np.clip(cx - size // 2, 0, w - size))
+    return np.ascontiguousarray(image[y0:y0 + size, x0:x0 + size])
+
+
 def _classifier() -> nn.Module:
     def block(cin: int, cout: int) -> list[nn.Module]:
         return [nn.Conv2d(cin, cout, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
@@ -81,12 +100,24 @@ def _fit_and_test(x_train, y_train, x_test, generator: torch.Generator, steps: i
         return (net(x_test).squeeze(1) > 0).numpy()
 
 
-def c2st(fills: np.ndarray, reals: np.ndarray, groups: Sequence, *, seed: int = 0, steps: int = STEPS) -> dict:
+def _wilson(correct: int, n: int) -> dict:
+    """``{"accuracy", "ci_low", "ci_high", "n"}`` of ``correct`` of ``n`` with a 95 % Wilson interval."""
+    acc = correct / n
+    z = 1.96
+    centre = (acc + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(acc * (1 - acc) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return {"accuracy": acc, "ci_low": centre - half, "ci_high": centre + half, "n": n}
+
+
+def c2st(fills: np.ndarray, reals: np.ndarray, groups: Sequence, *, seed: int = 0, steps: int = STEPS,
+         strata: Sequence | None = None) -> dict:
     """Classifier two-sample test of ``fills`` against ``reals`` (uint8 (N, P, P, 3) each, pair i =
     the same place of the same photo), two-fold by ``groups`` (N labels, e.g. identities).
 
     Returns ``{"accuracy", "ci_low", "ci_high", "n"}``: the held-out accuracy over all 2N patches
-    (0.5 = indistinguishable) with a 95 % Wilson interval.
+    (0.5 = indistinguishable) with a 95 % Wilson interval. With ``strata`` (N labels, e.g. the
+    hole-ratio bucket of each pair) it also has ``"by"``: the same four numbers per stratum, over
+    the 2 n patches of its pairs (one classifier per fold for all strata).
     """
     fills, reals = np.asarray(fills), np.asarray(reals)
     if fills.shape != reals.shape or fills.ndim != 4 or len(fills) != len(groups):
@@ -101,20 +132,22 @@ def c2st(fills: np.ndarray, reals: np.ndarray, groups: Sequence, *, seed: int = 
     torch_state = torch.get_rng_state()
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # the classifier's initial weights
-    correct = 0
+    hits = np.zeros((2, len(fills)), bool)  # [fill, real] patch i classified correctly
     try:
         for test_fold in (0, 1):
             tr, te = fold != test_fold, fold == test_fold
             x_train = _tensor(np.concatenate([fills[tr], reals[tr]]))
             y_train = torch.cat([torch.ones(int(tr.sum())), torch.zeros(int(tr.sum()))])
             pred = _fit_and_test(x_train, y_train, _tensor(np.concatenate([fills[te], reals[te]])), generator, steps)
-            truth = np.concatenate([np.ones(int(te.sum()), bool), np.zeros(int(te.sum()), bool)])
-            correct += int((pred == truth).sum())
+            k = int(te.sum())
+            hits[0, te], hits[1, te] = pred[:k], ~pred[k:]
     finally:
         torch.set_rng_state(torch_state)
-    n = 2 * len(fills)
-    acc = correct / n
-    z = 1.96  # Wilson score interval
-    centre = (acc + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(acc * (1 - acc) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return {"accuracy": acc, "ci_low": centre - half, "ci_high": centre + half, "n": n}
+    result = _wilson(int(hits.sum()), hits.size)
+    if strata is not None:
+        strata = np.asarray(strata)
+        if len(strata) != len(fills):
+            raise ValueError(f"c2st needs one stratum per pair, got {len(strata)} for {len(fills)}")
+        result["by"] = {s.item(): _wilson(int(hits[:, strata == s].sum()), 2 * int((strata == s).sum()))
+                        for s in np.unique(strata)}
+    return result

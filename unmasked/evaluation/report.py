@@ -344,6 +344,14 @@ def realism_table(realism: Mapping[str, Mapping[str, float]]) -> str:
         acc = f"{r['accuracy']:.3f}"
         lines.append(f"| {model} | {'**' + acc + '**' if r['accuracy'] == best else acc} | "
                      f"{r['ci_low']:.2f}–{r['ci_high']:.2f} | {r['n']} |")
+    buckets = sorted({b for r in realism.values() for b in r.get("by", {})})
+    if buckets:
+        lines += ["", "| model | " + " | ".join(bucket_label(b) for b in buckets) + " |",
+                  "|---|" + "--:|" * len(buckets)]
+        for model, r in realism.items():
+            by = r.get("by", {})
+            cells = [f"{by[b]['accuracy']:.2f}" if b in by else "–" for b in buckets]
+            lines.append(f"| {model} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
