@@ -261,7 +261,12 @@ def fill_array(
 
     out = rgb.copy()
     remaining = hole.copy()
-    regions = _regions(hole, merge_px=max(min_margin, size // 16))
+    if refine and max(h, w) <= refine["max_side"]:
+        # the model's fill is only PatchMatch's guide at its coarsest scale: one call on the whole
+        # hole at the working size is enough, however scattered the hole is
+        regions = [hole]
+    else:
+        regions = _regions(hole, merge_px=max(min_margin, size // 16))
     for region in regions:
         top, bottom, left, right = _crop_box(region, (h, w), margin, min_margin)
         crop, crop_hole = out[top:bottom, left:right], remaining[top:bottom, left:right]
