@@ -187,3 +187,39 @@ def test_guide_sets_the_layout_and_patches_the_texture() -> None:
     assert out[ring].std(0).mean() > 0.6 * img[:, : w // 2].std((0, 1)).mean()
     with pytest.raises(ValueError, match="guide must have the image's shape"):
         patchmatch_inpaint(img, hole, guide=guide[:10])
+
+
+def test_telea_patchmatch_has_teleas_shading_and_patchmatchs_texture() -> None:
+    """The split filler: below sigma its fill is Telea's, above it PatchMatch's texture; known
+    pixels are untouched; a photo larger than its working size is filled crop by crop."""
+    from unmasked.api import load_model
+    from unmasked.pipelines.fill import fill_array
+
+    img = _scene(160, 200, seed=3)
+    hole = _box(160, 200, 50, 60, 110, 140)
+    model = load_model("telea_patchmatch")
+    out = fill_array(img, hole, model).image
+    assert np.array_equal(out[~hole], img[~hole])
+    telea = cv2.inpaint(img, hole.astype(np.uint8), 3, cv2.INPAINT_TELEA)
+    pm = patchmatch_inpaint(img, hole)
+
+    def low(a):
+        return cv2.GaussianBlur(a.astype(np.float32), (0, 0), 8)
+
+    def grain(a):  # the finest texture: what a 1.5 px blur removes
+        return a.astype(np.float32) - cv2.GaussianBlur(a.astype(np.float32), (0, 0), 1.5)
+
+    inner = _box(160, 200, 62, 72, 98, 128)  # away from the hole's edge, where the blur mixes in known pixels
+    assert _mae(low(out), low(telea), inner) < 0.5 * _mae(low(pm), low(telea), inner)
+    assert grain(out)[inner].std() > 0.8 * grain(pm)[inner].std() > 2 * grain(telea)[inner].std()
+    big = cv2.resize(img, (2400, 1200), interpolation=cv2.INTER_CUBIC)
+    big_hole = np.zeros(big.shape[:2], bool)
+    big_hole[500:620, 1700:1800] = True
+    seen = []
+    fill_uint8 = model.fill_uint8
+    model.fill_uint8 = lambda rgb, hole: seen.append(rgb.shape) or fill_uint8(rgb, hole)
+    filled = fill_array(big, big_hole, model)
+    assert np.array_equal(filled.image[~big_hole], big[~big_hole])
+    assert len(seen) == 1 and max(seen[0][:2]) < 400  # one crop around the hole, not the whole photo
+    with pytest.raises(ValueError, match="sigma"):
+        load_model("telea_patchmatch").__class__(sigma=0)

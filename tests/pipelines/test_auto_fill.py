@@ -1,4 +1,4 @@
-"""`auto`, the default of `unmasked fill`: the face preset inside detected faces, Telea elsewhere."""
+"""`auto`, the default of `unmasked fill`: the face preset inside detected faces, the scene filler elsewhere."""
 
 import numpy as np
 import pytest
@@ -33,32 +33,32 @@ def _hole(shape, *boxes):
     return hole
 
 
-def test_auto_is_the_face_preset_and_telea(auto):
+def test_auto_is_the_face_preset_and_the_scene_filler(auto):
     assert isinstance(auto, FaceAwareFill)
-    assert auto.config == {"name": "auto", "kwargs": {"face": "pconv_unet_faces128", "scene": "telea"}}
+    assert auto.config == {"name": "auto", "kwargs": {"face": "pconv_unet_faces128", "scene": "telea_patchmatch"}}
     # a pipeline, not a network: no parameters, no forward on tensors
     assert isinstance(auto, WholeImageFiller) and not isinstance(auto, torch.nn.Module)
     assert Inpainter(auto).model is auto
 
 
-def test_auto_without_a_face_is_telea_byte_for_byte(auto):
+def test_auto_without_a_face_is_the_scene_filler_byte_for_byte(auto):
     rng = np.random.default_rng(0)
     rgb = (np.linspace(0, 255, 96)[None, :, None] + rng.normal(0, 3, (64, 96, 3))).clip(0, 255).astype(np.uint8)
     hole = _hole(rgb.shape, (slice(20, 40), slice(30, 60)))
     result = fill_array(rgb, hole, auto)
-    np.testing.assert_array_equal(result.image, fill_array(rgb, hole, load_model("telea")).image)
-    assert result.note == "no face at the hole: filled with telea"
+    np.testing.assert_array_equal(result.image, fill_array(rgb, hole, load_model("telea_patchmatch")).image)
+    assert result.note == "no face at the hole: filled with telea_patchmatch"
 
 
-def test_auto_fills_the_face_with_the_face_model_and_the_rest_with_telea(auto, astronaut):
+def test_auto_fills_the_face_with_the_face_model_and_the_rest_with_the_scene_filler(auto, astronaut):
     hole = _hole(astronaut.shape, MOUTH, SUIT)
     result = fill_array(astronaut, hole, auto)
-    telea = fill_array(astronaut, hole, load_model("telea")).image
+    scene = fill_array(astronaut, hole, load_model("telea_patchmatch")).image
     np.testing.assert_array_equal(result.image[~hole], astronaut[~hole])
     mouth, suit = _hole(astronaut.shape, MOUTH), _hole(astronaut.shape, SUIT)
-    # the mouth is the face model's work, the suit (no trusted face there) is Telea's, untouched
-    assert np.abs(result.image[mouth].astype(int) - telea[mouth]).mean() > 3
-    np.testing.assert_array_equal(result.image[suit], telea[suit])
+    # the mouth is the face model's work, the suit (no trusted face there) is the scene filler's, untouched
+    assert np.abs(result.image[mouth].astype(int) - scene[mouth]).mean() > 3
+    np.testing.assert_array_equal(result.image[suit], scene[suit])
     assert f"{mouth.sum()} of {hole.sum()} hole pixels inside 1 face(s) filled with pconv_unet_faces128" in result.note
 
 

@@ -6,9 +6,11 @@
   Image and Video Inpainting", CVPR 2001 (``cv2.INPAINT_NS``).
 * ``patchmatch``: exemplar-based synthesis with PatchMatch (Barnes et al., SIGGRAPH 2009),
   see :mod:`unmasked.baselines.patchmatch`.
+* ``telea_patchmatch``: the two split by spatial frequency: Telea's colour and shading, PatchMatch's
+  texture (:class:`TeleaPatchMatch`).
 
 They work on uint8 pixels at any resolution, so ``working_size`` is ``None`` and the
-pipelines run them on the whole image. Their ``forward`` converts the library's tensors
+pipelines run them on the whole image (``telea_patchmatch``: up to 1024 px, then crop by crop). Their ``forward`` converts the library's tensors
 to uint8 and back, so they can be scored exactly like learned models.
 """
 
@@ -84,3 +86,47 @@ class PatchMatch(ClassicalBaseline):
         from unmasked.baselines.patchmatch import patchmatch_inpaint
 
         return patchmatch_inpaint(rgb, hole, patch_size=self.patch_size, seed=self.seed)
+
+
+@register_model("telea_patchmatch")
+class TeleaPatchMatch(ClassicalBaseline):
+    """Telea's smooth fill below ``sigma`` px, PatchMatch's texture above it.
+
+    ``out = G_sigma * telea + (patchmatch - G_sigma * patchmatch)`` inside the hole, with
+    ``G_sigma`` a Gaussian blur. Diffusion (Telea 2004) is the best guess of a hole's colour and
+    shading that we have on natural photos (highest PSNR of every filler, README "Object removal"),
+    but it has no texture, which is what the realism test sees; PatchMatch (Barnes et al. 2009)
+    copies real texture from the photo but puts the wrong patch in place now and then, which
+    costs PSNR. The split keeps each one's strength: the image pyramid's band decomposition in the
+    spirit of Burt & Adelson's multiresolution spline (ACM TOG 1983), with two fills instead of two
+    photos. Measured on held-out scenes at 256² (``sigma`` 8 px chosen over 2, 4 and 16 there):
+    PSNR at or above Telea's in every hole-ratio bucket, realism at PatchMatch's.
+
+    Images up to ``working_size`` (1024) px are filled whole; larger ones crop by crop around each
+    hole (:func:`unmasked.pipelines.fill.fill_array`), so a 12-megapixel photo costs what its
+    holes cost.
+    """
+
+    working_size = 1024
+
+    def __init__(self, sigma: float = 8.0, patch_size: int = 7, seed: int = 0, radius: int = 3):
+        super().__init__()
+        if sigma <= 0:
+            raise ValueError(f"sigma must be > 0, got {sigma}")
+        if patch_size < 3 or patch_size % 2 == 0:
+            raise ValueError(f"patch_size must be an odd number >= 3, got {patch_size}")
+        self.sigma, self.patch_size, self.seed, self.radius = float(sigma), patch_size, seed, radius
+
+    def fill_uint8(self, rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        # imported here: numba's start-up cost is paid only when PatchMatch is used
+        from unmasked.baselines.patchmatch import patchmatch_inpaint
+
+        rgb = np.ascontiguousarray(rgb)
+        smooth = cv2.inpaint(rgb, hole.astype(np.uint8), self.radius, cv2.INPAINT_TELEA).astype(np.float32)
+        texture = patchmatch_inpaint(rgb, hole, patch_size=self.patch_size, seed=self.seed).astype(np.float32)
+        low = cv2.GaussianBlur(smooth, (0, 0), self.sigma)
+        high = texture - cv2.GaussianBlur(texture, (0, 0), self.sigma)
+        split = np.clip(low + high + 0.5, 0, 255).astype(np.uint8)
+        out = rgb.copy()
+        out[hole] = split[hole]
+        return out

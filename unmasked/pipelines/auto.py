@@ -1,11 +1,13 @@
 """``auto``: the default of ``unmasked fill``, a face model on faces and a classical fill elsewhere.
 
-Chosen from measurements (README, "Which model fills by default"): on held-out aligned faces
-the face preset beats Telea and Navier-Stokes, while on natural scenes (CBSD68 + Sun-Hays)
-Telea beats every learned model we have, the face preset included. So :class:`FaceAwareFill`
+Chosen from measurements (README, "Which model fills by default" and "Object removal"): on
+held-out aligned faces the face preset beats Telea and Navier-Stokes, while on held-out natural
+scenes (CBSD68 + Sun-Hays) no learned model we have beats Telea on PSNR, and Telea's shading
+with PatchMatch's texture (``telea_patchmatch``) is at or above Telea's PSNR in every hole-ratio
+bucket with far more realism. So :class:`FaceAwareFill`
 
-1. fills the whole hole with the scene filler (Telea by default), which also validates the
-   input and handles an empty mask;
+1. fills the whole hole with the scene filler (``telea_patchmatch`` by default), which also
+   validates the input and handles an empty mask;
 2. finds the faces whose box, enlarged by half, holds hole pixels: in the photo as given, or,
    when none is found there, in the plain fill (a hole can hide a face either way); faces
    found by BlazeFace + FaceMesh (:mod:`unmasked.faces.detect`; with dlib's HOG, faces with a

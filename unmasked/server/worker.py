@@ -24,8 +24,8 @@ from unmasked.hub import DEFAULT_FACE_PRESET, DEFAULT_SCENE_MODEL, catalogue, sh
 from unmasked.registry import list_models
 from unmasked.server.schemas import ModelInfo
 
-#: the face preset on faces, Telea elsewhere (README, "Which model fills by default"); Telea
-#: when the face preset is not offered
+#: the face preset on faces, the scene filler (Telea's shading + PatchMatch's texture) elsewhere
+#: (README, "Which model fills by default"); not offered when either of the two is not
 DEFAULT_FILL_MODEL = "auto"
 DEFAULT_FACE_MODEL = DEFAULT_FACE_PRESET
 
