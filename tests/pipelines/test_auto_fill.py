@@ -95,3 +95,14 @@ def test_one_face_default_everywhere():
 
     assert worker.DEFAULT_FACE_MODEL == AUTO_FACE_MODEL == DEFAULT_FACE_PRESET
     assert UnmaskParams.model_fields["model"].default == DEFAULT_FACE_PRESET
+
+
+def test_auto_keeps_the_scene_fill_where_the_hole_swallows_a_whole_face(auto, astronaut):
+    """A hole over the whole face (seen in the plain fill, or the photo) leaves the face model
+    nothing to align on: auto keeps the scene fill there instead of failing the whole photo."""
+    hole = _hole(astronaut.shape, (slice(0, 300), slice(100, 360)))
+    faces = faces_at_hole(astronaut, hole, "blazeface")
+    assert faces  # the face is found in the photo, and its aligned crop is all hole
+    result = fill_array(astronaut, hole, auto)
+    np.testing.assert_array_equal(result.image, fill_array(astronaut, hole, load_model("telea_patchmatch")).image)
+    assert result.note == "no face at the hole: filled with telea_patchmatch"

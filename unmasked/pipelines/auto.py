@@ -26,7 +26,7 @@ import numpy as np
 from unmasked.hub import DEFAULT_FACE_PRESET, DEFAULT_SCENE_MODEL
 from unmasked.models.base import InpaintModel
 from unmasked.pipelines.face_crop import faces_at_hole, fill_in_face
-from unmasked.pipelines.fill import FillResult, WholeImageFiller, fill_array
+from unmasked.pipelines.fill import FillResult, InputError, WholeImageFiller, fill_array
 
 #: the presets ``auto`` combines (named in :mod:`unmasked.hub`); see the README for the measurements behind them
 AUTO_FACE_MODEL = DEFAULT_FACE_PRESET
@@ -80,7 +80,10 @@ class FaceAwareFill(WholeImageFiller):
         done = 0
         remaining = hole.copy()
         for face in faces:  # a pixel is filled by the first (most-covered) face whose crop holds it
-            replaced = fill_in_face(out, remaining, face, self.face_model)
+            try:
+                replaced = fill_in_face(out, remaining, face, self.face_model)
+            except InputError:  # the hole covers the whole face crop: nothing to go on, the scene fill stays
+                continue
             if replaced.any():
                 done += 1
                 remaining &= ~replaced
