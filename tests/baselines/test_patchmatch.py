@@ -215,6 +215,9 @@ def test_telea_patchmatch_has_teleas_shading_and_patchmatchs_texture() -> None:
     big = cv2.resize(img, (2400, 1200), interpolation=cv2.INTER_CUBIC)
     big_hole = np.zeros(big.shape[:2], bool)
     big_hole[500:620, 1700:1800] = True
+    stroke = _box(160, 200, 20, 10, 22, 190)  # 2 px wide: every pixel next to a known one, all Navier-Stokes
+    np.testing.assert_array_equal(fill_array(img, stroke, model).image,
+                                  cv2.inpaint(img, stroke.astype(np.uint8), 5, cv2.INPAINT_NS))
     seen = []
     fill_uint8 = model.fill_uint8
     model.fill_uint8 = lambda rgb, hole: seen.append(rgb.shape) or fill_uint8(rgb, hole)
