@@ -29,7 +29,7 @@ def test_every_model_module_is_registered_and_every_learned_model_has_a_small_co
     files = {p.stem for p in (Path(__file__).parents[2] / "unmasked" / "models").glob("*.py")} - {"__init__", "base"}
     assert {f"unmasked.models.{f}" for f in files} <= set(_BUILTIN_MODULES)
     assert set(list_models(trainable=True, task=None)) == set(SMALL)
-    assert set(CLASSICAL) == {"navier_stokes", "patchmatch", "telea"}
+    assert set(CLASSICAL) == {"navier_stokes", "patchmatch", "telea", "telea_patchmatch"}
 
 
 @pytest.mark.parametrize("name", sorted(SMALL) + CLASSICAL)
