@@ -287,16 +287,9 @@ def fill_array(
         else:
             lines = None if sketch is None else sketch[top:bottom, left:right]
             filled = run_model(model, crop, crop_hole, sketch=lines)
+        if refine:  # at the crop's own resolution (up to refine["max_side"])
+            filled = refine_with_exemplars(crop, crop_hole, filled, refine)
         paste = region[top:bottom, left:right]
         crop[paste] = filled[paste]  # crop is a view of out
         remaining[top:bottom, left:right] &= ~paste
-    if refine:  # once over the whole image when it fits, else per region at the photo's resolution
-        if max(h, w) <= refine["max_side"]:
-            out = refine_with_exemplars(rgb, hole, out, refine)
-        else:
-            for region in regions:
-                top, bottom, left, right = _crop_box(region, (h, w), margin, min_margin)
-                box = (slice(top, bottom), slice(left, right))
-                paste = region[box]
-                out[box][paste] = refine_with_exemplars(out[box], paste, out[box], refine)[paste]
     return FillResult(out, regions=len(regions))

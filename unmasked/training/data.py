@@ -97,7 +97,6 @@ def face_mask_bank(kind: str, count: int, size: int, seed: int) -> MaskBank:
     Not augmented by flips or rotations (a mask belongs on the lower face); the training
     images' horizontal flips mirror them.
     """
-
     if kind not in FACE_MASK_KINDS:
         raise ValueError(f"unknown face mask kind {kind!r}; valid: {', '.join(FACE_MASK_KINDS)}")
     masks = np.empty((count, size, size), np.uint8)
