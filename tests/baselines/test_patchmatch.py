@@ -220,9 +220,59 @@ def test_telea_patchmatch_has_teleas_shading_and_patchmatchs_texture() -> None:
                                   cv2.inpaint(img, stroke.astype(np.uint8), 5, cv2.INPAINT_NS))
     seen = []
     fill_uint8 = model.fill_uint8
-    model.fill_uint8 = lambda rgb, hole: seen.append(rgb.shape) or fill_uint8(rgb, hole)
+    model.fill_uint8 = lambda rgb, hole, avoid=None: seen.append(rgb.shape) or fill_uint8(rgb, hole, avoid)
     filled = fill_array(big, big_hole, model)
     assert np.array_equal(filled.image[~big_hole], big[~big_hole])
     assert len(seen) == 1 and max(seen[0][:2]) < 400  # one crop around the hole, not the whole photo
     with pytest.raises(ValueError, match="sigma"):
         load_model("telea_patchmatch").__class__(sigma=0)
+
+
+def test_avoid_keeps_a_region_out_of_the_sources() -> None:
+    """Known pixels in ``avoid`` are context but never copied (auto keeps faces off walls): a
+    bright green patch next to the hole is copied into it without ``avoid``, never with it,
+    through every filler that copies patches and through fill_array's crops."""
+    from unmasked.api import load_model
+    from unmasked.pipelines.fill import InputError, fill_array
+
+    img = _scene(120, 160, seed=4)
+    img[..., 1] = np.minimum(img[..., 1], 180)  # the photo holds no green as bright as the texture's
+    img[:, :110] = (_texture(120, 110, noise=4) // 8 + np.array([0, 215, 0])).astype(np.uint8)  # green texture
+    hole = _box(120, 160, 40, 40, 80, 80)  # inside the green
+    avoid = _box(120, 160, 0, 0, 120, 110)  # all of the green: only the photo on the right may be copied
+
+    def greens(out: np.ndarray) -> int:
+        px = out[hole].astype(int)
+        return int(((px[:, 1] > 200) & (px[:, 0] < 60) & (px[:, 2] < 60)).sum())
+
+    assert greens(patchmatch_inpaint(img, hole)) > 500  # without avoid: green, the hole's own surroundings
+    assert greens(patchmatch_inpaint(img, hole, avoid=avoid)) == 0
+    assert greens(fill_array(img, hole, load_model("patchmatch"), avoid=avoid).image) == 0
+    # telea_patchmatch diffuses the green surroundings into its low band (as it should), and hands
+    # avoid to its PatchMatch, whole or, on a large photo, crop by crop
+    import unmasked.baselines.patchmatch as pm_module
+
+    seen = []
+
+    def spy(rgb, hole, **kwargs):
+        seen.append((rgb.shape[:2], kwargs.get("avoid")))
+        return real(rgb, hole, **kwargs)
+
+    real, pm_module.patchmatch_inpaint = pm_module.patchmatch_inpaint, spy
+    try:
+        fill_array(img, hole, load_model("telea_patchmatch"), avoid=avoid)
+        big, big_hole, big_avoid = (cv2.resize(a.astype(np.uint8), (1600, 1200), interpolation=cv2.INTER_NEAREST)
+                                    for a in (img, hole, avoid))
+        fill_array(big, big_hole > 0, load_model("telea_patchmatch"), avoid=big_avoid > 0)
+    finally:
+        pm_module.patchmatch_inpaint = real
+    (shape, got), (crop_shape, crop_got) = seen
+    np.testing.assert_array_equal(got, avoid & ~hole)  # the hole itself is never a source anyway
+    assert crop_shape != (1200, 1600) and crop_got.shape == crop_shape and crop_got.any() and not crop_got.all()
+    # an avoid region that leaves nothing to copy is ignored rather than failing
+    everything = ~hole
+    np.testing.assert_array_equal(patchmatch_inpaint(img, hole, avoid=everything), patchmatch_inpaint(img, hole))
+    with pytest.raises(ValueError, match="avoid must have shape"):
+        patchmatch_inpaint(img, hole, avoid=avoid[:10])
+    with pytest.raises(InputError, match="avoid mask"):
+        fill_array(img, hole, load_model("patchmatch"), avoid=avoid[:10])

@@ -9,7 +9,8 @@ from PIL import Image
 
 from unmasked import Inpainter, load_model
 from unmasked.cli import main
-from unmasked.pipelines.auto import AUTO_MIN_SCORE, FaceAwareFill, faces_at_hole
+from unmasked.faces import detect_faces
+from unmasked.pipelines.auto import AUTO_MIN_SCORE, FaceAwareFill, face_avoid, faces_at_hole
 from unmasked.pipelines.fill import InputError, WholeImageFiller, fill_array
 
 MOUTH = (slice(120, 150), slice(195, 250))  # the astronaut's mouth and chin
@@ -53,7 +54,10 @@ def test_auto_without_a_face_is_the_scene_filler_byte_for_byte(auto):
 def test_auto_fills_the_face_with_the_face_model_and_the_rest_with_the_scene_filler(auto, astronaut):
     hole = _hole(astronaut.shape, MOUTH, SUIT)
     result = fill_array(astronaut, hole, auto)
-    scene = fill_array(astronaut, hole, load_model("telea_patchmatch")).image
+    # the scene filler copies from anywhere but the faces auto found
+    avoid = face_avoid(detect_faces(astronaut), hole.shape)
+    assert avoid is not None and avoid[MOUTH].all() and not avoid[SUIT].any()
+    scene = fill_array(astronaut, hole, load_model("telea_patchmatch"), avoid=avoid).image
     np.testing.assert_array_equal(result.image[~hole], astronaut[~hole])
     mouth, suit = _hole(astronaut.shape, MOUTH), _hole(astronaut.shape, SUIT)
     # the mouth is the face model's work, the suit (no trusted face there) is the scene filler's, untouched
@@ -104,5 +108,6 @@ def test_auto_keeps_the_scene_fill_where_the_hole_swallows_a_whole_face(auto, as
     faces = faces_at_hole(astronaut, hole, "blazeface")
     assert faces  # the face is found in the photo, and its aligned crop is all hole
     result = fill_array(astronaut, hole, auto)
-    np.testing.assert_array_equal(result.image, fill_array(astronaut, hole, load_model("telea_patchmatch")).image)
+    avoid = face_avoid(faces, hole.shape)
+    np.testing.assert_array_equal(result.image, fill_array(astronaut, hole, load_model("telea_patchmatch"), avoid=avoid).image)
     assert result.note == "no face at the hole: filled with telea_patchmatch"

@@ -32,16 +32,22 @@ class ClassicalBaseline(InpaintModel):
     trainable = False
     working_size = None
     multiple = 1
+    #: the filler copies patches from the photo and takes ``avoid``: pixels it must not copy
+    #: (``auto`` passes the faces it finds, so no face is copied onto a wall)
+    uses_avoid = False
 
-    def fill_uint8(self, rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
-        """``rgb`` uint8 (H, W, 3), ``hole`` bool (H, W) -> filled uint8 (H, W, 3)."""
+    def fill_uint8(self, rgb: np.ndarray, hole: np.ndarray, avoid: np.ndarray | None = None) -> np.ndarray:
+        """``rgb`` uint8 (H, W, 3), ``hole`` bool (H, W) -> filled uint8 (H, W, 3); ``avoid`` bool
+        (H, W): known pixels not to copy from (used by fillers with :attr:`uses_avoid`)."""
         raise NotImplementedError
 
     @torch.no_grad()
-    def forward(self, image: torch.Tensor, mask: torch.Tensor, reference: torch.Tensor | None = None) -> InpaintOutput:
+    def forward(self, image: torch.Tensor, mask: torch.Tensor, reference: torch.Tensor | None = None,
+                avoid: torch.Tensor | None = None) -> InpaintOutput:
         check_mask(mask, like=image)
         rgbs, holes = tensor_to_image(image), tensor_to_mask(mask)
-        filled = np.stack([self.fill_uint8(rgb, hole) for rgb, hole in zip(rgbs, holes, strict=True)])
+        avoids = [None] * len(holes) if avoid is None else tensor_to_mask(avoid)
+        filled = np.stack([self.fill_uint8(rgb, hole, a) for rgb, hole, a in zip(rgbs, holes, avoids, strict=True)])
         return InpaintOutput(image_to_tensor(filled).to(image.device))
 
 
@@ -54,7 +60,7 @@ class _OpenCVInpaint(ClassicalBaseline):
             raise ValueError(f"radius must be >= 1, got {radius}")
         self.radius = radius
 
-    def fill_uint8(self, rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    def fill_uint8(self, rgb: np.ndarray, hole: np.ndarray, avoid: np.ndarray | None = None) -> np.ndarray:
         return cv2.inpaint(np.ascontiguousarray(rgb), hole.astype(np.uint8), self.radius, self.flag)
 
 
@@ -76,17 +82,19 @@ class NavierStokes(_OpenCVInpaint):
 class PatchMatch(ClassicalBaseline):
     """Exemplar synthesis with PatchMatch (Barnes et al. 2009): copies texture from the image."""
 
+    uses_avoid = True
+
     def __init__(self, patch_size: int = 7, seed: int = 0):
         super().__init__()
         if patch_size < 3 or patch_size % 2 == 0:
             raise ValueError(f"patch_size must be an odd number >= 3, got {patch_size}")
         self.patch_size, self.seed = patch_size, seed
 
-    def fill_uint8(self, rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    def fill_uint8(self, rgb: np.ndarray, hole: np.ndarray, avoid: np.ndarray | None = None) -> np.ndarray:
         # imported here: numba's start-up cost is paid only when PatchMatch is used
         from unmasked.baselines.patchmatch import patchmatch_inpaint
 
-        return patchmatch_inpaint(rgb, hole, patch_size=self.patch_size, seed=self.seed)
+        return patchmatch_inpaint(rgb, hole, patch_size=self.patch_size, seed=self.seed, avoid=avoid)
 
 
 @register_model("telea_patchmatch")
@@ -115,6 +123,7 @@ class TeleaPatchMatch(ClassicalBaseline):
     """
 
     working_size = 1024
+    uses_avoid = True
 
     def __init__(self, sigma: float = 8.0, edge: float = 3.0, patch_size: int = 7, seed: int = 0, radius: int = 3):
         super().__init__()
@@ -124,13 +133,13 @@ class TeleaPatchMatch(ClassicalBaseline):
             raise ValueError(f"patch_size must be an odd number >= 3, got {patch_size}")
         self.sigma, self.edge, self.patch_size, self.seed, self.radius = float(sigma), float(edge), patch_size, seed, radius
 
-    def fill_uint8(self, rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    def fill_uint8(self, rgb: np.ndarray, hole: np.ndarray, avoid: np.ndarray | None = None) -> np.ndarray:
         # imported here: numba's start-up cost is paid only when PatchMatch is used
         from unmasked.baselines.patchmatch import patchmatch_inpaint
 
         rgb = np.ascontiguousarray(rgb)
         smooth = cv2.inpaint(rgb, hole.astype(np.uint8), self.radius, cv2.INPAINT_TELEA).astype(np.float32)
-        texture = patchmatch_inpaint(rgb, hole, patch_size=self.patch_size, seed=self.seed).astype(np.float32)
+        texture = patchmatch_inpaint(rgb, hole, patch_size=self.patch_size, seed=self.seed, avoid=avoid).astype(np.float32)
         low = cv2.GaussianBlur(smooth, (0, 0), self.sigma)
         high = texture - cv2.GaussianBlur(texture, (0, 0), self.sigma)
         split = np.clip(low + high + 0.5, 0, 255).astype(np.uint8)

@@ -48,6 +48,7 @@ def patchmatch_inpaint(
     min_size: int = 32,
     weighted: bool = True,
     guide: np.ndarray | None = None,
+    avoid: np.ndarray | None = None,
 ) -> np.ndarray:
     """Fill ``hole`` in ``rgb`` by multi-scale PatchMatch + voting (Wexler 2007, Barnes 2009).
 
@@ -67,6 +68,9 @@ def patchmatch_inpaint(
         guide: uint8 (H, W, 3) or None: a first fill of the hole (e.g. a network's) that the
             coarsest scale starts from instead of the onion peel, so the layout of structure and
             colour is the guide's and the texture is copied from the photo.
+        avoid: bool (H, W) or None: known pixels no source patch may contain (e.g. people's
+            faces, which copied onto a wall read as faces); they still count as the hole's
+            context. Ignored when it leaves no whole known patch to copy from.
 
     Returns:
         uint8 image, shape (H, W, 3): a copy of ``rgb`` with the hole filled; pixels outside
@@ -84,22 +88,31 @@ def patchmatch_inpaint(
     if hole.all():
         raise ValueError("the hole covers the whole image: there are no known pixels to copy from")
 
+    if avoid is not None:
+        avoid = np.asarray(avoid, bool)
+        if avoid.shape != hole.shape:
+            raise ValueError(f"avoid must have shape {hole.shape}, got {avoid.shape}")
+        avoid = avoid & ~hole
+        if not avoid.any() or not _valid_sources(hole | avoid, 1).any():
+            avoid = None
+    blocked = hole if avoid is None else hole | avoid
+
     # Shrink the patch until the known region holds at least one whole patch (small images,
     # huge holes); with no room even for 3 x 3 patches, fall back to diffusion (Telea).
     p = patch_size
-    while p >= 3 and not _valid_sources(hole, p // 2).any():
+    while p >= 3 and not _valid_sources(blocked, p // 2).any():
         p -= 2
     if p < 3:
         return _telea(rgb, hole)
 
     r = p // 2
-    levels = _pyramid(rgb.astype(np.float32), hole, r, min_size)
+    levels = _pyramid(rgb.astype(np.float32), hole, r, min_size, avoid)
     _seed_rng(seed % 2**32)
     n = len(levels)
     nnf = np.empty((0, 0, 2), np.int32)
     for i in range(n - 1, -1, -1):  # coarse to fine
-        img, lhole = levels[i]
-        valid = _valid_sources(lhole, r)
+        img, lhole, lavoid = levels[i]
+        valid = _valid_sources(lhole | lavoid, r)
         targets = _targets(lhole, r)
         sources = np.argwhere(valid).astype(np.int32)
         if i == n - 1 and guide is not None:
@@ -149,25 +162,30 @@ def _telea(rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
     return out
 
 
-def _pyramid(img: np.ndarray, hole: np.ndarray, r: int, min_size: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Scales [(image (h, w, 3) float32, hole (h, w) bool)], finest first, halving each time.
+def _pyramid(img: np.ndarray, hole: np.ndarray, r: int, min_size: int,
+             avoid: np.ndarray | None = None) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Scales [(image (h, w, 3) float32, hole (h, w) bool, avoid (h, w) bool)], finest first,
+    halving each time.
 
     A coarse pixel averages the known fine pixels in the 4 x 4 window around its 2 x 2 block
     (binomial weights) and is a hole only if that window holds none, so holes shrink a little
-    faster than the image. Coarsening stops before the shorter side drops below ``min_size``,
-    or when the coarser hole would vanish or leave no whole known patch to copy from.
+    faster than the image; it is to be avoided if any pixel of that window is. Coarsening stops
+    before the shorter side drops below ``min_size``, or when the coarser hole would vanish or
+    leave no whole known patch to copy from.
     """
-    levels = [(img.copy(), hole.copy())]
+    avoid = np.zeros_like(hole) if avoid is None else avoid
+    levels = [(img.copy(), hole.copy(), avoid.copy())]
     while min(hole.shape) // 2 >= max(min_size, 4 * r + 2):
         pad = ((0, hole.shape[0] % 2), (0, hole.shape[1] % 2))
         known = np.pad(~hole, pad).astype(np.float32)
         num = _blur_half(np.pad(img, (*pad, (0, 0))) * known[..., None])
         den = _blur_half(known)
         hole = den <= 0
-        if not hole.any() or hole.all() or not _valid_sources(hole, r).any():
+        avoid = (_blur_half(np.pad(avoid, pad).astype(np.float32)) > 0) & ~hole
+        if not hole.any() or hole.all() or not _valid_sources(hole | avoid, r).any():
             break
         img = np.ascontiguousarray(num / np.maximum(den, 1e-12)[..., None], dtype=np.float32)
-        levels.append((img, hole))
+        levels.append((img, hole, avoid))
     return levels
 
 

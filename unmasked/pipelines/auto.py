@@ -7,13 +7,15 @@ with PatchMatch's texture (``telea_patchmatch``) has PatchMatch's realism, far a
 PSNR above Telea's in every bucket of the NVIDIA holes (0.14 dB below it on solid object holes).
 So :class:`FaceAwareFill`
 
-1. fills the whole hole with the scene filler (``telea_patchmatch`` by default), which also
-   validates the input and handles an empty mask;
-2. finds the faces whose box, enlarged by half, holds hole pixels: in the photo as given, or,
-   when none is found there, in the plain fill (a hole can hide a face either way); faces
-   found by BlazeFace + FaceMesh (:mod:`unmasked.faces.detect`; with dlib's HOG, faces with a
-   margin below :data:`AUTO_MIN_SCORE` are not trusted);
-3. for each such face, aligns it (FFHQ-style) at the face model's working size, fills the
+1. finds the faces in the photo (BlazeFace + FaceMesh, :mod:`unmasked.faces.detect`; with
+   dlib's HOG, faces with a margin below :data:`AUTO_MIN_SCORE` are not trusted);
+2. fills the whole hole with the scene filler (``telea_patchmatch`` by default), which also
+   validates the input and handles an empty mask; a patch-copying scene filler may not copy
+   from those faces (their boxes enlarged by half: ``avoid``), so no piece of a face lands on
+   a wall;
+3. keeps the faces whose enlarged box holds hole pixels, or, when there are none, looks for
+   such faces in the plain fill (a hole can hide a face either way);
+4. for each such face, aligns it (FFHQ-style) at the face model's working size, fills the
    hole there with the face model, warps the fill back and replaces the hole pixels inside
    the aligned crop (:func:`fill_in_face`, shared with reference-guided filling).
 
@@ -24,10 +26,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from unmasked.faces import detect_faces
 from unmasked.hub import DEFAULT_FACE_PRESET, DEFAULT_SCENE_MODEL
 from unmasked.models.base import InpaintModel
-from unmasked.pipelines.face_crop import faces_at_hole, fill_in_face
-from unmasked.pipelines.fill import FillResult, InputError, WholeImageFiller, fill_array
+from unmasked.pipelines.face_crop import face_zone, faces_at_hole, fill_in_face
+from unmasked.pipelines.fill import FillResult, InputError, WholeImageFiller, fill_array, validate_inputs
 
 #: the presets ``auto`` combines (named in :mod:`unmasked.hub`); see the README for the measurements behind them
 AUTO_FACE_MODEL = DEFAULT_FACE_PRESET
@@ -38,6 +41,18 @@ AUTO_SCENE_MODEL = DEFAULT_SCENE_MODEL
 #: textures now and then with small margins (0.12 on the mission patch of scikit-image's
 #: astronaut, against 1.16 for her face); a face model filling a non-face does harm
 AUTO_MIN_SCORE = 0.3
+
+
+def face_avoid(faces: list, shape: tuple[int, int]) -> np.ndarray | None:
+    """bool (H, W): the :func:`face_zone` of every face, the pixels a patch-copying filler must not
+    copy from (None without faces)."""
+    if not faces:
+        return None
+    avoid = np.zeros(shape, bool)
+    for face in faces:
+        x0, y0, x1, y1 = face_zone(face, shape)
+        avoid[y0:y1, x0:x1] = True
+    return avoid
 
 
 class FaceAwareFill(WholeImageFiller):
@@ -68,15 +83,18 @@ class FaceAwareFill(WholeImageFiller):
     def fill(self, rgb: np.ndarray, hole: np.ndarray) -> FillResult:
         """Fill ``hole`` (bool (H, W)) of ``rgb`` (uint8 (H, W, 3)); a FillResult whose note says
         which model filled what."""
-        base = fill_array(rgb, hole, self.scene_model)  # validates; empty mask -> copy with a note
+        validate_inputs(rgb, hole)
         hole = hole.astype(bool)
         if not hole.any():
-            return base
+            return fill_array(rgb, hole, self.scene_model)  # a copy with the empty-mask note
+        min_score = AUTO_MIN_SCORE if self.detector == "hog" else None  # a dlib margin, not a probability
+        seen = [f for f in detect_faces(rgb, detector=self.detector)
+                if min_score is None or not f.score < min_score]
+        base = fill_array(rgb, hole, self.scene_model, avoid=face_avoid(seen, hole.shape))
         out = base.image.copy()
         # the photo as given first (what covers the face is often still face-shaped), then the
         # plain fill (a blanked-out mouth can hide a face from the detector)
-        min_score = AUTO_MIN_SCORE if self.detector == "hog" else None  # a dlib margin, not a probability
-        faces = (faces_at_hole(rgb, hole, self.detector, min_score=min_score)
+        faces = (faces_at_hole(rgb, hole, faces=seen)
                  or faces_at_hole(out, hole, self.detector, min_score=min_score))
         done = 0
         remaining = hole.copy()

@@ -18,16 +18,24 @@ from unmasked.models.base import InpaintModel
 from unmasked.pipelines.fill import InputError, blend_with_classical, run_model
 
 
+def face_zone(face, shape: tuple[int, int]) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1): ``face``'s box enlarged by half (a quarter on each side: hair, ears,
+    chin), clipped to an image of ``shape`` (H, W)."""
+    h, w = shape
+    x, y, bw, bh = face.box
+    return (int(max(0, x - bw / 4)), int(max(0, y - bh / 4)), int(min(w, x + bw * 1.25)), int(min(h, y + bh * 1.25)))
+
+
 def faces_at_hole(rgb: np.ndarray, hole: np.ndarray, detector: str = "blazeface", min_score: float | None = None,
-                  upsample: int = 1) -> list:
-    """Detected faces whose box, enlarged by half (a quarter on each side), holds hole pixels;
-    most hole pixels first. ``min_score``: drop faces with a smaller detector margin."""
-    h, w = hole.shape
+                  upsample: int = 1, faces: list | None = None) -> list:
+    """Detected faces whose :func:`face_zone` holds hole pixels; most hole pixels first.
+    ``min_score``: drop faces with a smaller detector margin. ``faces``: faces already detected
+    in ``rgb`` (then no detector runs)."""
     found = []
-    for face in detect_faces(rgb, detector=detector, upsample=upsample):
-        x, y, bw, bh = face.box
-        x0, y0 = int(max(0, x - bw / 4)), int(max(0, y - bh / 4))
-        x1, y1 = int(min(w, x + bw * 1.25)), int(min(h, y + bh * 1.25))
+    if faces is None:
+        faces = detect_faces(rgb, detector=detector, upsample=upsample)
+    for face in faces:
+        x0, y0, x1, y1 = face_zone(face, hole.shape)
         count = int(hole[y0:y1, x0:x1].sum())
         if count and (min_score is None or not face.score < min_score):
             found.append((count, face))

@@ -170,9 +170,10 @@ def _as_tensor(rgb: np.ndarray) -> torch.Tensor:
 @torch.no_grad()
 def run_model(
     model: InpaintModel, rgb: np.ndarray, hole: np.ndarray, reference: np.ndarray | None = None,
-    sketch: np.ndarray | None = None,
+    sketch: np.ndarray | None = None, avoid: np.ndarray | None = None,
 ) -> np.ndarray:
-    """One forward pass at the given resolution (padded to ``model.multiple``); composited uint8."""
+    """One forward pass at the given resolution (padded to ``model.multiple``); composited uint8.
+    ``avoid`` bool (H, W): known pixels a patch-copying filler (``uses_avoid``) must not copy."""
     image = _as_tensor(rgb)
     mask = mask_to_tensor(hole)
     padded, pad = pad_to_multiple(image, model.multiple)
@@ -182,6 +183,8 @@ def run_model(
         kwargs["reference"] = _as_tensor(reference)
     if sketch is not None:
         kwargs["sketch"] = pad_to_multiple(mask_to_tensor(sketch & hole), model.multiple, mode="constant")[0]
+    if avoid is not None and getattr(model, "uses_avoid", False) and avoid.any():
+        kwargs["avoid"] = pad_to_multiple(mask_to_tensor(avoid & ~hole), model.multiple, mode="constant")[0]
     # the hole's original content must not leak into the model: zero it before the call
     out = model(padded * (1 - padded_mask), padded_mask, **kwargs).image
     filled = tensor_to_image(composite(unpad(out, pad), image, mask))[0]
@@ -221,6 +224,7 @@ def fill_array(
     model: InpaintModel,
     *,
     sketch: np.ndarray | None = None,
+    avoid: np.ndarray | None = None,
     margin: float = 0.5,
     min_margin: int = 16,
 ) -> FillResult:
@@ -232,7 +236,10 @@ def fill_array(
     ``sketch``: bool (H, W), True = a line the fill should follow (DeepFill v2's user-guided
     mode, models with ``uses_sketch``); lines outside the hole are ignored. Raises
     :class:`InputError` for a model without a sketch channel, never ignores it silently.
-    A reference-guided model fills here without its reference (use
+
+    ``avoid``: bool (H, W), known pixels that a patch-copying filler (``uses_avoid``: PatchMatch,
+    ``telea_patchmatch``) must not copy into the hole; other models ignore it. ``auto`` passes the
+    faces it finds. A reference-guided model fills here without its reference (use
     :func:`unmasked.pipelines.inpaint.inpaint` to give it one).
     """
     if sketch is not None:
@@ -242,6 +249,10 @@ def fill_array(
         return model.fill(rgb, hole)
     validate_inputs(rgb, hole)
     hole = hole.astype(bool)
+    if avoid is not None:
+        if avoid.shape != hole.shape:
+            raise InputError(f"avoid mask {avoid.shape} must have the image's shape {hole.shape}")
+        avoid = avoid.astype(bool)
     if not hole.any():
         return FillResult(rgb.copy(), note="mask is empty: image copied unchanged")
     if hole.all():
@@ -252,7 +263,7 @@ def fill_array(
     h, w = hole.shape
     refine = getattr(model, "exemplar_refine", None)
     if size is None or max(h, w) <= size:
-        filled = run_model(model, rgb, hole, sketch=sketch)
+        filled = run_model(model, rgb, hole, sketch=sketch, avoid=avoid)
         if refine:
             filled = refine_with_exemplars(rgb, hole, filled, refine)
         out = rgb.copy()
@@ -270,6 +281,7 @@ def fill_array(
     for region in regions:
         top, bottom, left, right = _crop_box(region, (h, w), margin, min_margin)
         crop, crop_hole = out[top:bottom, left:right], remaining[top:bottom, left:right]
+        crop_avoid = None if avoid is None else avoid[top:bottom, left:right]
         ch, cw = crop_hole.shape
         scale = size / max(ch, cw)
         if scale < 1:
@@ -282,11 +294,13 @@ def fill_array(
             # a line is kept wherever it covers any part of a down-sampled pixel, as holes are
             lines = None if sketch is None else cv2.resize(
                 sketch[top:bottom, left:right].astype(np.float32), small, interpolation=cv2.INTER_AREA) > 0
-            filled = run_model(model, crop_in, hole_in, sketch=lines)
+            avoid_in = None if crop_avoid is None else cv2.resize(
+                crop_avoid.astype(np.float32), small, interpolation=cv2.INTER_AREA) > 0
+            filled = run_model(model, crop_in, hole_in, sketch=lines, avoid=avoid_in)
             filled = cv2.resize(filled, (cw, ch), interpolation=cv2.INTER_CUBIC)
         else:
             lines = None if sketch is None else sketch[top:bottom, left:right]
-            filled = run_model(model, crop, crop_hole, sketch=lines)
+            filled = run_model(model, crop, crop_hole, sketch=lines, avoid=crop_avoid)
         if refine:  # at the crop's own resolution (up to refine["max_side"])
             filled = refine_with_exemplars(crop, crop_hole, filled, refine)
         paste = region[top:bottom, left:right]
