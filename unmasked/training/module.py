@@ -51,7 +51,9 @@ from unmasked.training.data import (
 CL = torch.channels_last
 DISCRIMINATOR_FORMAT = "unmasked-discriminator/1"
 #: model kwargs that a new stage (``init_from``) may change: they select behaviour, not parameters
-STAGE_SWITCHES = frozenset({"freeze_encoder_bn", "attention", "upsample_mode", "sketch_gain"})
+#: (``working_size``: a fully convolutional model fine-tuned at another resolution; a model whose
+#: parameters depend on it fails to load them with a shape error)
+STAGE_SWITCHES = frozenset({"freeze_encoder_bn", "attention", "upsample_mode", "sketch_gain", "working_size"})
 #: model kwargs that a new stage may switch on: the model's ``load_stage_state`` adds their parameters
 STAGE_GROWTHS = frozenset({"sketch", "sketch_refine"})
 
