@@ -163,6 +163,13 @@ def test_pconv_fine_tuning_stage_freezes_encoder_bn_from_phase_one_weights(tmp_p
         assert moved == key.startswith("decoder."), key
     with pytest.raises(ValueError, match="config asks for pconv_unet"):
         _fit(_cfg(tmp_path, "phase2b", model_kwargs={**kwargs, "base_channels": 8}, init_from=init, **common))
+    # a fully convolutional model may go on at another resolution (the 256² face model from the 128² one)
+    bigger = _fit(_cfg(tmp_path, "phase2c", model_kwargs={**kwargs, "working_size": 64}, max_steps=1, lr_g=0.0,
+                       init_from=init, **{"data.size": 64}, **common))
+    assert bigger.generator.working_size == 64
+    for key, value in before.items():
+        if "running" not in key and "num_batches" not in key:
+            torch.testing.assert_close(bigger.generator.state_dict()[key], value, msg=key)
 
 
 def test_face_mask_kinds_sit_on_the_lower_face_and_are_reproducible():
