@@ -111,3 +111,5 @@ def test_eval_unmask_scores_the_whole_pipeline_against_telea_given_the_true_mask
     assert "| unmask |" in format_rows(report["rows"])
     with pytest.raises(ValueError, match="unknown filler"):
         evaluate_unmask(["nope"], faces)
+    with pytest.raises(ValueError, match="unknown unmask option 'tight'.*'\\+seamless', '\\+nograbcut'"):
+        evaluate_unmask(["unmask+tight"], faces)

@@ -105,7 +105,7 @@ def test_synthetic_mask_is_found_and_only_its_surroundings_change(astronaut):
 
     face = face_from_box(astronaut, ASTRONAUT_BOX)
     masked, hole = put_face_mask(astronaut, face, np.random.default_rng(0), kind="surgical")
-    result = unmask_array(masked, load_model("telea"), boxes=[ASTRONAUT_BOX])
+    result = unmask_array(masked, load_model("telea"), boxes=[ASTRONAUT_BOX], grabcut=False)
     f = result.faces[0]
     assert f.mask_found and 0.05 < f.mask_area < 0.4
     found = result.masks[0]
@@ -118,8 +118,12 @@ def test_synthetic_mask_is_found_and_only_its_surroundings_change(astronaut):
     dist = cv2.distanceTransform((~hole).astype(np.uint8), cv2.DIST_L2, 5)
     assert dist[result.region].max() <= bound
     assert result.region.sum() < 2 * hole.sum()
+    # the default grows the prediction by colour: a superset, at most two crop pixels farther out here
+    grown = unmask_array(masked, load_model("telea"), boxes=[ASTRONAUT_BOX])
+    assert (grown.masks[0] >= found).all() and (grown.region & hole).sum() / hole.sum() > 0.97
+    assert dist[grown.region].max() <= bound + 2 * px and grown.region.sum() < 2 * hole.sum()
     # the gradient-domain paste-back changes the same pixels, and meets the photo at the seam
-    seamless = unmask_array(masked, load_model("telea"), boxes=[ASTRONAUT_BOX], seamless=True)
+    seamless = unmask_array(masked, load_model("telea"), boxes=[ASTRONAUT_BOX], seamless=True, grabcut=False)
     assert dist[seamless.region].max() <= bound and (seamless.region & hole).sum() / hole.sum() > 0.97
     heuristic = unmask_array(astronaut, load_model("telea"), boxes=[ASTRONAUT_BOX], region="landmarks")
     assert heuristic.faces[0].mask_found and heuristic.region.any()  # the fallback fills regardless
@@ -356,3 +360,31 @@ def test_a_real_dark_mask_below_the_crop_is_removed(shared_data):
     lower[y + h // 2 : min(rgb.shape[0], y + h + h // 3), x : x + w] = True
     dark = lambda img: ((img.max(axis=2) < 60) & lower).sum()  # noqa: E731
     assert dark(framed.image) < 0.5 * dark(plain.image), (dark(rgb), dark(plain.image), dark(framed.image))
+
+
+def test_grabcut_grows_the_worn_mask_over_the_fabric_the_segmenter_missed(astronaut):
+    """A turned face's far cheek or a logo: the segmenter stops short; growth by colour takes the
+    rest of the fabric, inside the landmark zone, and never less than the prediction."""
+    from unmasked.faces import align_face, detect_faces
+    from unmasked.pipelines.unmask import GROW_ZONE, grow_by_colour
+
+    aligned = align_face(astronaut, detect_faces(astronaut)[0], 128)
+    image, landmarks = aligned.image.copy(), aligned.landmarks
+    fabric = worn_mask_region(landmarks, 128, 0.0)
+    rng = np.random.default_rng(0)
+    image[fabric] = (25 + rng.normal(0, 4, (fabric.sum(), 3))).clip(0, 255).astype(np.uint8)  # a black mask
+    logo = fabric & (np.arange(128)[None, :] > 80) & (np.arange(128)[:, None] > 95)
+    image[logo & (np.arange(128)[:, None] < 100)] = (200, 30, 30)  # a red print on it
+    prob = np.where(fabric & (np.arange(128)[None, :] < 64), 0.95, 0.02).astype(np.float32)  # left half found
+    grown = grow_by_colour(image, prob, landmarks)
+    assert (grown >= (prob > 0.5)).all()  # never shrinks the prediction
+    assert (grown & fabric).sum() / fabric.sum() > 0.95 > (prob > 0.5).sum() / fabric.sum() + 0.4
+    assert not (grown & ~worn_mask_region(landmarks, 128, GROW_ZONE)).any()  # only inside the zone
+    assert (grown & ~fabric).sum() < 0.1 * fabric.sum()  # and not over the skin around it
+    # a growth to more than GROW_MAX x the prediction is taken for a run-away: the prediction stands
+    ys, xs = np.nonzero(fabric)
+    patch = np.zeros_like(prob)
+    patch[ys.mean().astype(int) - 10:ys.mean().astype(int) + 10, xs.mean().astype(int) - 10:xs.mean().astype(int) + 10] = 0.95
+    assert fabric.sum() > 3 * (patch > 0.5).sum()
+    np.testing.assert_array_equal(grow_by_colour(image, patch, landmarks), patch > 0.5)
+    np.testing.assert_array_equal(grow_by_colour(image, np.zeros_like(prob), landmarks), np.zeros((128, 128), bool))

@@ -34,6 +34,9 @@ from unmasked.pipelines.unmask import check_reference_options, load_segmenter, r
 @click.option("--region", default="segmenter", show_default=True, type=click.Choice(["segmenter", "landmarks"]),
               help="segmenter: learned worn-mask segmenter (faces without a mask are left alone); "
                    "landmarks: the landmark heuristic (fills every face).")
+@click.option("--grabcut/--no-grabcut", default=True, show_default=True,
+              help="Grow the segmenter's worn mask by colour (GrabCut) over fabric it missed: a turned face's far "
+                   "cheek, a printed logo.")
 @click.option("--save-mask", type=click.Path(path_type=Path),
               help="Also write the detected worn mask(s) as a PNG (white = mask); a folder when PHOTO is a folder.")
 @click.option("--debug-dir", type=click.Path(path_type=Path),
@@ -43,7 +46,7 @@ from unmasked.pipelines.unmask import check_reference_options, load_segmenter, r
               help="A photo of the same person, for a reference-guided --model (two_face).")
 @click.option("--gallery", type=click.Path(path_type=Path),
               help="A folder of photos (flat, or one sub-folder per person) searched for each face's reference.")
-def unmask_cmd(photo, output, model, boxes, detector, region, save_mask, debug_dir, max_pixels, reference,
+def unmask_cmd(photo, output, model, boxes, detector, region, grabcut, save_mask, debug_dir, max_pixels, reference,
                gallery) -> None:
     """Remove worn face masks in PHOTO (a file or a folder) and restore the faces beneath.
 
@@ -73,7 +76,7 @@ def unmask_cmd(photo, output, model, boxes, detector, region, save_mask, debug_d
     def one(src: Path, dst: Path, mask_path: Path | None, debug: Path | None, echo) -> None:
         loaded = run(load_image, src, max_pixels)
         result = run(unmask_array, loaded.rgb, face_model, boxes=parsed or None, detector=detector, region=region,
-                     keep_stages=debug is not None, reference=ref_rgb, gallery=gallery)
+                     grabcut=grabcut, keep_stages=debug is not None, reference=ref_rgb, gallery=gallery)
         run(save_image, dst, loaded.to_pil(result.image))
         for face in result.faces:
             what = (f"mask found ({100 * face.mask_area:.1f} % of the face crop), restored" if face.mask_found

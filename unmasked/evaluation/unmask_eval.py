@@ -38,6 +38,9 @@ from unmasked.pipelines.unmask import unmask_array
 
 #: fillers given the true mask (the pipeline must find it)
 CLASSICAL = ("telea", "navier_stokes", "patchmatch")
+#: options of an "unmask" filler, each a setting of :func:`unmask_array` other than its default:
+#: "+seamless" (the gradient-domain paste-back), "+nograbcut" (the worn mask not grown by colour)
+UNMASK_OPTIONS = {"seamless": {"seamless": True}, "nograbcut": {"grabcut": False}}
 #: the realism classifier's patch side at 256² faces: about the hole's own size, so a fill
 #: upsampled from a smaller resolution is judged at the resolution it is shown at
 REALISM_PATCH = 128
@@ -70,8 +73,8 @@ def evaluate_unmask(fillers: Sequence[str], faces: Sequence[MaskedFace], *, real
     """``{"rows": [one dict per filler], "records": [per face]}``.
 
     ``fillers``: ``"unmask"`` (the pipeline with its default face model), ``"unmask:<model>"``
-    (the pipeline with another face model: a preset or a checkpoint path), either with
-    ``+seamless`` (the gradient-domain paste-back), or a classical name
+    (the pipeline with another face model: a preset or a checkpoint path), either with options
+    (:data:`UNMASK_OPTIONS`, e.g. ``unmask+seamless+nograbcut``), or a classical name
     from :data:`CLASSICAL` (given the true mask).
     """
     if not faces:
@@ -80,13 +83,16 @@ def evaluate_unmask(fillers: Sequence[str], faces: Sequence[MaskedFace], *, real
     rows, records = [], []
     for spec in fillers:
         if spec.split("+")[0] == "unmask" or spec.startswith("unmask:"):
-            name, _, option = spec.partition("+")
-            if option not in ("", "seamless"):
-                raise ValueError(f"unknown unmask option {option!r} in {spec!r}: only '+seamless'")
+            name, *options = spec.split("+")
+            unknown = set(options) - set(UNMASK_OPTIONS)
+            if unknown:
+                raise ValueError(f"unknown unmask option {sorted(unknown)[0]!r} in {spec!r}: "
+                                 + ", ".join(f"'+{o}'" for o in UNMASK_OPTIONS))
             model = load_model(name.partition(":")[2] or DEFAULT_FACE_PRESET)
+            kwargs = {k: v for option in options for k, v in UNMASK_OPTIONS[option].items()}
 
-            def run(face, model=model, seamless=option == "seamless"):
-                return unmask_array(face.masked, model, seamless=seamless).image
+            def run(face, model=model, kwargs=kwargs):
+                return unmask_array(face.masked, model, **kwargs).image
         elif spec in CLASSICAL:
             model = load_model(spec)
 

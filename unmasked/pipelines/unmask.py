@@ -10,11 +10,14 @@ Two ways to find the region (``region=``):
 * ``"segmenter"`` (default): the light U-Net :mod:`unmasked.models.mask_segmenter` (shipped
   preset ``mask_segmenter``) predicts the mask's pixels on the aligned crop. A face whose
   predicted mask covers less than ``min_area`` of the crop is reported as "no mask" and left
-  untouched. Otherwise the hole is the prediction (probability > 0.5) dilated by ``dilate`` x the
-  crop side (default :data:`DILATE` = 3 % = ~4 px at 128): the prediction's edge is uncertain by a
-  pixel or two at the segmenter's 64 px working size, and a thin ring of fabric left around the
-  hole would be copied into the fill as a visible outline, whereas an extra ring of skin costs the
-  fill little (see the model card for the label coverage this buys).
+  untouched. Otherwise the prediction (probability > 0.5) is grown by colour over fabric the
+  segmenter missed (GrabCut inside the landmark zone where a mask can be, :func:`grow_by_colour`:
+  on real photos the segmenter, trained on synthetic masks, stops short of a turned face's far
+  cheek or a printed logo) and dilated by ``dilate`` x the crop side (default :data:`DILATE` = 3 %
+  = ~4 px at 128): the prediction's edge is uncertain by a pixel or two at the segmenter's 64 px
+  working size, and a thin ring of fabric left around the hole would be copied into the fill as a
+  visible outline, whereas an extra ring of skin costs the fill little (see the model card for
+  the label coverage this buys).
 * ``"landmarks"``: the earlier **landmark heuristic** :func:`worn_mask_region`: the polygon through
   MaskTheFace's six key points (nose bridge, cheeks, jaw, chin; Anwar & Raychowdhury 2020), grown by
   ``grow`` x the side. It cannot tell whether a mask is worn, so every face is filled; kept as a
@@ -59,6 +62,10 @@ MIN_MASK_AREA = 0.02
 MAX_MASK_AREA = 0.6
 #: dilation of the predicted mask, as a fraction of the aligned crop's side
 DILATE = 0.03
+#: the zone GrabCut may grow the worn mask into: the landmark region grown by this x the crop side
+GROW_ZONE = 0.12
+#: a colour growth larger than this x the segmenter's area is taken for a run-away and dropped
+GROW_MAX = 2.0
 #: zoom-outs of the FFHQ crop (about the eyes) tried, in order, when the worn mask runs off its bottom
 REFRAME_ZOOMS = (1.15, 1.3)
 #: the mask "runs off" the crop when the hole covers more than this share of its bottom two rows
@@ -167,11 +174,53 @@ def segment_aligned(segmenter: SegmentModel, aligned: np.ndarray) -> np.ndarray:
 
 def hole_from_probability(prob: np.ndarray, dilate: float = DILATE, threshold: float = 0.5) -> np.ndarray:
     """bool (S, S): ``prob > threshold`` dilated by a disc of radius ``round(dilate * S)`` pixels."""
-    hole = (prob > threshold).astype(np.uint8)
-    r = round(dilate * prob.shape[-1])
+    return dilate_mask(prob > threshold, dilate)
+
+
+def dilate_mask(mask: np.ndarray, dilate: float = DILATE) -> np.ndarray:
+    """bool (S, S): ``mask`` dilated by a disc of radius ``round(dilate * S)`` pixels."""
+    hole = mask.astype(np.uint8)
+    r = round(dilate * mask.shape[-1])
     if r > 0 and hole.any():
         hole = cv2.dilate(hole, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
     return hole.astype(bool)
+
+
+def grow_by_colour(aligned: np.ndarray, prob: np.ndarray, landmarks: np.ndarray, zone_grow: float = GROW_ZONE,
+                   iterations: int = 4) -> np.ndarray:
+    """bool (S, S): the segmenter's worn mask (``prob > 0.5``) grown over the fabric it missed.
+
+    The 64-px segmenter, trained on synthetic masks, often stops short of a real mask's far side
+    on a turned face, or at a printed logo. GrabCut (Rother, Kolmogorov & Blake, SIGGRAPH 2004;
+    ``cv2.grabCut``) fits colour models to the sure fabric (``prob > 0.8``, eroded) and to the
+    rest, and labels each pixel by graph cut; it may only label pixels inside the landmark zone
+    where a worn mask can be (:func:`worn_mask_region` grown by ``zone_grow`` x S; above it,
+    the eyes and forehead, are sure background), and only grown pixels connected to the
+    prediction are kept. The prediction itself is never shrunk. A growth beyond
+    :data:`GROW_MAX` x the predicted area, or past :data:`MAX_MASK_AREA`, is taken for a run-away
+    (fabric-coloured hair or collar) and dropped.
+    """
+    pred = prob > 0.5
+    if not pred.any():
+        return pred
+    zone = worn_mask_region(landmarks, prob.shape[-1], zone_grow)
+    labels = np.full(prob.shape, cv2.GC_BGD, np.uint8)
+    labels[zone] = cv2.GC_PR_BGD
+    labels[(prob > 0.3) & zone] = cv2.GC_PR_FGD
+    labels[cv2.erode((prob > 0.8).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0] = cv2.GC_FGD
+    if not (labels == cv2.GC_FGD).any():
+        return pred
+    try:
+        cv2.grabCut(np.ascontiguousarray(aligned), labels, None, np.zeros((1, 65)), np.zeros((1, 65)), iterations,
+                    cv2.GC_INIT_WITH_MASK)
+    except cv2.error:  # degenerate colour models (e.g. a flat crop): keep the prediction
+        return pred
+    grown = (((labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)) & zone) | pred
+    _, parts = cv2.connectedComponents(grown.astype(np.uint8))
+    grown &= np.isin(parts, np.unique(parts[pred]))
+    if grown.sum() > GROW_MAX * pred.sum() or grown.mean() > MAX_MASK_AREA:
+        return pred
+    return grown
 
 
 def runs_off_bottom(hole: np.ndarray) -> bool:
@@ -232,6 +281,7 @@ def unmask_array(
     gallery=None,
     zooms: Sequence[float] = REFRAME_ZOOMS,
     seamless: bool = False,
+    grabcut: bool = True,
 ) -> UnmaskResult:
     """Restore every masked face of ``rgb`` (uint8 (H, W, 3)) with the inpainting ``model``.
 
@@ -251,7 +301,8 @@ def unmask_array(
     ``zooms``: the reframing zoom-outs tried when a worn mask runs off the crop's bottom (see the
     module docstring); ``()`` turns reframing off. ``seamless``: paste each fill back matched to
     the photo in the gradient domain (:func:`unmasked.faces.align.gradient_match`), so no colour
-    step shows at the seam.
+    step shows at the seam. ``grabcut`` (segmenter region only): grow the predicted worn mask by
+    colour over fabric the segmenter missed (:func:`grow_by_colour`) before dilating it.
     """
     validate_image(rgb)
     if region not in REGIONS:
@@ -304,6 +355,10 @@ def unmask_array(
                     detected = prob > 0.5
                     area = float(detected.mean())
                     hole = hole_from_probability(prob, dilate)
+            if found and grabcut:
+                detected = grow_by_colour(aligned.image, prob, aligned.landmarks)
+                area = float(detected.mean())
+                hole = dilate_mask(detected, dilate)
         else:
             detected = hole = worn_mask_region(aligned.landmarks, size, grow)
             area, found = float(hole.mean()), True
