@@ -1,6 +1,7 @@
 """The evaluation runner and `unmasked eval`."""
 
 import csv
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -101,8 +102,13 @@ def test_eval_unmask_scores_the_whole_pipeline_against_telea_given_the_true_mask
     names, pixels = load_eval_images(shared_data / "faces" / "celeba_wild256", 256, split="val", limit=6)
     faces = masked_faces(names, pixels)
     assert all(f.hole.mean() > 0.05 and (f.masked[f.hole] != f.original[f.hole]).any() for f in faces)
-    report = evaluate_unmask(["unmask", "telea"], faces, realism_steps=20)
+    vgg = Path(__file__).resolve().parents[3] / "shared" / "weights" / "vgg19_relu3_1.pth"
+    report = evaluate_unmask(["unmask", "telea"], faces, realism_steps=20,
+                             kid_weights=str(vgg) if vgg.is_file() else None)
     rows = {r["filler"]: r for r in report["rows"]}
+    if vgg.is_file():  # the second realism measure, on the same patches
+        assert all(r["kid_se"] > 0 and np.isfinite(r["kid"]) for r in rows.values())
+        assert "KID (VGG texture" in format_rows(report["rows"])
     assert set(rows) == {"unmask", "telea"} and len(report["records"]) == 12
     # the pipeline found the faces and their masks: far closer to the photo than the masked input
     masked_psnr = np.mean([score_image(f.masked, f.original)["psnr"] for f in faces])

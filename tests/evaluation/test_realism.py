@@ -79,3 +79,36 @@ def test_deepest_patch_is_the_native_square_at_the_holes_deepest_pixel():
         deepest_patch(image, np.zeros((200, 300), bool))
     with pytest.raises(ValueError, match="at least 64x64"):
         deepest_patch(image[:40], hole[170:])
+
+
+def test_kid_is_near_zero_for_one_distribution_and_large_for_another():
+    from unmasked.evaluation.realism import kid
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(0, 1, (200, 16)), rng.normal(0, 1, (200, 16))
+    shifted = rng.normal(0, 1, (200, 16)) * 0.3 + 0.8  # another mean and a smaller spread: a blur
+    same, other = kid(a, b), kid(shifted, b)
+    assert abs(same["kid"]) < 3 * same["se"] + 0.05  # unbiased: around 0
+    assert other["kid"] > 1.0 and other["kid"] > 20 * other["se"]
+    assert kid(shifted, b) == other  # deterministic for a seed
+    assert kid(shifted, b, seed=1) != other
+    with pytest.raises(ValueError, match="same D"):
+        kid(a, b[:, :8])
+
+
+def test_texture_features_are_the_mean_and_spread_of_each_channel():
+    import torch
+
+    from unmasked.evaluation.realism import KID_LAYERS, texture_features
+
+    class Maps(torch.nn.Module):  # stands in for VGG-19: the image and its square, per layer
+        def forward(self, x):
+            return {name: x * (i + 1) for i, name in enumerate(KID_LAYERS)}
+
+    patches = _textured(5, 0)
+    f = texture_features(patches, Maps(), batch=2)
+    x = patches.astype(np.float64) / 255
+    assert f.shape == (5, 2 * 3 * len(KID_LAYERS))
+    np.testing.assert_allclose(f[:, :3], x.mean((1, 2)), rtol=1e-5)
+    np.testing.assert_allclose(f[:, 3:6], x.std((1, 2), ddof=1), rtol=1e-4)
+    np.testing.assert_allclose(f[:, 6:9], 2 * x.mean((1, 2)), rtol=1e-5)

@@ -28,9 +28,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from unmasked.api import DEFAULT_FACE_PRESET, load_model
-from unmasked.evaluation.realism import STEPS, c2st, hole_patch
+from unmasked.evaluation.realism import KID_LAYERS, STEPS, c2st, hole_patch, kid, texture_features
 from unmasked.faces import detect_faces
 from unmasked.faces.descriptor import dlib_descriptor
+from unmasked.losses.features import VGG19Relu31
 from unmasked.masks.face_mask import face_mask_for_aligned
 from unmasked.metrics import detail_percent, score_image
 from unmasked.pipelines.fill import fill_array
@@ -69,18 +70,27 @@ def masked_faces(names: Sequence[str], images: np.ndarray, seed: int = 0) -> lis
 
 
 def evaluate_unmask(fillers: Sequence[str], faces: Sequence[MaskedFace], *, realism_patch: int = REALISM_PATCH,
-                    realism_steps: int = STEPS, seed: int = 0, progress: Callable[[str, int, int], None] | None = None) -> dict:
+                    realism_steps: int = STEPS, seed: int = 0, progress: Callable[[str, int, int], None] | None = None,
+                    kid_weights: str | None = None) -> dict:
     """``{"rows": [one dict per filler], "records": [per face]}``.
 
     ``fillers``: ``"unmask"`` (the pipeline with its default face model), ``"unmask:<model>"``
     (the pipeline with another face model: a preset or a checkpoint path), either with options
     (:data:`UNMASK_OPTIONS`, e.g. ``unmask+seamless+nograbcut``), or a classical name
     from :data:`CLASSICAL` (given the true mask).
+
+    ``kid_weights``: the research VGG-19 (``../shared/weights/vgg19_relu3_1.pth``); with it each row
+    also has ``kid`` and ``kid_se``, a second realism measure on the same patches
+    (:func:`~unmasked.evaluation.realism.kid` of their VGG texture statistics).
     """
     if not faces:
         raise ValueError("evaluate_unmask needs at least one face")
     truth_desc = {f.name: dlib_descriptor(f.original, f.landmarks) for f in faces if f.landmarks is not None}
     rows, records = [], []
+    vgg = real_features = None
+    if kid_weights is not None:
+        vgg = VGG19Relu31.from_file(kid_weights, layers=KID_LAYERS)
+        real_features = texture_features(np.stack([hole_patch(f.original, f.hole, realism_patch) for f in faces]), vgg)
     for spec in fillers:
         if spec.split("+")[0] == "unmask" or spec.startswith("unmask:"):
             name, *options = spec.split("+")
@@ -127,17 +137,23 @@ def evaluate_unmask(fillers: Sequence[str], faces: Sequence[MaskedFace], *, real
             "realism": realism["accuracy"], "realism_ci": (realism["ci_low"], realism["ci_high"]),
             "seconds": float(np.mean([r["seconds"] for r in scored])),
         })
+        if vgg is not None:
+            k = kid(texture_features(np.stack(fills), vgg), real_features, seed=seed)
+            rows[-1].update(kid=k["kid"], kid_se=k["se"])
         records.extend(scored)
     return {"rows": rows, "records": records}
 
 
 def format_rows(rows: Sequence[dict]) -> str:
-    """A Markdown table of :func:`evaluate_unmask`'s rows."""
-    lines = ["| filler | PSNR dB | SSIM | detail % (photo = 100) | identity distance | realism (C2ST acc., 0.5 = photo) | s / face |",
-             "|---|--:|--:|--:|--:|--:|--:|"]
+    """A Markdown table of :func:`evaluate_unmask`'s rows (with a KID column when they have one)."""
+    with_kid = any("kid" in r for r in rows)
+    lines = ["| filler | PSNR dB | SSIM | detail % (photo = 100) | identity distance | realism (C2ST acc., 0.5 = photo) | "
+             + ("KID (VGG texture, 0 = photo) | " if with_kid else "") + "s / face |",
+             "|---|--:|--:|--:|--:|--:|" + ("--:|" if with_kid else "") + "--:|"]
     for r in rows:
         ident = "–" if r["identity"] is None else f"{r['identity']:.3f}"
         lo, hi = r["realism_ci"]
+        kid_cell = (f"{r['kid']:.2f} ± {r['kid_se']:.2f} | " if "kid" in r else "– | ") if with_kid else ""
         lines.append(f"| {r['filler']} | {r['psnr']:.2f} | {r['ssim']:.3f} | {r['detail']:.1f} | {ident} | "
-                     f"{r['realism']:.3f} ({lo:.2f}–{hi:.2f}) | {r['seconds']:.2f} |")
+                     f"{r['realism']:.3f} ({lo:.2f}–{hi:.2f}) | {kid_cell}{r['seconds']:.2f} |")
     return "\n".join(lines)
