@@ -3,10 +3,15 @@
 On held-out identities of an ``<identity>/<image>`` folder, each *target* face gets a hole
 and is filled by every model; reference-guided models get a *reference* photo of the same
 person, and are also run without it. Besides PSNR / SSIM / L1 (composited, whole crop), each
-fill's **identity similarity** is measured against a *third* photo of that person (the
-*probe*, never shown to any model) with dlib's face descriptor, a network the Two-Face model
-is not trained with (its identity loss uses MobileFaceNet). The ground truth's similarity to
-the probe is the ceiling. Scores are reported per hole-ratio bucket.
+fill's **identity** is measured against a *third* photo of that person (the *probe*, never
+shown to any model) with dlib's face descriptor, a network the Two-Face model is not trained
+with (its identity loss uses MobileFaceNet): the cosine of the unit descriptors, and dlib's own
+measure, the Euclidean **distance** of the raw descriptors with the share of fills under dlib's
+same-person threshold of 0.6. The ground truth's scores against the probe are the ceiling.
+Scores are reported per hole-ratio bucket, with the **realism** of each fill (the classifier
+two-sample test of :mod:`unmasked.evaluation.realism`, two-fold by person) over all targets.
+Holes: ``bucketed`` spreads the 12 (ratio, border) cells, ``large`` only the ratios (0.3, 0.6]
+(large holes over most of the face), ``face`` is a synthetic worn mask.
 
     python -m unmasked.evaluation.reference --model runs/twoface_faces-128/generator.safetensors \\
         --model deepfill_v2_faces128 --model telea --images ../shared/data/faces/celeba_wild256
@@ -25,9 +30,15 @@ import torch
 from unmasked.api import load_model
 from unmasked.conventions import composite, image_to_tensor, tensor_to_image
 from unmasked.data.datasets import IdentityFolderDataset
+from unmasked.evaluation.realism import c2st, hole_patch
 from unmasked.evaluation.run import face_masks_for_images, generated_masks
-from unmasked.faces.descriptor import DlibEmbedder
+from unmasked.faces.descriptor import crop_landmarks, dlib_descriptor
 from unmasked.masks.stats import bucket_label, bucket_of
+
+#: dlib's same-person threshold on the Euclidean distance of its raw descriptors
+DLIB_SAME_PERSON = 0.6
+#: hole-ratio buckets (indices into HOLE_RATIO_BUCKETS) of the "large" holes: (0.3, 0.6]
+LARGE_BUCKETS = (3, 4, 5)
 from unmasked.metrics import bootstrap_mean_ci, score_image
 
 
@@ -51,11 +62,16 @@ def identity_triplets(root: str | Path, size: int, limit: int, split: str = "val
 
 
 def holes_for(targets: np.ndarray, kind: str, seed: int = 0) -> list[np.ndarray]:
-    """One hole per target: "bucketed" spreads the 12 (ratio, border) cells over the targets; "face": a worn mask."""
+    """One hole per target: "bucketed" spreads the 12 (ratio, border) cells over the targets,
+    "large" only the 6 cells of ratio (0.3, 0.6]; "face": a worn mask."""
     n, size = len(targets), targets.shape[1]
     if kind == "face":
         return [m.hole for m in face_masks_for_images(targets, seed=seed)]
-    masks = generated_masks("bucketed", size, per_cell=-(-n // 12), seed=seed)
+    if kind not in ("bucketed", "large"):
+        raise ValueError(f"unknown hole kind {kind!r}: bucketed, large or face")
+    masks = generated_masks("bucketed", size, per_cell=-(-n // (12 if kind == "bucketed" else 6)), seed=seed)
+    if kind == "large":
+        masks = [m for m in masks if bucket_of(float(m.hole.mean())) in LARGE_BUCKETS]
     order = np.random.default_rng(seed).permutation(len(masks))[:n]
     return [masks[i].hole for i in order]
 
@@ -79,11 +95,12 @@ def evaluate_reference(models: list[str], images: str | Path, *, size: int = 128
     """Scores of every model (and, for reference-guided ones, with and without the reference)."""
     targets, references, probes, names = identity_triplets(images, size, limit)
     holes = holes_for(targets, mask_kind, seed)
-    dlib = DlibEmbedder()
-    probe_emb = dlib.embed(image_to_tensor(probes)).numpy()
+    probe_raw = raw_descriptors(probes)
+    probe_unit = probe_raw / np.linalg.norm(probe_raw, axis=1, keepdims=True)
 
-    def id_sim(faces: np.ndarray) -> np.ndarray:
-        return (dlib.embed(image_to_tensor(faces)).numpy() * probe_emb).sum(axis=1)
+    def identity(faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        d = raw_descriptors(faces)
+        return (d / np.linalg.norm(d, axis=1, keepdims=True) * probe_unit).sum(axis=1), np.linalg.norm(d - probe_raw, axis=1)
 
     variants: dict[str, np.ndarray] = {}
     for spec in models:
@@ -96,9 +113,14 @@ def evaluate_reference(models: list[str], images: str | Path, *, size: int = 128
             variants[label] = fill_all(model, targets, holes, None)
     buckets = [bucket_of(float(h.mean())) for h in holes]
     rows = []
-    sims_of = {}
+    sims_of, dists_of, realism = {}, {}, {}
+    real_patches = np.stack([hole_patch(t, h) for t, h in zip(targets, holes, strict=True)])
     for label, filled in {**variants, "ground truth (ceiling)": targets}.items():
-        sims = sims_of[label] = id_sim(filled)
+        sims, dists = identity(filled)
+        sims_of[label], dists_of[label] = sims, dists
+        if label in variants:
+            realism[label] = c2st(np.stack([hole_patch(f, h) for f, h in zip(filled, holes, strict=True)]),
+                                  real_patches, names, seed=seed)
         scores = [score_image(f, t) for f, t in zip(filled, targets, strict=True)]
         groups = defaultdict(list)
         for i, b in enumerate(buckets):
@@ -109,16 +131,27 @@ def evaluate_reference(models: list[str], images: str | Path, *, size: int = 128
                          "psnr": float(np.mean([min(scores[i]["psnr"], 100.0) for i in idx])),
                          "ssim": float(np.mean([scores[i]["ssim"] for i in idx])),
                          "l1": float(np.mean([scores[i]["l1"] for i in idx])),
-                         "identity": float(np.mean(sims[idx]))})
+                         "identity": float(np.mean(sims[idx])),
+                         "distance": float(np.mean(dists[idx])),
+                         "same_person": float(np.mean(dists[idx] < DLIB_SAME_PERSON)),
+                         **({"realism": realism[label]["accuracy"]} if b == "all" and label in realism else {})})
     gains = []
     for label in variants:
         if label.endswith(" + reference"):
             base = label[: -len(" + reference")] + ", no reference"
             gains.append({"model": label[: -len(" + reference")],
-                          **paired_gain(sims_of[label], sims_of[base], sims_of["ground truth (ceiling)"], seed=seed)})
+                          **paired_gain(sims_of[label], sims_of[base], sims_of["ground truth (ceiling)"], seed=seed),
+                          "distance": paired_gain(-dists_of[label], -dists_of[base], -dists_of["ground truth (ceiling)"],
+                                                  seed=seed)})
     return {"images": str(images), "people": len(set(names)), "targets": len(targets), "size": size,
             "holes": mask_kind, "identity_measure": "dlib descriptor cosine to a third photo of the person",
+            "distance_measure": "Euclidean distance of dlib's raw descriptors to that photo (same person below 0.6)",
             "rows": rows, "reference_gain": gains}
+
+
+def raw_descriptors(faces: np.ndarray) -> np.ndarray:
+    """dlib's raw (N, 128) descriptors of aligned uint8 crops (N, S, S, 3), landmarks predicted per crop."""
+    return np.stack([dlib_descriptor(f, crop_landmarks(f)) for f in faces])
 
 
 def paired_gain(with_ref: np.ndarray, without: np.ndarray, ceiling: np.ndarray, *, seed: int = 0,
@@ -136,14 +169,24 @@ def format_table(result: dict) -> str:
     """Markdown: PSNR / SSIM / identity per model and bucket."""
     lines = [f"{result['targets']} held-out faces of {result['people']} people, {result['holes']} holes, "
              f"{result['size']}²; identity = {result['identity_measure']}", "",
-             "| model | hole ratio | n | PSNR dB ↑ | SSIM ↑ | identity ↑ |", "|---|---|--:|--:|--:|--:|"]
+             f"(cosine ↑), distance = {result.get('distance_measure', '-')} (↓; share under 0.6 ↑); realism = "
+             "classifier two-sample accuracy on the hole's patch (0.5 = indistinguishable from the photos, ↓)", "",
+             "| model | hole ratio | n | PSNR dB ↑ | SSIM ↑ | identity ↑ | distance ↓ | under 0.6 ↑ | realism ↓ |",
+             "|---|---|--:|--:|--:|--:|--:|--:|--:|"]
     for r in result["rows"]:
-        lines.append(f"| {r['model']} | {r['bucket']} | {r['n']} | {r['psnr']:.2f} | {r['ssim']:.3f} | {r['identity']:.4f} |")
+        extra = (f" {r['distance']:.3f} | {100 * r['same_person']:.0f} % | "
+                 + (f"{r['realism']:.3f} |" if "realism" in r else "– |")) if "distance" in r else " – | – | – |"
+        lines.append(f"| {r['model']} | {r['bucket']} | {r['n']} | {r['psnr']:.2f} | {r['ssim']:.3f} | {r['identity']:.4f} |{extra}")
     for g in result.get("reference_gain", []):
         lo, hi = g["ci95"]
         lines += ["", f"{g['model']}: the reference changes identity by {g['mean']:+.4f} per face "
                       f"(95 % bootstrap interval {lo:+.4f} .. {hi:+.4f}); {100 * g['faces_gaining']:.0f} % of faces gain; "
                       f"{100 * g['gap_closed']:.0f} % of the gap to the ground truth closed"]
+        if "distance" in g:
+            d = g["distance"]
+            lines.append(f"{g['model']}: the reference changes the dlib distance to the probe by {-d['mean']:+.4f} "
+                         f"per face (95 % interval {-d['ci95'][1]:+.4f} .. {-d['ci95'][0]:+.4f}); "
+                         f"{100 * d['faces_gaining']:.0f} % of faces move closer")
     return "\n".join(lines)
 
 
@@ -153,7 +196,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--images", required=True, help="<identity>/<image> folder (its held-out split is used)")
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--limit", type=int, default=120)
-    ap.add_argument("--mask-kind", choices=["bucketed", "face"], default="bucketed")
+    ap.add_argument("--mask-kind", choices=["bucketed", "large", "face"], default="bucketed",
+                    help="holes: the 12 ratio/border cells, only ratios (0.3, 0.6], or a worn face mask")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=None, help="write the result as JSON here")
     args = ap.parse_args(argv)
