@@ -133,3 +133,49 @@ def test_paired_gain_reports_mean_interval_and_gap_closed():
     # no effect: the interval straddles zero
     g0 = paired_gain(without + rng.normal(0, 0.01, 400), without, ceiling)
     assert g0["ci95"][0] < 0 < g0["ci95"][1]
+
+
+def test_large_holes_lie_in_the_issue_range_and_unknown_kinds_are_refused():
+    from unmasked.evaluation.reference import holes_for
+
+    targets = np.zeros((13, 64, 64, 3), np.uint8)
+    holes = holes_for(targets, "large", seed=1)
+    assert len(holes) == 13
+    assert all(0.3 < h.mean() <= 0.6 for h in holes)
+    assert any(h.mean() <= 0.3 for h in holes_for(targets, "bucketed", seed=1))
+    with pytest.raises(ValueError, match="unknown hole kind"):
+        holes_for(targets, "huge")
+
+
+def test_reference_evaluation_reports_dlib_distance_same_person_share_and_realism(shared_data):
+    from unmasked.evaluation.reference import evaluate_reference, format_table
+
+    r = evaluate_reference(["telea"], shared_data / "faces" / "celeba_wild256", size=128, limit=8, mask_kind="large")
+    rows = {(x["model"], x["bucket"]): x for x in r["rows"]}
+    truth, telea = rows[("ground truth (ceiling)", "all")], rows[("telea", "all")]
+    # the photo itself is the ceiling: nearer the probe than a fill of a third of its face or more
+    assert truth["distance"] < telea["distance"] and 0.2 < truth["distance"] < 0.8
+    assert 0 <= telea["same_person"] <= truth["same_person"] <= 1
+    assert 0 <= telea["realism"] <= 1 and "realism" not in truth
+    table = format_table(r)
+    assert "distance ↓" in table and "under 0.6" in table
+
+
+def test_a_face_square_is_where_the_reference_goes_even_where_no_face_is_detected(astronaut):
+    """The user's face square is the face: the reference is used there (and the note says so),
+    even on a photo where no detector finds a face."""
+    from unmasked import create_model
+    from unmasked.pipelines.inpaint import inpaint
+
+    torch.manual_seed(0)
+    model = create_model("two_face", cnum=8, working_size=64).eval()
+    seen = []
+    forward = model.forward
+    model.forward = lambda image, mask, reference=None: (seen.append(reference is not None), forward(image, mask, reference))[1]
+    y, x = np.mgrid[0:240, 0:320]
+    rgb = np.stack([x * 255 // 320, y * 255 // 240, ((x // 8 + y // 8) % 2) * 200 + 20], -1).astype(np.uint8)
+    hole = np.zeros(rgb.shape[:2], bool)
+    hole[110:150, 140:180] = True
+    r = inpaint(rgb, hole, model, box=(100, 40, 120, 120), reference=astronaut)
+    assert seen[-1] is True and "filled with the reference photo" in r.note
+    assert np.array_equal(r.image[~hole], rgb[~hole])

@@ -69,15 +69,17 @@ def check_box(box: Box, shape: tuple[int, int]) -> None:
         raise InputError(f"box {x},{y},{w},{h} (x,y,w,h) lies outside the {width}x{height} image")
 
 
-def _fill(rgb, hole, model, reference, gallery, sketch) -> FillResult:
+def _fill(rgb, hole, model, reference, gallery, sketch, face_box: Box | None = None) -> FillResult:
+    """``face_box``: where the face is (the user's face square), instead of detecting it."""
     if gallery is not None:
-        return _fill_from_gallery(rgb, hole, model, gallery)
+        return _fill_from_gallery(rgb, hole, model, gallery, face_box)
     if reference is not None:
-        return fill_with_reference(rgb, hole, model, reference)
+        return fill_with_reference(rgb, hole, model, reference, box=face_box)
     return fill_array(rgb, hole, model, sketch=sketch)
 
 
-def _fill_from_gallery(rgb: np.ndarray, hole: np.ndarray, model: InpaintModel, gallery) -> FillResult:
+def _fill_from_gallery(rgb: np.ndarray, hole: np.ndarray, model: InpaintModel, gallery,
+                       face_box: Box | None = None) -> FillResult:
     if not isinstance(gallery, Gallery):
         gallery = Gallery.build(gallery, size=model.working_size)
     match = match_in_gallery(rgb, hole, model, gallery)
@@ -86,7 +88,7 @@ def _fill_from_gallery(rgb: np.ndarray, hole: np.ndarray, model: InpaintModel, g
         result.note = (f"no gallery face reached similarity {gallery.threshold:.2f}: filled without a reference"
                        + (f"; {result.note}" if result.note else ""))
     else:
-        result = fill_with_reference(rgb, hole, model, match.face, reference_is_aligned=True)
+        result = fill_with_reference(rgb, hole, model, match.face, reference_is_aligned=True, box=face_box)
         result.note = (f"reference from the gallery: {match.path} (identity {match.identity}, "
                        f"similarity {match.similarity:.3f}, distance {match.distance:.3f}); {result.note}")
     result.match = match
@@ -105,9 +107,13 @@ def _fill_with_box(rgb, hole, model, box: Box, reference, gallery, sketch) -> Fi
     match = None
     if (hole & inside).any():
         lines = None if sketch is None else sketch[y : y + h, x : x + w]
-        crop = _fill(rgb[y : y + h, x : x + w].copy(), hole[y : y + h, x : x + w], model, reference, gallery, lines)
+        # the square is the face: a reference is aligned to it rather than to a detection
+        crop = _fill(rgb[y : y + h, x : x + w].copy(), hole[y : y + h, x : x + w], model, reference, gallery, lines,
+                     face_box=(0, 0, w, h) if reference is not None or gallery is not None else None)
         out[y : y + h, x : x + w] = crop.image
         match = crop.match
+        if crop.note:
+            notes.append(crop.note)
     else:
         notes.append("no hole inside the face square")
     if (hole & ~inside).any():
