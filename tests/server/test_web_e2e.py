@@ -304,3 +304,33 @@ def test_sketch_pen_is_disabled_for_a_model_without_a_sketch_channel(server, dri
     assert _by_id(driver, "run").is_enabled() and "warn" not in help_.get_attribute("class")
     _by_id(driver, "undo").click()  # the cleared sketch comes back, and blocks the fill again
     assert _sketch_pixels(driver) > 0 and not _by_id(driver, "run").is_enabled()
+
+
+def test_a_reference_photo_is_sent_and_shown_next_to_the_result(server, driver, photo_path, tmp_path):
+    from skimage import data
+
+    path, rgb = photo_path
+    ref = tmp_path / "reference.png"
+    Image.fromarray(data.astronaut()).resize((256, 256)).save(ref)  # under MAX_PIXELS, a face blazeface finds
+    _open(driver, server, path, "telea")
+    assert not _by_id(driver, "reference-input").is_enabled()  # telea takes no reference
+    from selenium.webdriver.support.ui import Select
+
+    Select(_by_id(driver, "model")).select_by_value("two_face_faces128")
+    assert "uses the reference photo" in _by_id(driver, "reference-help").text
+    _by_id(driver, "reference-input").send_keys(str(ref))
+    _by_id(driver, "tool-face").click()
+    _drag(driver, _by_id(driver, "canvas"), (100, 40), [(120, 120)])
+    _by_id(driver, "tool-rect").click()
+    _drag(driver, _by_id(driver, "canvas"), (140, 110), [(40, 40)])
+    _by_id(driver, "run").click()
+    _wait(driver, lambda d: d.find_element("id", "status").text.startswith("Filled with two_face_faces128"), timeout=60)
+    assert "filled with the reference photo" in _by_id(driver, "result-note").text
+    assert _by_id(driver, "reference-figure").is_displayed()
+    shown = _image_from(driver, "reference-img")
+    assert shown.shape[:2] == (256, 256)
+    # a fill without a reference hides it again
+    Select(_by_id(driver, "model")).select_by_value("telea")
+    _by_id(driver, "run").click()
+    _wait(driver, lambda d: d.find_element("id", "status").text.startswith("Filled with telea"))
+    assert not _by_id(driver, "reference-figure").is_displayed()

@@ -22,6 +22,7 @@ const state = {
   hasSketch: false,    // a sketch line is drawn (updated when a stroke ends, on undo / redo / clear)
   busy: false,
   resultUrl: null,
+  referenceUrl: null,  // the reference photo shown next to a result it was used for
 };
 
 const photoCanvas = $("photo-canvas");
@@ -109,7 +110,7 @@ function onModelChange() {
   $("reference-input").disabled = !m.uses_reference;
   $("reference-help").textContent = m.uses_reference
     ? "This model uses the reference photo."
-    : anyRef ? "The selected model does not use a reference photo." : "No installed model uses a reference photo yet (Two-Face is coming).";
+    : anyRef ? "The selected model does not use a reference photo." : "No model on this server uses a reference photo (two_face_faces128 does, where it is installed).";
   updateSketchUi();
 }
 
@@ -366,9 +367,14 @@ async function post(path, form, label) {
   }
 }
 
-function showResults(resultBlob, maskUrl, caption, note) {
+function showResults(resultBlob, maskUrl, caption, note, withReference = false) {
   if (state.resultUrl) URL.revokeObjectURL(state.resultUrl);
   state.resultUrl = URL.createObjectURL(resultBlob);
+  // the reference photo the fill used, shown next to input | mask | result
+  if (state.referenceUrl) URL.revokeObjectURL(state.referenceUrl);
+  state.referenceUrl = withReference ? URL.createObjectURL(state.reference) : null;
+  $("reference-figure").hidden = !withReference;
+  if (withReference) $("reference-img").src = state.referenceUrl;
   $("input-img").src = photoCanvas.toDataURL("image/png");
   $("mask-img").src = maskUrl;
   $("mask-caption").textContent = caption;
@@ -393,8 +399,9 @@ async function runFill() {
   form.append("mask", await canvasBlob(mask), "mask.png");
   form.append("model", m.name);
   if (state.faceBox && m.face_model) form.append("box", state.faceBox.join(","));
+  const withReference = Boolean(!withSketch && state.reference && m.uses_reference);
   if (withSketch) form.append("sketch", await canvasBlob(sketch), "sketch.png");
-  else if (state.reference && m.uses_reference) form.append("reference", state.reference, state.reference.name);
+  else if (withReference) form.append("reference", state.reference, state.reference.name);
   const r = await post("/inpaint", form, `Filling with ${m.name}…`);
   if (!r) return;
   const note = r.headers.get("X-Unmasked-Note");
@@ -404,7 +411,7 @@ async function runFill() {
   const blob = await r.blob();  // before the status line, so "Filled" means the result is on the page
   $("status").textContent = `Filled with ${m.name} in ${(Number(ms) / 1000).toFixed(2)} s${followed}.`;
   showResults(blob, withSketch ? maskWithSketch() : mask.toDataURL("image/png"),
-    withSketch ? "mask + sketch (cyan)" : "mask", note ? `Note: ${note}` : "");
+    withSketch ? "mask + sketch (cyan)" : "mask", note ? `Note: ${note}` : "", withReference);
 }
 
 async function runUnmask() {
@@ -416,6 +423,9 @@ async function runUnmask() {
   form.append("response_format", "json");
   if (state.faceBox) form.append("boxes", state.faceBox.join(","));
   if ($("region").value) form.append("region", $("region").value);
+  const info = state.models.find((x) => x.name === model);
+  const withReference = Boolean(state.reference && info && info.uses_reference);
+  if (withReference) form.append("reference", state.reference, state.reference.name);
   const r = await post("/unmask", form, `Finding faces and removing masks with ${model}…`);
   if (!r) return;
   const body = await r.json();
@@ -424,7 +434,7 @@ async function runUnmask() {
   const n = body.faces.length;
   const restored = body.faces.filter((f) => f.mask_found !== false).length;
   $("status").textContent = `${n} face${n === 1 ? "" : "s"} found, ${restored} restored with ${model} in ${(body.elapsed_ms / 1000).toFixed(2)} s.`;
-  showResults(result, overlay, "detected masks and faces", body.note ? `Note: ${body.note}` : "");
+  showResults(result, overlay, "detected masks and faces", body.note ? `Note: ${body.note}` : "", withReference);
 }
 
 async function detectedOverlay(body) {
