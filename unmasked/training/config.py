@@ -105,6 +105,9 @@ class TrainConfig:
     #: two_face: the share of batches trained *without* the reference (drawn per step from the
     #: seed, so resumes stay exact), so the one model also fills faces when no reference is given
     reference_dropout: float = 0.0
+    #: train only the generator parameters whose names start with one of these prefixes (e.g.
+    #: ["reference_detail."] for a head added to trained weights); the rest is frozen. Empty: all
+    train_only: list[str] = field(default_factory=list)
 
     @property
     def run_dir(self) -> Path:
@@ -164,6 +167,9 @@ def validate(cfg: TrainConfig) -> None:
         raise ValueError(f"init_from takes 'generator' and/or 'discriminator', got {unknown}")
     if not 0.0 <= cfg.reference_dropout < 1.0:
         raise ValueError(f"reference_dropout must be in [0, 1), got {cfg.reference_dropout}")
+    if cfg.train_only and cfg.reference_dropout:
+        raise ValueError("train_only with reference_dropout > 0: batches without the reference may reach no trained "
+                         "parameter; set reference_dropout: 0")
     unknown = sorted(set(cfg.curriculum) - set(CURRICULUM_TERMS))
     if unknown:
         raise ValueError(f"curriculum takes {', '.join(CURRICULUM_TERMS)}, got {unknown}")

@@ -55,7 +55,10 @@ DISCRIMINATOR_FORMAT = "unmasked-discriminator/1"
 #: parameters depend on it fails to load them with a shape error)
 STAGE_SWITCHES = frozenset({"freeze_encoder_bn", "attention", "upsample_mode", "sketch_gain", "working_size"})
 #: model kwargs that a new stage may switch on: the model's ``load_stage_state`` adds their parameters
-STAGE_GROWTHS = frozenset({"sketch", "sketch_refine"})
+STAGE_GROWTHS = frozenset({"sketch", "sketch_refine", "detail"})
+#: model kwargs that a new stage may switch off: the model's ``load_stage_state`` drops their
+#: parameters (two_face's 1/4-resolution fusion, replaced by its detail head)
+STAGE_DROPS = frozenset({"fusion"})
 
 
 def save_discriminator(discriminator: torch.nn.Module, kwargs: dict, path) -> None:
@@ -127,6 +130,17 @@ class InpaintingModule(L.LightningModule):
         self.steps_done = 0
         self.last_val: dict[str, float] = {}
         self._init_weights(cfg.init_from)
+        if cfg.train_only:
+            names = [n for n, _ in self.generator.named_parameters()]
+            if not any(n.startswith(tuple(cfg.train_only)) for n in names):
+                raise ValueError(f"train_only {cfg.train_only} matches no parameter of {cfg.model} "
+                                 f"(names start with e.g. {sorted({n.split('.')[0] for n in names})})")
+            for n, p in self.generator.named_parameters():
+                p.requires_grad_(n.startswith(tuple(cfg.train_only)))
+
+    def generator_parameters(self) -> list[torch.nn.Parameter]:
+        """The generator parameters the optimiser trains (all, or those of ``train_only``)."""
+        return [p for p in self.generator.parameters() if p.requires_grad]
 
     def _init_weights(self, init_from: dict[str, str]) -> None:
         """Load trained weights for a new stage (fresh optimiser); shapes must match exactly."""
@@ -135,10 +149,11 @@ class InpaintingModule(L.LightningModule):
             # switches that change no parameter may differ between stages (PConv's fine-tuning
             # phase freezes the encoder's BatchNorm; a stage may drop contextual attention), and
             # a stage may add an input (DeepFill v2's sketch channel, zero-initialised)
-            free = STAGE_SWITCHES | STAGE_GROWTHS
+            free = STAGE_SWITCHES | STAGE_GROWTHS | STAGE_DROPS
             same = {k: v for k, v in info["kwargs"].items() if k not in free}
             want = {k: v for k, v in self.cfg.model_kwargs.items() if k not in free}
             shrinks = [k for k in STAGE_GROWTHS if info["kwargs"].get(k) and not self.cfg.model_kwargs.get(k)]
+            shrinks += [k for k in STAGE_DROPS if not info["kwargs"].get(k, True) and self.cfg.model_kwargs.get(k, True)]
             if info["model"] != self.cfg.model or same != want or shrinks:
                 raise ValueError(f"{init_from['generator']} holds {info['model']} {info['kwargs']}, "
                                  f"the config asks for {self.cfg.model} {self.cfg.model_kwargs}")
@@ -208,7 +223,7 @@ class InpaintingModule(L.LightningModule):
 
     def configure_optimizers(self):
         cfg = self.cfg
-        opt_g = torch.optim.Adam(self.generator.parameters(), lr=cfg.lr_g, betas=cfg.betas)
+        opt_g = torch.optim.Adam(self.generator_parameters(), lr=cfg.lr_g, betas=cfg.betas)
         if self.discriminator is None:
             return opt_g
         return [opt_g, torch.optim.Adam(self.discriminator.parameters(), lr=cfg.lr_d, betas=cfg.betas)]

@@ -69,7 +69,7 @@ class TwoFaceModule(InpaintingModule):
 
     def configure_optimizers(self):
         cfg = self.cfg
-        opt_g = torch.optim.Adam(self.generator.parameters(), lr=cfg.lr_g, betas=cfg.betas)
+        opt_g = torch.optim.Adam(self.generator_parameters(), lr=cfg.lr_g, betas=cfg.betas)
         if self.discriminator is None:
             return opt_g
         params = list(self.discriminator.parameters()) + list(self.local_discriminator.parameters())
