@@ -67,3 +67,18 @@ def test_detail_head_on_the_plain_fill_drops_the_fusion():
         assert torch.equal(out, fused.inpainter.eval()(image * (1 - mask), mask).image)
     with pytest.raises(ValueError, match="needs a reference path"):
         TwoFace(cnum=8, detail=False, fusion=False)
+
+
+def test_draw_strands_marks_thin_lines_reproducibly_and_only_at_its_share():
+    import numpy as np
+
+    from unmasked.training.two_face import draw_strands
+
+    ref = torch.zeros(6, 3, 128, 128)
+    a = draw_strands(ref, np.random.default_rng(3), 1.0)
+    b = draw_strands(ref, np.random.default_rng(3), 1.0)
+    assert torch.equal(a, b) and torch.equal(ref, torch.zeros_like(ref))  # seeded; the input is untouched
+    touched = (a != 0).any(dim=1).float().mean(dim=(1, 2))
+    assert (touched > 0.003).all() and (touched < 0.15).all()  # every image, with thin lines only
+    assert torch.equal(draw_strands(ref, np.random.default_rng(3), 0.0), ref)
+    assert a.min() >= -1 and a.max() <= 1

@@ -105,6 +105,10 @@ class TrainConfig:
     #: two_face: the share of batches trained *without* the reference (drawn per step from the
     #: seed, so resumes stay exact), so the one model also fills faces when no reference is given
     reference_dropout: float = 0.0
+    #: two_face: the share of references drawn over with thin synthetic strands and rims (hair
+    #: across the face, the frame of glasses) that the target does not have, so the model learns
+    #: not to copy such structures into the hole; the identity term still sees the clean reference
+    reference_strands: float = 0.0
     #: train only the generator parameters whose names start with one of these prefixes (e.g.
     #: ["reference_detail."] for a head added to trained weights); the rest is frozen. Empty: all
     train_only: list[str] = field(default_factory=list)
@@ -167,6 +171,8 @@ def validate(cfg: TrainConfig) -> None:
         raise ValueError(f"init_from takes 'generator' and/or 'discriminator', got {unknown}")
     if not 0.0 <= cfg.reference_dropout < 1.0:
         raise ValueError(f"reference_dropout must be in [0, 1), got {cfg.reference_dropout}")
+    if not 0.0 <= cfg.reference_strands <= 1.0:
+        raise ValueError(f"reference_strands must be in [0, 1], got {cfg.reference_strands}")
     if cfg.train_only and cfg.reference_dropout:
         raise ValueError("train_only with reference_dropout > 0: batches without the reference may reach no trained "
                          "parameter; set reference_dropout: 0")

@@ -10,6 +10,8 @@ same person; it is trained with
   discriminators of Iizuka et al., SIGGRAPH 2017, in SN-PatchGAN form);
 * an **identity** term ``1 - cos`` between face embeddings of the composited output and of
   the reference (the role FaceNet plays in Two-Face), from a frozen identity network;
+* with ``reference_strands`` > 0, that share of references is drawn over with thin strands
+  and rims (:func:`draw_strands`) the target lacks: copying them costs reconstruction;
 * with ``reference_dropout`` > 0, that share of batches is filled without the reference (no
   identity term then), so one model serves both reference-guided and plain face filling;
 
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
@@ -36,6 +39,41 @@ from unmasked.training.config import TrainConfig
 from unmasked.training.module import CL, InpaintingModule
 
 STAGES = ("reconstruction", "local_adv", "global_adv", "identity")
+
+
+def draw_strands(reference: torch.Tensor, rng: np.random.Generator, share: float) -> torch.Tensor:
+    """``reference`` (N, 3, S, S) in [-1, 1] with, on each image with probability ``share``, 2-8
+    thin random polylines (hair across the face) and sometimes an elliptic arc (a glasses rim),
+    anti-aliased, 1-2 px at 128², each in one dark, grey or light colour. A new tensor."""
+    out = reference.detach().clone()
+    n, _, s, _ = out.shape
+    for i in range(n):
+        if rng.random() >= share:
+            continue
+        alpha = np.zeros((s, s), np.float32)
+        colour = np.zeros((s, s, 3), np.float32)
+        for _ in range(int(rng.integers(2, 9))):
+            layer = np.zeros((s, s), np.float32)
+            start = rng.uniform(0.1, 0.9, 2) * s
+            angle = rng.uniform(0, 2 * np.pi)
+            pts = [start]
+            for _ in range(int(rng.integers(3, 7))):
+                angle += rng.normal(0, 0.35)
+                pts.append(pts[-1] + rng.uniform(0.04, 0.12) * s * np.array([np.cos(angle), np.sin(angle)]))
+            thick = max(1, int(round(rng.uniform(0.6, 1.6) * s / 128)))
+            cv2.polylines(layer, [np.round(np.array(pts) * 16).astype(np.int32)], False, 1.0, thick, cv2.LINE_AA, 4)
+            if rng.random() < 0.25:  # a rim: an elliptic arc around where an eye is
+                centre = (int(s * rng.uniform(0.3, 0.7) * 16), int(s * rng.uniform(0.35, 0.55) * 16))
+                axes = (int(s * rng.uniform(0.1, 0.18) * 16), int(s * rng.uniform(0.06, 0.12) * 16))
+                cv2.ellipse(layer, centre, axes, rng.uniform(-20, 20), 0, 360, 1.0, thick, cv2.LINE_AA, 4)
+            tone = rng.choice([-0.9, -0.6, 0.0, 0.7])
+            c = np.clip(tone + rng.normal(0, 0.1, 3), -1, 1).astype(np.float32)
+            colour = np.where(layer[..., None] > alpha[..., None], c, colour)
+            alpha = np.maximum(alpha, layer)
+        a = torch.from_numpy(alpha)[None].to(out.dtype)
+        col = torch.from_numpy(colour).permute(2, 0, 1).to(out.dtype)
+        out[i] = out[i] * (1 - a) + col * a
+    return out
 
 
 class TwoFaceModule(InpaintingModule):
@@ -131,7 +169,11 @@ class TwoFaceModule(InpaintingModule):
         opts = self.optimizers()
         opt_g, opt_d = (opts[0], opts[1]) if isinstance(opts, (list, tuple)) else (opts, None)
         dropped = bool(np.random.default_rng([self.cfg.seed, step, 7]).random() < self.cfg.reference_dropout)
-        out = self.generator(image * (1 - mask), mask, reference=None if dropped else reference)
+        seen = reference
+        if self.cfg.reference_strands > 0 and not dropped:  # drawn by step: resumes stay exact
+            seen = draw_strands(reference, np.random.default_rng([self.cfg.seed, step, 11]),
+                                self.cfg.reference_strands).contiguous(memory_format=CL)
+        out = self.generator(image * (1 - mask), mask, reference=None if dropped else seen)
         comp = composite(out.image, image, mask)
         logs: dict[str, torch.Tensor | float] = {"curriculum/stage": float(stage), "reference_used": float(not dropped)}
 
