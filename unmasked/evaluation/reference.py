@@ -34,12 +34,12 @@ from unmasked.evaluation.realism import c2st, hole_patch
 from unmasked.evaluation.run import face_masks_for_images, generated_masks
 from unmasked.faces.descriptor import crop_landmarks, dlib_descriptor
 from unmasked.masks.stats import bucket_label, bucket_of
+from unmasked.metrics import bootstrap_mean_ci, score_image
 
 #: dlib's same-person threshold on the Euclidean distance of its raw descriptors
 DLIB_SAME_PERSON = 0.6
 #: hole-ratio buckets (indices into HOLE_RATIO_BUCKETS) of the "large" holes: (0.3, 0.6]
 LARGE_BUCKETS = (3, 4, 5)
-from unmasked.metrics import bootstrap_mean_ci, score_image
 
 
 def identity_triplets(root: str | Path, size: int, limit: int, split: str = "val", val_fraction: float = 0.2):

@@ -30,8 +30,9 @@ Generator (:class:`TwoFace`)
       above meet the reference at 1/4 resolution; measured on held-out people, what makes a fill
       the person's in dlib's eyes is the reference's fine detail at full resolution (adding the
       aligned reference's high frequencies to a plain fill moves it 0.07 closer to a third photo,
-      where the 1/4-resolution fusion moves it 0.01; README, "Two-Face"). The head learns where
-      that detail fits (not over glasses, hair or another expression).
+      where the 1/4-resolution fusion moves it 0.01; README, "Two-Face"). The head is to learn
+      where that detail fits; measured, it still copies streaks of the reference's hair and
+      glasses onto some faces (README), so no shipped preset uses it yet.
 
     Returns a :class:`DeepFillOutput`: the refined ``image`` and the first stage's ``coarse``.
 
@@ -99,8 +100,8 @@ def _gaussian_kernel(sigma: float) -> torch.Tensor:
 
 class ReferenceDetail(nn.Module):
     """Full-resolution residual added inside the hole, from the aligned reference, the refined
-    fill, the mask, and both images low-passed (Gaussian, ``sigma`` px): where the two low-pass
-    images disagree (glasses, hair, another expression) the reference's detail does not belong.
+    fill, the mask, and both images low-passed (Gaussian, ``sigma`` px), so that it can see where
+    the two disagree (glasses, hair, another expression) and the reference's detail does not belong.
     Five convolutions (receptive field 23 px); the last is zero-initialised, so at
     initialisation the head adds nothing."""
 
