@@ -102,7 +102,7 @@ class ReferenceDetail(nn.Module):
     """Full-resolution residual added inside the hole, from the aligned reference, the refined
     fill, the mask, and both images low-passed (Gaussian, ``sigma`` px), so that it can see where
     the two disagree (glasses, hair, another expression) and the reference's detail does not belong.
-    Five convolutions (receptive field 23 px); the last is zero-initialised, so at
+    Five convolutions (receptive field 19 px); the last is zero-initialised, so at
     initialisation the head adds nothing."""
 
     def __init__(self, width: int = 32, sigma: float = 2.0) -> None:

@@ -148,7 +148,8 @@ class InpaintingModule(L.LightningModule):
             info = read_checkpoint_info(init_from["generator"])
             # switches that change no parameter may differ between stages (PConv's fine-tuning
             # phase freezes the encoder's BatchNorm; a stage may drop contextual attention), and
-            # a stage may add an input (DeepFill v2's sketch channel, zero-initialised)
+            # a stage may add an input or a head (DeepFill v2's sketch channel, two_face's detail
+            # head, zero-initialised) or drop a part (two_face's fusion)
             free = STAGE_SWITCHES | STAGE_GROWTHS | STAGE_DROPS
             same = {k: v for k, v in info["kwargs"].items() if k not in free}
             want = {k: v for k, v in self.cfg.model_kwargs.items() if k not in free}

@@ -43,7 +43,7 @@ STAGES = ("reconstruction", "local_adv", "global_adv", "identity")
 
 def draw_strands(reference: torch.Tensor, rng: np.random.Generator, share: float) -> torch.Tensor:
     """``reference`` (N, 3, S, S) in [-1, 1] with, on each image with probability ``share``, 2-8
-    thin random polylines (hair across the face) and sometimes an elliptic arc (a glasses rim),
+    thin random polylines (hair across the face), each sometimes with an ellipse (a glasses rim),
     anti-aliased, 1-2 px at 128², each in one dark, grey or light colour. A new tensor."""
     out = reference.detach().clone()
     n, _, s, _ = out.shape
@@ -62,7 +62,7 @@ def draw_strands(reference: torch.Tensor, rng: np.random.Generator, share: float
                 pts.append(pts[-1] + rng.uniform(0.04, 0.12) * s * np.array([np.cos(angle), np.sin(angle)]))
             thick = max(1, int(round(rng.uniform(0.6, 1.6) * s / 128)))
             cv2.polylines(layer, [np.round(np.array(pts) * 16).astype(np.int32)], False, 1.0, thick, cv2.LINE_AA, 4)
-            if rng.random() < 0.25:  # a rim: an elliptic arc around where an eye is
+            if rng.random() < 0.25:  # a rim: an ellipse around where an eye is
                 centre = (int(s * rng.uniform(0.3, 0.7) * 16), int(s * rng.uniform(0.35, 0.55) * 16))
                 axes = (int(s * rng.uniform(0.1, 0.18) * 16), int(s * rng.uniform(0.06, 0.12) * 16))
                 cv2.ellipse(layer, centre, axes, rng.uniform(-20, 20), 0, 360, 1.0, thick, cv2.LINE_AA, 4)
