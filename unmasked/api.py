@@ -85,7 +85,7 @@ class Inpainter:
         self.max_pixels = max_pixels
 
     def fill_result(self, image, mask, reference=None, gallery=None, sketch=None,
-                    box=None) -> tuple[FillResult, LoadedImage]:
+                    box=None, reference_box=None) -> tuple[FillResult, LoadedImage]:
         """The :class:`FillResult` (uint8 RGB + note) and the loaded input.
 
         ``sketch``: lines the fill should follow, for sketch models (``deepfill_v2-sketch``): a
@@ -109,12 +109,14 @@ class Inpainter:
             except ValueError as e:
                 raise InputError(f"sketch: {e}") from None
         ref = None if reference is None else _as_loaded(reference, self.max_pixels).rgb
-        return inpaint(loaded.rgb, hole, self.model, reference=ref, gallery=gallery, sketch=lines, box=box), loaded
+        return inpaint(loaded.rgb, hole, self.model, reference=ref, gallery=gallery, sketch=lines, box=box,
+                       reference_box=reference_box), loaded
 
-    def fill(self, image, mask, reference=None, gallery=None, sketch=None, box=None) -> Image.Image:
+    def fill(self, image, mask, reference=None, gallery=None, sketch=None, box=None, reference_box=None) -> Image.Image:
         """Filled image, same size and mode as ``image``; pixels outside the hole unchanged.
-        ``sketch``: lines to follow (sketch models only); ``box``: the face square; see :meth:`fill_result`."""
-        result, loaded = self.fill_result(image, mask, reference, gallery, sketch, box)
+        ``sketch``: lines to follow (sketch models only); ``box``: the face square (``reference_box``:
+        on the reference); see :meth:`fill_result`."""
+        result, loaded = self.fill_result(image, mask, reference, gallery, sketch, box, reference_box)
         return loaded.to_pil(result.image)
 
 
@@ -135,7 +137,8 @@ def unmask(
     per face), ``masks`` (one bool (H, W) worn-mask map per face), ``note``. ``region`` is
     "segmenter" (learned; faces without a mask are left untouched) or "landmarks" (heuristic);
     ``options`` go to :func:`unmasked.pipelines.unmask.unmask_array` (``min_area``, ``dilate``, ``zooms`` (``()``: no reframing),
-    ``reference`` (a photo, path or array) or ``gallery`` (a folder) for reference-guided models, ...).
+    ``reference`` (a photo, path or array; ``reference_box``, x, y, w, h: its face square) or
+    ``gallery`` (a folder) for reference-guided models, ...).
     """
     loaded = _as_loaded(image, max_pixels)
     if options.get("reference") is not None:

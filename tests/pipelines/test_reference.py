@@ -179,3 +179,57 @@ def test_a_face_square_is_where_the_reference_goes_even_where_no_face_is_detecte
     r = inpaint(rgb, hole, model, box=(100, 40, 120, 120), reference=astronaut)
     assert seen[-1] is True and "filled with the reference photo" in r.note
     assert np.array_equal(r.image[~hole], rgb[~hole])
+
+
+def _group_photo(astronaut):
+    """A reference photo with two faces: the person, small, on the left; a larger mirrored face
+    (standing in for someone else) on the right. The left face square: (0, 48, 160, 160)."""
+    import cv2
+
+    face = np.ascontiguousarray(astronaut[:256, 96:352])
+    group = np.full((256, 416, 3), 90, np.uint8)
+    group[48:208, :160] = cv2.resize(face, (160, 160), interpolation=cv2.INTER_AREA)
+    group[:, 160:] = face[:, ::-1]
+    return group, face
+
+
+def test_a_reference_face_square_picks_that_face_instead_of_the_largest(astronaut):
+    from unmasked.pipelines.fill import InputError
+
+    group, face = _group_photo(astronaut)
+    own = aligned_reference(face, 64).astype(float)
+    mirrored = aligned_reference(np.ascontiguousarray(face[:, ::-1]), 64).astype(float)
+    largest = aligned_reference(group, 64).astype(float)
+    squared = aligned_reference(group, 64, box=(0, 48, 160, 160)).astype(float)  # a loose square, as users draw
+    assert np.abs(largest - mirrored).mean() < 12 < 30 < np.abs(largest - own).mean()
+    assert np.abs(squared - own).mean() < 12 < 30 < np.abs(squared - mirrored).mean()
+    with pytest.raises(InputError, match="must lie inside the 416x256 reference photo"):
+        aligned_reference(group, 64, box=(300, 0, 200, 200))
+
+
+def test_fill_uses_the_reference_face_square_and_refuses_it_without_a_reference(astronaut):
+    from unmasked import create_model
+    from unmasked.conventions import image_to_tensor
+    from unmasked.pipelines.fill import InputError
+    from unmasked.pipelines.inpaint import inpaint
+
+    torch.manual_seed(0)
+    model = create_model("two_face", cnum=8, working_size=64).eval()
+    seen = []
+    forward = model.forward
+    model.forward = lambda image, mask, reference=None: (seen.append(reference), forward(image, mask, reference))[1]
+    group, face = _group_photo(astronaut)
+    hole = np.zeros(face.shape[:2], bool)
+    hole[130:175, 100:170] = True
+    box = (0, 48, 160, 160)
+    r = inpaint(face, hole, model, reference=group, reference_box=box)
+    assert "filled with the reference photo" in r.note
+    expected = image_to_tensor(aligned_reference(group, 64, box=box))
+    torch.testing.assert_close(seen[-1], expected)
+    # with a face square on the target too
+    inpaint(face, hole, model, reference=group, reference_box=box, box=(60, 40, 150, 150))
+    torch.testing.assert_close(seen[-1], expected)
+    with pytest.raises(InputError, match="a reference face square needs a reference photo"):
+        inpaint(face, hole, model, reference_box=box)
+    with pytest.raises(InputError, match="must lie inside the 416x256 reference photo"):
+        inpaint(face, hole, model, reference=group, reference_box=(0, 0, 500, 100))

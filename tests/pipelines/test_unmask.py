@@ -388,3 +388,48 @@ def test_grabcut_grows_the_worn_mask_over_the_fabric_the_segmenter_missed(astron
     assert fabric.sum() > 3 * (patch > 0.5).sum()
     np.testing.assert_array_equal(grow_by_colour(image, patch, landmarks), patch > 0.5)
     np.testing.assert_array_equal(grow_by_colour(image, np.zeros_like(prob), landmarks), np.zeros((128, 128), bool))
+
+
+def test_unmask_takes_a_face_square_on_the_reference(astronaut, tmp_path):
+    """``reference_box`` (API) / ``--reference-box`` (CLI): the face in that square of the reference
+    photo is the reference, not its largest face; without a reference it is a one-line error."""
+    import torch
+
+    from unmasked import create_model
+    from unmasked.conventions import image_to_tensor
+    from unmasked.faces import face_from_box
+    from unmasked.masks.face_mask import put_face_mask
+    from unmasked.pipelines.reference import aligned_reference
+
+    face = face_from_box(astronaut, ASTRONAUT_BOX)
+    masked, _ = put_face_mask(astronaut, face, np.random.default_rng(0), kind="surgical")
+    group = np.full((256, 416, 3), 90, np.uint8)  # the person small on the left, a larger other face right
+    crop = np.ascontiguousarray(astronaut[:256, 96:352])
+    group[48:208, :160] = np.asarray(Image.fromarray(crop).resize((160, 160), Image.BILINEAR))
+    group[:, 160:] = crop[:, ::-1]
+    box = (0, 48, 160, 160)
+    torch.manual_seed(0)
+    model = create_model("two_face", cnum=8, working_size=64).eval()
+    seen = []
+    forward = model.forward
+    model.forward = lambda image, mask, reference=None: (seen.append(reference), forward(image, mask, reference))[1]
+    result = unmask_array(masked, model, boxes=[ASTRONAUT_BOX], reference=group, reference_box=box)
+    assert result.faces[0].reference == "given"
+    torch.testing.assert_close(seen[-1], image_to_tensor(aligned_reference(group, 64, box=box)))
+    with pytest.raises(ValueError, match="a reference face square needs a reference photo"):
+        unmask_array(masked, model, boxes=[ASTRONAUT_BOX], reference_box=box)
+
+    save_image(tmp_path / "p.png", masked)
+    save_image(tmp_path / "group.png", group)
+    base = ["unmask", str(tmp_path / "p.png"), "-o", str(tmp_path / "o.png"), "--box", ",".join(map(str, ASTRONAUT_BOX))]
+    r = CliRunner().invoke(main, base + ["--reference", str(tmp_path / "group.png"), "--reference-box", "300,0,200,200"])
+    assert r.exit_code == 1 and "must lie inside the 416x256 reference photo" in r.output
+    assert "Traceback" not in r.output and not (tmp_path / "o.png").exists()
+    r = CliRunner().invoke(main, base + ["--reference-box", "0,48,160,160"])
+    assert r.exit_code == 1 and "a reference face square needs a reference photo" in r.output
+    r = CliRunner().invoke(main, ["fill", str(tmp_path / "p.png"), "--mask", str(tmp_path / "p.png"), "-o",
+                                  str(tmp_path / "f.png"), "--reference-box", "0,48,160,160"])
+    assert r.exit_code == 1 and "--reference-box needs --reference" in r.output
+    r = CliRunner().invoke(main, base + ["--reference", str(tmp_path / "group.png"), "--reference-box", "0,48,160,160"])
+    assert r.exit_code == 0, r.output
+    assert "with the reference photo" in r.output and (tmp_path / "o.png").exists()

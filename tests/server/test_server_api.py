@@ -504,3 +504,72 @@ def test_load_test_benchmark_runs_clean(tmp_path):
     assert [round_["status"] for round_ in result["rounds"]] == [{"200": 40}] * 3
     rss = [round_["rss_after_mb"] for round_ in result["rounds"]]
     assert rss[-1] < rss[0] * 1.15 + 10, rss  # no growth from round to round
+
+
+# --------------------------------------------------------------------------- a face square on the reference
+
+
+@pytest.fixture(scope="module")
+def face_and_group():
+    """The astronaut's face (256², a hole over the mouth) and a reference photo with two faces:
+    hers, small, on the left (face square 0,48,160,160) and a larger mirrored one on the right."""
+    from skimage import data
+
+    crop = np.ascontiguousarray(data.astronaut()[:256, 96:352])
+    group = np.full((256, 416, 3), 90, np.uint8)
+    group[48:208, :160] = np.asarray(Image.fromarray(crop).resize((160, 160), Image.BILINEAR))
+    group[:, 160:] = crop[:, ::-1]
+    hole = np.zeros((256, 256), bool)
+    hole[130:175, 100:170] = True
+    return crop, hole, group
+
+
+@pytest.mark.parametrize("kind", ["multipart", "json"])
+def test_inpaint_uses_the_face_square_on_the_reference(client, face_and_group, kind, monkeypatch):
+    from unmasked.server.routes import fill as fill_route
+
+    crop, hole, group = face_and_group
+    calls = []
+    real = fill_route.inpaint_image
+    monkeypatch.setattr(fill_route, "inpaint_image", lambda *a, **k: (calls.append(k), real(*a, **k))[1])
+    if kind == "multipart":
+        r = client.post("/api/v1/inpaint", files=files(crop, hole, reference=("g.png", png(group))),
+                        data={"model": "two_face_faces128", "reference_box": "0,48,160,160"})
+    else:
+        r = client.post("/api/v1/inpaint", json={"image": b64png(crop), "mask": b64png(hole.astype(np.uint8) * 255),
+                                                 "reference": b64png(group), "model": "two_face_faces128",
+                                                 "reference_box": [0, 48, 160, 160]})
+    assert r.status_code == 200, r.text
+    assert calls[-1]["reference_box"] == (0, 48, 160, 160)
+    assert "filled with the reference photo" in r.headers["x-unmasked-note"]
+    out = decode(r.content)
+    assert np.array_equal(out[~hole], crop[~hole]) and not np.array_equal(out[hole], crop[hole])
+
+
+@pytest.mark.parametrize(
+    "route, data, with_reference, message",
+    [
+        ("inpaint", {"reference_box": "0,48,160,160"}, False, "reference_box needs a reference photo"),
+        ("inpaint", {"reference_box": "300,0,200,200"}, True, "must lie inside the 416x256 reference photo"),
+        ("inpaint", {"reference_box": "0,48,160"}, True, "reference_box"),
+        ("unmask", {"reference_box": "0,48,160,160"}, False, "a reference face square needs a reference photo"),
+        ("unmask", {"reference_box": "300,0,200,200", "boxes": "60,40,150,150"}, True, "must lie inside the 416x256"),
+    ],
+)
+def test_reference_face_square_errors_are_422(client, face_and_group, route, data, with_reference, message):
+    crop, hole, group = face_and_group
+    parts = files(crop, hole) if route == "inpaint" else {"image": ("a.png", png(crop))}
+    if with_reference:
+        parts["reference"] = ("g.png", png(group))
+    r = client.post(f"/api/v1/{route}", files=parts, data={"model": "two_face_faces128", **data})
+    assert r.status_code == 422, r.text
+    assert message in r.json()["detail"] and "\n" not in r.json()["detail"]
+
+
+def test_a_reference_photo_without_a_face_is_a_400_not_a_500(client, face_and_group):
+    crop, hole, _ = face_and_group
+    grey = np.full((96, 96, 3), 127, np.uint8)
+    r = client.post("/api/v1/inpaint", files=files(crop, hole, reference=("g.png", png(grey))),
+                    data={"model": "two_face_faces128"})
+    assert r.status_code == 400, r.text
+    assert "no face found in the reference photo" in r.json()["detail"]

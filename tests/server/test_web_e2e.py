@@ -334,3 +334,48 @@ def test_a_reference_photo_is_sent_and_shown_next_to_the_result(server, driver, 
     _by_id(driver, "run").click()
     _wait(driver, lambda d: d.find_element("id", "status").text.startswith("Filled with telea"))
     assert not _by_id(driver, "reference-figure").is_displayed()
+
+
+def test_a_face_square_drawn_on_the_reference_is_sent_as_reference_box(server, driver, photo_path, tmp_path,
+                                                                       monkeypatch):
+    """As in the Two-Face web app: a square dragged on the reference photo picks the face there
+    (a group photo); the server receives it as ``reference_box`` in reference-photo pixels."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from skimage import data
+
+    from unmasked.server.routes import fill as fill_route
+
+    calls = []
+    real = fill_route.inpaint_image
+    monkeypatch.setattr(fill_route, "inpaint_image", lambda *a, **k: (calls.append(k), real(*a, **k))[1])
+    path, _ = photo_path
+    crop = np.ascontiguousarray(data.astronaut()[:256, 96:352])
+    group = np.full((192, 312, 3), 90, np.uint8)  # her face small on the left, a larger other face on the right
+    group[36:156, :120] = np.asarray(Image.fromarray(crop).resize((120, 120), Image.BILINEAR))
+    group[:, 120:] = np.asarray(Image.fromarray(np.ascontiguousarray(crop[:, ::-1])).resize((192, 192), Image.BILINEAR))
+    ref = tmp_path / "group.png"
+    Image.fromarray(group).save(ref)
+    _open(driver, server, path, "two_face_faces128")
+    _by_id(driver, "reference-input").send_keys(str(ref))
+    canvas = _by_id(driver, "reference-canvas")
+    _wait(driver, lambda d: canvas.is_displayed() and "drag a square" in _by_id(d, "reference-box-text").text)
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", canvas)
+    shown = canvas.size["width"] / 312  # the canvas may be shown scaled
+    start = (round(4 * shown - canvas.size["width"] / 2), round(40 * shown - canvas.size["height"] / 2))
+    ActionChains(driver).move_to_element_with_offset(canvas, *start).click_and_hold() \
+        .move_by_offset(round(110 * shown), round(110 * shown)).release().perform()
+    b = driver.execute_script("return window.unmasked.state.referenceBox;")
+    assert b is not None and abs(b[0] - 4) <= 2 and abs(b[1] - 40) <= 2 and abs(b[2] - 110) <= 3 and b[2] == b[3]
+    assert f"{b[0]}, {b[1]}, {b[2]}, {b[3]}" in _by_id(driver, "reference-box-text").text
+    _by_id(driver, "tool-rect").click()
+    _drag(driver, _by_id(driver, "canvas"), (140, 110), [(40, 40)])
+    _by_id(driver, "run").click()
+    _wait(driver, lambda d: d.find_element("id", "status").text.startswith("Filled with two_face_faces128"), timeout=60)
+    assert calls[-1]["reference_box"] == tuple(b)
+    assert "face square" in _by_id(driver, "reference-caption").text
+    # a click on the reference clears the square; the next fill sends none
+    ActionChains(driver).move_to_element(canvas).click().perform()
+    assert driver.execute_script("return window.unmasked.state.referenceBox;") is None
+    _by_id(driver, "run").click()
+    _wait(driver, lambda d: calls and calls[-1]["reference_box"] is None and
+          d.find_element("id", "status").text.startswith("Filled with two_face_faces128"), timeout=60)

@@ -99,7 +99,7 @@ class PatchMatch(ClassicalBaseline):
 
 @register_model("telea_patchmatch")
 class TeleaPatchMatch(ClassicalBaseline):
-    """Telea's smooth fill below ``sigma`` px, PatchMatch's texture above it, Navier-Stokes at the edge.
+    """Telea's smooth colour and shading with PatchMatch's texture on top, Navier-Stokes at the edge.
 
     ``split = G_sigma * telea + (patchmatch - G_sigma * patchmatch)`` inside the hole, with
     ``G_sigma`` a Gaussian blur. Diffusion (Telea 2004) is the best guess of a hole's colour and

@@ -38,8 +38,11 @@ from unmasked.pipelines.batch import fill_folder, plan_folder
 @click.option("--box", metavar="X,Y,W,H",
               help="The face square, for a face the detector misses: the hole inside it is filled as a face, "
                    "aligned in that square (as the web page's face square).")
+@click.option("--reference-box", metavar="X,Y,W,H",
+              help="The face square on the --reference photo (a group photo, or a face the detector misses); "
+                   "without it the reference's largest face is used.")
 def fill_cmd(image, mask, output, model, input_dir, mask_dir, output_dir, max_pixels, reference, gallery,
-             sketch, box) -> None:
+             sketch, box, reference_box) -> None:
     """Fill the hole of IMAGE given by --mask and write --output.
 
     Any size and mode in, same size and mode out; pixels outside the hole are copied
@@ -51,6 +54,7 @@ def fill_cmd(image, mask, output, model, input_dir, mask_dir, output_dir, max_pi
       unmasked fill photo.jpg --mask mask.png -o filled.png --model patchmatch
       unmasked fill --input-dir photos/ --mask-dir masks/ --output-dir filled/
       unmasked fill face.jpg --mask m.png -o out.png --reference other.jpg
+      unmasked fill face.jpg --mask m.png -o out.png --reference group.jpg --reference-box 300,40,120,120
       unmasked fill face.jpg --mask m.png -o out.png --sketch lines.png
       unmasked fill group.jpg --mask m.png -o out.png --box 120,80,160,160
     """
@@ -66,6 +70,8 @@ def fill_cmd(image, mask, output, model, input_dir, mask_dir, output_dir, max_pi
 
     if reference is not None and gallery is not None:
         fail("give --reference or --gallery, not both")
+    if reference_box is not None and reference is None:
+        fail("--reference-box needs --reference (the photo the square is on)")
     if folder_mode and (reference is not None or gallery is not None):
         fail("--reference/--gallery work on one IMAGE, not with --input-dir")
     if folder_mode and sketch is not None:
@@ -80,7 +86,8 @@ def fill_cmd(image, mask, output, model, input_dir, mask_dir, output_dir, max_pi
     inpainter = run(Inpainter, model, max_pixels=max_pixels)
     if not folder_mode:
         result, loaded = run(inpainter.fill_result, image, mask, reference, gallery, sketch,
-                             None if box is None else parse_box(box))
+                             None if box is None else parse_box(box),
+                             None if reference_box is None else parse_box(reference_box))
         run(save_image, output, loaded.to_pil(result.image))
         if result.note:
             click.echo(f"note: {result.note}", err=True)

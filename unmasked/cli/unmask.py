@@ -14,7 +14,7 @@ from unmasked.conventions import DEFAULT_MAX_PIXELS, load_image, save_image
 from unmasked.conventions import save_mask as write_mask
 from unmasked.data.datasets import list_images
 from unmasked.hub import DEFAULT_FACE_PRESET, DEFAULT_REFERENCE_MODEL
-from unmasked.pipelines.reference import Gallery
+from unmasked.pipelines.reference import Gallery, check_reference_box
 from unmasked.pipelines.unmask import check_reference_options, load_segmenter, reference_detector, unmask_array
 
 
@@ -46,8 +46,10 @@ from unmasked.pipelines.unmask import check_reference_options, load_segmenter, r
               help="A photo of the same person, for a reference-guided --model (two_face).")
 @click.option("--gallery", type=click.Path(path_type=Path),
               help="A folder of photos (flat, or one sub-folder per person) searched for each face's reference.")
+@click.option("--reference-box", metavar="X,Y,W,H",
+              help="The face square on the --reference photo; without it the reference's largest face is used.")
 def unmask_cmd(photo, output, model, boxes, detector, region, grabcut, save_mask, debug_dir, max_pixels, reference,
-               gallery) -> None:
+               gallery, reference_box) -> None:
     """Remove worn face masks in PHOTO (a file or a folder) and restore the faces beneath.
 
     Each face is found (or given with --box) and aligned; a learned segmenter finds the worn
@@ -62,21 +64,25 @@ def unmask_cmd(photo, output, model, boxes, detector, region, grabcut, save_mask
       unmasked unmask photo.jpg -o out.png --gallery family/
     """
     parsed = [parse_box(b) for b in boxes]
+    ref_box = None if reference_box is None else parse_box(reference_box)
     max_pixels = max_pixels or DEFAULT_MAX_PIXELS
     if model is None:
         model = DEFAULT_REFERENCE_MODEL if (reference is not None or gallery is not None) else DEFAULT_FACE_PRESET
     face_model = run(load_model, model)
     if region == "segmenter":
         run(load_segmenter)
-    run(check_reference_options, face_model, reference, gallery)
+    run(check_reference_options, face_model, reference, gallery, ref_box)
     ref_rgb = None if reference is None else run(load_image, reference, max_pixels).rgb
+    if ref_box is not None:
+        run(check_reference_box, ref_box, ref_rgb.shape[:2])
     if gallery is not None:  # built once for a whole folder
         gallery = run(Gallery.build, gallery, size=face_model.working_size, detector=reference_detector(detector))
 
     def one(src: Path, dst: Path, mask_path: Path | None, debug: Path | None, echo) -> None:
         loaded = run(load_image, src, max_pixels)
         result = run(unmask_array, loaded.rgb, face_model, boxes=parsed or None, detector=detector, region=region,
-                     grabcut=grabcut, keep_stages=debug is not None, reference=ref_rgb, gallery=gallery)
+                     grabcut=grabcut, keep_stages=debug is not None, reference=ref_rgb, gallery=gallery,
+                     reference_box=ref_box)
         run(save_image, dst, loaded.to_pil(result.image))
         for face in result.faces:
             what = (f"mask found ({100 * face.mask_area:.1f} % of the face crop), restored" if face.mask_found

@@ -300,13 +300,21 @@ def box_iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     return inter / union if union > 0 else 0.0
 
 
+def _inside(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    """The share of box ``a`` (x, y, w, h) that lies inside box ``b``."""
+    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    return ix * iy / max(a[2] * a[3], 1e-9)
+
+
 def face_from_box(rgb: np.ndarray, box: tuple[int, int, int, int], *, refine: bool = True,
                   detector: str = DEFAULT_DETECTOR) -> Face:
     """The face inside a user-given ``box`` (x, y, w, h), with 68 landmarks.
 
     With ``refine``, ``detector`` first searches the box enlarged by half its side on each side
     (dlib's shape predictor was not trained on loose or tight user boxes); a detection
-    overlapping the box (IoU >= 0.3) is returned. Otherwise the landmarks come from the given box
+    overlapping the box (IoU >= 0.3), or lying inside a loose box (80 % of it), is returned, the
+    one with the highest IoU first. Otherwise the landmarks come from the given box
     as it is (``detector == "box"``): FaceMesh on the box made square (two passes, unrotated) for
     "blazeface", dlib's predictor for the dlib detectors.
     """
@@ -322,12 +330,12 @@ def face_from_box(rgb: np.ndarray, box: tuple[int, int, int, int], *, refine: bo
     if refine:
         m = max(w, h) // 2
         x0, y0, x1, y1 = max(0, x - m), max(0, y - m), min(W, x + w + m), min(H, y + h + m)
-        best, best_iou = None, 0.3
+        best, best_iou = None, -1.0
         search = "auto" if detector in ("hog", "cnn", "all") else detector
         for face in detect_faces(rgb[y0:y1, x0:x1], detector=search, min_size=min(w, h) // 3):
             fb = (face.box[0] + x0, face.box[1] + y0, face.box[2], face.box[3])
             iou = box_iou(fb, (x, y, w, h))
-            if iou >= best_iou:
+            if (iou >= 0.3 or _inside(fb, (x, y, w, h)) >= 0.8) and iou > best_iou:
                 best, best_iou = Face(fb, face.landmarks + [x0, y0], face.score, face.detector, face.extra), iou
         if best is not None:
             if "mesh" in best.extra:

@@ -137,7 +137,9 @@ FUSION_PREFIXES = ("reference_encoder.", "fuse_coarse.", "fuse_refine.")
 
 @register_model("two_face")
 class TwoFace(InpaintModel):
-    """Reference-guided DeepFill v2 (see the module docstring); ``cnum`` as in :class:`DeepFillV2`."""
+    """Reference-guided face inpainting (Two-Face): DeepFill v2 guided by a photo of the same person.
+
+    See the module docstring; ``cnum`` as in :class:`DeepFillV2`."""
 
     multiple: ClassVar[int] = 8
     uses_reference: ClassVar[bool] = True

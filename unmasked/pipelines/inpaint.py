@@ -22,7 +22,7 @@ import numpy as np
 
 from unmasked.models.base import InpaintModel
 from unmasked.pipelines.fill import FillResult, InputError, check_sketch, fill_array, model_name
-from unmasked.pipelines.reference import Gallery, fill_with_reference, match_in_gallery
+from unmasked.pipelines.reference import Gallery, check_reference_box, fill_with_reference, match_in_gallery
 
 Box = tuple[int, int, int, int]
 
@@ -36,6 +36,7 @@ def inpaint(
     gallery=None,
     box: Box | None = None,
     sketch: np.ndarray | None = None,
+    reference_box: Box | None = None,
 ) -> FillResult:
     """Fill ``hole`` (bool (H, W), True = hole) of ``rgb`` (uint8 (H, W, 3)) with ``model``.
 
@@ -43,10 +44,15 @@ def inpaint(
     ``gallery``: a folder of photos or a :class:`~unmasked.pipelines.reference.Gallery`
     (reference-guided models); ``result.match`` is the photo used, or None. ``box``: the face
     square (x, y, w, h) in ``rgb``. ``sketch``: bool (H, W), True = line (sketch models). At most
-    one of ``reference``, ``gallery`` and ``sketch``.
+    one of ``reference``, ``gallery`` and ``sketch``. ``reference_box``: the face square (x, y, w, h)
+    on the reference photo, instead of its largest detected face.
     """
     if reference is not None and gallery is not None:
         raise InputError("give a reference photo or a gallery, not both")
+    if reference_box is not None:
+        if reference is None:
+            raise InputError("a reference face square needs a reference photo")
+        check_reference_box(reference_box, reference.shape[:2])
     if sketch is not None:
         if gallery is not None:
             raise InputError("a sketch and a gallery cannot be combined (no shipped model takes both)")
@@ -57,8 +63,8 @@ def inpaint(
         raise InputError(f"model {model_name(model)!r} does not use a reference photo; "
                          "--gallery needs a reference-guided model (e.g. two_face)")
     if box is None:
-        return _fill(rgb, hole, model, reference, gallery, sketch)
-    return _fill_with_box(rgb, hole, model, box, reference, gallery, sketch)
+        return _fill(rgb, hole, model, reference, gallery, sketch, reference_box=reference_box)
+    return _fill_with_box(rgb, hole, model, box, reference, gallery, sketch, reference_box)
 
 
 def check_box(box: Box, shape: tuple[int, int]) -> None:
@@ -69,12 +75,14 @@ def check_box(box: Box, shape: tuple[int, int]) -> None:
         raise InputError(f"box {x},{y},{w},{h} (x,y,w,h) lies outside the {width}x{height} image")
 
 
-def _fill(rgb, hole, model, reference, gallery, sketch, face_box: Box | None = None) -> FillResult:
-    """``face_box``: where the face is (the user's face square), instead of detecting it."""
+def _fill(rgb, hole, model, reference, gallery, sketch, face_box: Box | None = None,
+          reference_box: Box | None = None) -> FillResult:
+    """``face_box``: where the face is (the user's face square), instead of detecting it;
+    ``reference_box``: the same on the reference photo."""
     if gallery is not None:
         return _fill_from_gallery(rgb, hole, model, gallery, face_box)
     if reference is not None:
-        return fill_with_reference(rgb, hole, model, reference, box=face_box)
+        return fill_with_reference(rgb, hole, model, reference, box=face_box, reference_box=reference_box)
     return fill_array(rgb, hole, model, sketch=sketch)
 
 
@@ -95,7 +103,7 @@ def _fill_from_gallery(rgb: np.ndarray, hole: np.ndarray, model: InpaintModel, g
     return result
 
 
-def _fill_with_box(rgb, hole, model, box: Box, reference, gallery, sketch) -> FillResult:
+def _fill_with_box(rgb, hole, model, box: Box, reference, gallery, sketch, reference_box: Box | None = None) -> FillResult:
     """The hole inside ``box`` filled from that crop alone (the sketch cropped with it), then the
     rest of the hole from the whole image."""
     check_box(box, hole.shape)
@@ -109,7 +117,8 @@ def _fill_with_box(rgb, hole, model, box: Box, reference, gallery, sketch) -> Fi
         lines = None if sketch is None else sketch[y : y + h, x : x + w]
         # the square is the face: a reference is aligned to it rather than to a detection
         crop = _fill(rgb[y : y + h, x : x + w].copy(), hole[y : y + h, x : x + w], model, reference, gallery, lines,
-                     face_box=(0, 0, w, h) if reference is not None or gallery is not None else None)
+                     face_box=(0, 0, w, h) if reference is not None or gallery is not None else None,
+                     reference_box=reference_box)
         out[y : y + h, x : x + w] = crop.image
         match = crop.match
         if crop.note:
@@ -117,6 +126,6 @@ def _fill_with_box(rgb, hole, model, box: Box, reference, gallery, sketch) -> Fi
     else:
         notes.append("no hole inside the face square")
     if (hole & ~inside).any():
-        out = _fill(out, hole & ~inside, model, reference, None, sketch).image
+        out = _fill(out, hole & ~inside, model, reference, None, sketch, reference_box=reference_box).image
         notes.append("hole pixels outside the face square were filled from the whole image")
     return FillResult(out, note="; ".join(notes) or None, match=match)

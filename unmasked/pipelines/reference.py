@@ -3,7 +3,8 @@
 A reference-guided model (``model.uses_reference``, e.g. ``two_face``) wants a second photo of
 the same person as an FFHQ-aligned face crop at its working size, like the face it fills.
 
-* :func:`aligned_reference`: the largest face of a photo, aligned (a clear error without one).
+* :func:`aligned_reference`: the largest face of a photo (or the face in a given square, as the
+  Two-Face web app lets one draw it on the reference), aligned (a clear error without one).
 * :class:`Gallery`: a folder of photos (flat, or ``<identity>/<photo>`` sub-folders; a flat
   file is its own identity) embedded once with an identity embedder into a cached index next
   to the photos. The default embedder is dlib's descriptor (a dependency that ships; ROC-AUC
@@ -45,15 +46,31 @@ def _largest_face(rgb: np.ndarray, detector: str = "blazeface"):
     return faces[0] if faces else None
 
 
-def aligned_reference(rgb: np.ndarray, size: int, *, detector: str = "blazeface") -> np.ndarray:
+def aligned_reference(rgb: np.ndarray, size: int, *, detector: str = "blazeface",
+                      box: tuple[int, int, int, int] | None = None) -> np.ndarray:
     """uint8 (size, size, 3): the largest face of ``rgb`` (uint8 (H, W, 3)), FFHQ-aligned.
 
-    Raises ``ValueError`` when the photo holds no detectable face.
+    ``box`` (x, y, w, h): the face square on the reference photo (a group photo, or a face the
+    detector misses); the face inside it is aligned instead of the largest one. Raises
+    ``ValueError`` when the photo holds no detectable face, or for a box outside the photo.
     """
+    if box is not None:
+        check_reference_box(box, rgb.shape[:2])
+        return align_face(rgb, face_from_box(rgb, tuple(box)), size).image
     face = _largest_face(rgb, detector)
     if face is None:
-        raise ValueError("no face found in the reference photo: give a photo where the person's face is visible")
+        raise InputError("no face found in the reference photo: give a photo where the person's face is visible, "
+                         "or its face square")
     return align_face(rgb, face, size).image
+
+
+def check_reference_box(box, shape: tuple[int, int]) -> None:
+    """:class:`~unmasked.pipelines.fill.InputError` (a ``ValueError``) unless ``box`` (x, y, w, h) has a positive size and lies inside an image of ``shape`` (H, W)."""
+    x, y, w, h = (int(v) for v in box)
+    height, width = shape
+    if w <= 0 or h <= 0 or x < 0 or y < 0 or x + w > width or y + h > height:
+        raise InputError(f"reference face square {x},{y},{w},{h} (x,y,w,h) must lie inside the "
+                         f"{width}x{height} reference photo")
 
 
 @dataclass
@@ -195,12 +212,14 @@ def fill_with_reference(
     *,
     reference_is_aligned: bool = False,
     box: tuple[int, int, int, int] | None = None,
+    reference_box: tuple[int, int, int, int] | None = None,
     detector: str = "blazeface",
 ):
     """Fill ``hole`` of a photo of a face with a reference-guided model and a photo of the same person.
 
     ``rgb`` uint8 (H, W, 3), ``hole`` bool (H, W); ``reference`` uint8: a photo (its largest
-    face is aligned) or, with ``reference_is_aligned``, an aligned (S, S, 3) face crop (e.g.
+    face is aligned, or the face in its square ``reference_box`` = x, y, w, h) or, with
+    ``reference_is_aligned``, an aligned (S, S, 3) face crop (e.g.
     :attr:`GalleryMatch.face`). The whole hole is first filled by the model without the
     reference (:func:`~unmasked.pipelines.fill.fill_array`); then the face the hole lies on
     (detected, or given as ``box`` = x, y, w, h) is aligned at the model's working size, filled
@@ -214,11 +233,13 @@ def fill_with_reference(
     validate_image(reference)
     size = model.working_size
     if reference_is_aligned:
+        if reference_box is not None:
+            raise InputError("a reference face square needs the reference photo, not an aligned crop")
         if reference.shape[:2] != (size, size):
             reference = cv2.resize(reference, (size, size), interpolation=cv2.INTER_AREA)
         ref_face = reference
     else:
-        ref_face = aligned_reference(reference, size, detector=detector)
+        ref_face = aligned_reference(reference, size, detector=detector, box=reference_box)
     base = fill_array(rgb, hole, model)  # validates; the plain fill everywhere first
     hole = hole.astype(bool)
     if not hole.any():

@@ -132,12 +132,14 @@ def reference_detector(detector: str) -> str:
     return "auto" if detector == "all" else detector
 
 
-def check_reference_options(model: InpaintModel, reference, gallery) -> None:
+def check_reference_options(model: InpaintModel, reference, gallery, reference_box=None) -> None:
     """``ValueError`` unless at most one of ``reference`` / ``gallery`` is given, and only to a
-    reference-guided model. Callers that prepare the reference first (the CLI builds a folder's
-    gallery once) check with this before any work."""
+    reference-guided model, and a ``reference_box`` only with a reference. Callers that prepare
+    the reference first (the CLI builds a folder's gallery once) check with this before any work."""
     if reference is not None and gallery is not None:
         raise ValueError("give a reference photo or a gallery, not both")
+    if reference_box is not None and reference is None:
+        raise ValueError("a reference face square needs a reference photo")
     if (reference is not None or gallery is not None) and not model.uses_reference:
         raise ValueError(f"model {model_name(model)!r} does not use a reference photo; "
                          "use a reference-guided model (two_face)")
@@ -279,6 +281,7 @@ def unmask_array(
     keep_stages: bool = False,
     reference: np.ndarray | None = None,
     gallery=None,
+    reference_box: tuple[int, int, int, int] | None = None,
     zooms: Sequence[float] = REFRAME_ZOOMS,
     seamless: bool = False,
     grabcut: bool = True,
@@ -294,7 +297,8 @@ def unmask_array(
     photo without a detectable face, or without a masked face, is returned unchanged with a note.
 
     Reference-guided models (``model.uses_reference``, e.g. ``two_face``) take ``reference``, a
-    photo of the same person (its largest face is aligned), or ``gallery``, a folder or
+    photo of the same person (its largest face is aligned, or the face in ``reference_box``, x, y,
+    w, h on the reference photo), or ``gallery``, a folder or
     :class:`~unmasked.pipelines.reference.Gallery` searched per face (after a plain fill, so the
     worn mask does not steer the search); a face without a confident match is filled without one.
 
@@ -305,6 +309,7 @@ def unmask_array(
     colour over fabric the segmenter missed (:func:`grow_by_colour`) before dilating it.
     """
     validate_image(rgb)
+    check_reference_options(model, reference, gallery, reference_box)
     if region not in REGIONS:
         raise ValueError(f"unknown region {region!r}; choose from {', '.join(REGIONS)}")
     if not 0 <= min_area < 1:
@@ -324,12 +329,11 @@ def unmask_array(
 
     size = model.working_size or 128
     ref_face = None
-    check_reference_options(model, reference, gallery)
     if reference is not None or gallery is not None:
         ref_detector = reference_detector(detector)
         if reference is not None:
             validate_image(reference)
-            ref_face = aligned_reference(reference, size, detector=ref_detector)
+            ref_face = aligned_reference(reference, size, detector=ref_detector, box=reference_box)
         elif not isinstance(gallery, Gallery):
             gallery = Gallery.build(gallery, size=size, detector=ref_detector)
     out = rgb.copy()

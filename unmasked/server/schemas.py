@@ -69,6 +69,10 @@ class InpaintParams(StrictModel):
         description="Optional face square x,y,w,h (pixels): the hole inside it is filled from this crop alone, "
         "so a face model sees the whole face at its working size. Hole pixels outside it are filled as usual.",
     )
+    reference_box: Box | None = Field(
+        None, description="Optional face square x,y,w,h on the reference photo (a group photo, or a face the detector "
+                          "misses); without it the reference's largest face is used. Only with a reference.",
+    )
     response_format: ResponseFormat = Field("image", description=RESPONSE_FORMAT_DOC)
 
 
@@ -93,6 +97,9 @@ class UnmaskParams(StrictModel):
                                  "upsampled, then the CNN, stopping at the first that finds a face); hog; cnn.")
     region: Literal["segmenter", "landmarks"] | None = Field(
         None, description="How the worn mask is found: the learned segmenter (pipeline default) or the landmark heuristic."
+    )
+    reference_box: Box | None = Field(
+        None, description="Optional face square x,y,w,h on the reference photo; without it its largest face is used.",
     )
     response_format: ResponseFormat = Field(
         "image", description=RESPONSE_FORMAT_DOC + "; `json` adds the detected masks, the filled region and the faces"

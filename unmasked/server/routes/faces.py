@@ -46,6 +46,8 @@ async def unmask(request: Request) -> Response:
         loaded = payloads.read_image(blobs["image"], "image", mp)
         if blobs["reference"] is not None:
             extra["reference"] = payloads.read_image(blobs["reference"], "reference", mp).rgb
+        if params.reference_box is not None:
+            extra["reference_box"] = params.reference_box
         model = store.get(params.model)
         t0 = time.perf_counter()
         try:

@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from unmasked.pipelines.fill import InputError, check_sketch, validate_inputs
 from unmasked.pipelines.inpaint import check_box
 from unmasked.pipelines.inpaint import inpaint as inpaint_image  # the route below is called inpaint
+from unmasked.pipelines.reference import check_reference_box
 from unmasked.server import payloads
 from unmasked.server.payloads import png_bytes
 from unmasked.server.responses import API, image_response, image_responses, openapi_body
@@ -26,7 +27,7 @@ async def inpaint(request: Request) -> Response:
     """Fill the white area of `mask` in `image` with `model`; the result has the input's size and mode.
 
     Multipart (file parts `image`, `mask`, optional `reference` or `sketch`) or JSON (the same
-    fields as base64). A sketch (white = line, the image's size) guides models with `uses_sketch`;
+    fields as base64). `reference_box` is the face square on the reference photo. A sketch (white = line, the image's size) guides models with `uses_sketch`;
     the number of its line pixels inside the hole comes back as `sketch_pixels`.
     Pixels outside the hole are returned unchanged. An empty mask returns the image with a note.
     """
@@ -47,11 +48,16 @@ async def inpaint(request: Request) -> Response:
                 check_sketch(model, loaded.rgb, sketch)
             if params.box is not None:
                 check_box(params.box, hole.shape)
+            if params.reference_box is not None:
+                if ref is None:
+                    raise InputError("reference_box needs a reference photo")
+                check_reference_box(params.reference_box, ref.shape[:2])
         except InputError as e:
             raise HTTPException(422, str(e)) from None
         t0 = time.perf_counter()
         try:
-            result = inpaint_image(loaded.rgb, hole, model, box=params.box, reference=ref, sketch=sketch)
+            result = inpaint_image(loaded.rgb, hole, model, box=params.box, reference=ref, sketch=sketch,
+                                   reference_box=params.reference_box)
         except InputError as e:
             raise HTTPException(400, str(e)) from None
         lines = None if sketch is None else int((sketch & hole).sum())

@@ -23,6 +23,8 @@ const state = {
   busy: false,
   resultUrl: null,
   referenceUrl: null,  // the reference photo shown next to a result it was used for
+  referenceBitmap: null,
+  referenceBox: null,  // [x, y, w, h] in reference-photo pixels: the face square on the reference
 };
 
 const photoCanvas = $("photo-canvas");
@@ -375,6 +377,8 @@ function showResults(resultBlob, maskUrl, caption, note, withReference = false) 
   state.referenceUrl = withReference ? URL.createObjectURL(state.reference) : null;
   $("reference-figure").hidden = !withReference;
   if (withReference) $("reference-img").src = state.referenceUrl;
+  $("reference-caption").textContent = withReference && state.referenceBox
+    ? `reference (face square ${state.referenceBox.join(", ")})` : "reference";
   $("input-img").src = photoCanvas.toDataURL("image/png");
   $("mask-img").src = maskUrl;
   $("mask-caption").textContent = caption;
@@ -401,7 +405,7 @@ async function runFill() {
   if (state.faceBox && m.face_model) form.append("box", state.faceBox.join(","));
   const withReference = Boolean(!withSketch && state.reference && m.uses_reference);
   if (withSketch) form.append("sketch", await canvasBlob(sketch), "sketch.png");
-  else if (withReference) form.append("reference", state.reference, state.reference.name);
+  else if (withReference) appendReference(form);
   const r = await post("/inpaint", form, `Filling with ${m.name}…`);
   if (!r) return;
   const note = r.headers.get("X-Unmasked-Note");
@@ -425,7 +429,7 @@ async function runUnmask() {
   if ($("region").value) form.append("region", $("region").value);
   const info = state.models.find((x) => x.name === model);
   const withReference = Boolean(state.reference && info && info.uses_reference);
-  if (withReference) form.append("reference", state.reference, state.reference.name);
+  if (withReference) appendReference(form);
   const r = await post("/unmask", form, `Finding faces and removing masks with ${model}…`);
   if (!r) return;
   const body = await r.json();
@@ -463,10 +467,90 @@ async function detectedOverlay(body) {
   return c.toDataURL("image/png");
 }
 
+// ------------------------------------------------------------------ the reference photo and its face square
+// As in the Two-Face web app, a face square can be drawn on the reference too (a group photo, or
+// a face the detector misses); it is sent as `reference_box`. Without one the server aligns the
+// reference's largest face.
+
+const refCanvas = $("reference-canvas");
+
+async function openReference(file) {
+  state.reference = file;
+  state.referenceBox = null;
+  state.referenceBitmap = null;
+  refCanvas.hidden = true;
+  if (file) {
+    try {
+      state.referenceBitmap = await createImageBitmap(file);
+    } catch (_) {
+      showError(`Your browser cannot display ${file.name}; try PNG or JPEG.`);
+    }
+  }
+  if (state.referenceBitmap) {
+    refCanvas.width = state.referenceBitmap.width;
+    refCanvas.height = state.referenceBitmap.height;
+    refCanvas.hidden = false;
+  }
+  drawReference();
+}
+
+function drawReference(preview) {
+  const b = state.referenceBitmap;
+  $("reference-box-text").textContent = !b ? ""
+    : state.referenceBox ? `Face square on the reference: ${state.referenceBox.join(", ")} (x, y, w, h); click it to clear.`
+    : "Optional: drag a square around the person's face on the reference (otherwise its largest face is used).";
+  if (!b) return;
+  const ctx = refCanvas.getContext("2d");
+  ctx.drawImage(b, 0, 0);
+  const scale = refCanvas.width / Math.max(1, refCanvas.getBoundingClientRect().width);
+  ctx.lineWidth = Math.max(1, 2 * scale);
+  ctx.strokeStyle = "#18c964";
+  if (state.referenceBox) ctx.strokeRect(...state.referenceBox);
+  if (preview) {
+    ctx.setLineDash([6 * scale, 4 * scale]);
+    ctx.strokeRect(preview.x, preview.y, preview.w, preview.h);
+    ctx.setLineDash([]);
+  }
+}
+
+function refPoint(event) {
+  const r = refCanvas.getBoundingClientRect();
+  return { x: (event.clientX - r.left) * (refCanvas.width / r.width), y: (event.clientY - r.top) * (refCanvas.height / r.height) };
+}
+
+function refSquare(a, b) {  // the square dragged from a to b, kept inside the reference photo
+  const W = refCanvas.width, H = refCanvas.height;
+  const x0 = Math.max(0, Math.min(a.x, b.x)), y0 = Math.max(0, Math.min(a.y, b.y));
+  const side = Math.min(Math.max(Math.abs(b.x - a.x), Math.abs(b.y - a.y)), W - x0, H - y0);
+  return { x: Math.round(x0), y: Math.round(y0), w: Math.round(side), h: Math.round(side) };
+}
+
+let refDrag = null;
+refCanvas.addEventListener("pointerdown", (e) => {
+  if (!state.referenceBitmap || state.busy) return;
+  refCanvas.setPointerCapture(e.pointerId);
+  refDrag = refPoint(e);
+});
+refCanvas.addEventListener("pointermove", (e) => { if (refDrag) drawReference(refSquare(refDrag, refPoint(e))); });
+function endRefDrag(e) {
+  if (!refDrag) return;
+  const b = refSquare(refDrag, refPoint(e));
+  refDrag = null;
+  state.referenceBox = b.w >= 8 ? [b.x, b.y, b.w, b.h] : null;  // a click clears the square
+  drawReference();
+}
+refCanvas.addEventListener("pointerup", endRefDrag);
+refCanvas.addEventListener("pointercancel", endRefDrag);
+
+function appendReference(form) {
+  form.append("reference", state.reference, state.reference.name);
+  if (state.referenceBox) form.append("reference_box", state.referenceBox.join(","));
+}
+
 // ------------------------------------------------------------------ wiring
 
 $("image-input").addEventListener("change", (e) => { if (e.target.files[0]) openPhoto(e.target.files[0]); });
-$("reference-input").addEventListener("change", (e) => { state.reference = e.target.files[0] || null; });
+$("reference-input").addEventListener("change", (e) => openReference(e.target.files[0] || null));
 $("model").addEventListener("change", onModelChange);
 $("brush-size").addEventListener("input", (e) => { $("brush-size-value").textContent = e.target.value; });
 document.querySelectorAll("button.tool").forEach((b) => b.addEventListener("click", () => selectTool(b.dataset.tool)));
