@@ -82,3 +82,40 @@ def test_draw_strands_marks_thin_lines_reproducibly_and_only_at_its_share():
     assert (touched > 0.003).all() and (touched < 0.15).all()  # every image, with thin lines only
     assert torch.equal(draw_strands(ref, np.random.default_rng(3), 0.0), ref)
     assert a.min() >= -1 and a.max() <= 1
+
+
+def test_mirror_agreement_keeps_only_what_both_residuals_agree_on():
+    from unmasked.models.two_face import mirror_agreement
+
+    a = torch.tensor([0.3, -0.2, 0.1, 0.5, 0.0])
+    b = torch.tensor([0.1, -0.4, -0.1, 0.6, 0.2])
+    torch.testing.assert_close(mirror_agreement(a, b), torch.tensor([0.1, -0.2, 0.0, 0.5, 0.0]))
+    torch.testing.assert_close(mirror_agreement(a, b), mirror_agreement(b, a))
+
+
+def test_mirror_agreement_model_drops_what_only_one_orientation_of_the_reference_gives():
+    """With a symmetric reference both runs agree, so the output is the plain head's; a detail on one
+    side of the reference alone cannot reach the fill. Pixels outside the hole are untouched."""
+    from unmasked import create_model
+
+    torch.manual_seed(0)
+    kw = dict(cnum=8, working_size=32, attention=False, detail=True, fusion=False)
+    plain = create_model("two_face", **kw).eval()
+    torch.nn.init.normal_(plain.reference_detail.net[-1].weight, std=0.2)  # a head that does something
+    mirror = create_model("two_face", **kw, mirror_agreement=True).eval()
+    mirror.load_state_dict(plain.state_dict())
+    image = torch.rand(1, 3, 32, 32) * 2 - 1
+    mask = torch.zeros(1, 1, 32, 32)
+    mask[..., 8:24, 8:24] = 1
+    half = torch.rand(1, 3, 32, 16) * 2 - 1
+    symmetric = torch.cat([half, half.flip(-1)], dim=-1)
+    with torch.no_grad():
+        torch.testing.assert_close(mirror(image, mask, symmetric).image, plain(image, mask, symmetric).image)
+        one_sided = symmetric.clone()
+        one_sided[..., 10:22, 2:12] = 1.0  # a bright patch on one side only
+        base = plain(image, mask).image
+        out_plain, out_mirror = plain(image, mask, one_sided).image, mirror(image, mask, one_sided).image
+    assert (out_mirror - base).abs().sum() < (out_plain - base).abs().sum()
+    assert torch.equal((out_mirror - base)[..., mask[0, 0] == 0], torch.zeros_like((out_mirror - base)[..., mask[0, 0] == 0]))
+    with pytest.raises(ValueError, match="needs detail=True"):
+        create_model("two_face", cnum=8, working_size=32, mirror_agreement=True)

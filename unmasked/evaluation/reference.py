@@ -42,11 +42,13 @@ DLIB_SAME_PERSON = 0.6
 LARGE_BUCKETS = (3, 4, 5)
 
 
-def identity_triplets(root: str | Path, size: int, limit: int, split: str = "val", val_fraction: float = 0.2):
+def identity_triplets(root: str | Path, size: int, limit: int, split: str = "val", val_fraction: float = 0.2,
+                      offset: int = 0):
     """uint8 (N, S, S, 3) targets, references, probes: three different photos of one held-out person each.
 
     Triplets are spread over the identities with at least three photos (target i of an
-    identity uses photos i, i+1, i+2 of it, cyclically), at most ``limit`` of them.
+    identity uses photos i, i+1, i+2 of it, cyclically), at most ``limit`` of them, starting at
+    triplet ``offset`` (a later slice is a fresh test set for a choice made on an earlier one).
     """
     ds = IdentityFolderDataset(root, size, split=split, val_fraction=val_fraction, min_images=3)
     triplets = []
@@ -55,7 +57,9 @@ def identity_triplets(root: str | Path, size: int, limit: int, split: str = "val
         for members in ds.groups.values():
             if r < len(members):
                 triplets.append((members[r], members[(r + 1) % len(members)], members[(r + 2) % len(members)]))
-    triplets = triplets[:limit]
+    triplets = triplets[offset : offset + limit]
+    if not triplets:
+        raise ValueError(f"no held-out triplets from offset {offset}")
     pick = lambda k: np.stack([ds.pixels(t[k]) for t in triplets])  # noqa: E731
     names = [ds.identities[t[0]] for t in triplets]
     return pick(0), pick(1), pick(2), names
@@ -90,10 +94,10 @@ def fill_all(model, targets: np.ndarray, holes: list[np.ndarray], references: np
     return np.concatenate(out)
 
 
-def evaluate_reference(models: list[str], images: str | Path, *, size: int = 128, limit: int = 120,
+def evaluate_reference(models: list[str], images: str | Path, *, size: int = 128, limit: int = 120, offset: int = 0,
                        mask_kind: str = "bucketed", seed: int = 0) -> dict:
     """Scores of every model (and, for reference-guided ones, with and without the reference)."""
-    targets, references, probes, names = identity_triplets(images, size, limit)
+    targets, references, probes, names = identity_triplets(images, size, limit, offset=offset)
     holes = holes_for(targets, mask_kind, seed)
     probe_raw = raw_descriptors(probes)
     probe_unit = probe_raw / np.linalg.norm(probe_raw, axis=1, keepdims=True)
@@ -196,12 +200,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--images", required=True, help="<identity>/<image> folder (its held-out split is used)")
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--limit", type=int, default=120)
+    ap.add_argument("--offset", type=int, default=0, help="skip this many held-out triplets (a fresh test slice)")
     ap.add_argument("--mask-kind", choices=["bucketed", "large", "face"], default="bucketed",
                     help="holes: the 12 ratio/border cells, only ratios (0.3, 0.6], or a worn face mask")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=None, help="write the result as JSON here")
     args = ap.parse_args(argv)
-    result = evaluate_reference(args.model, args.images, size=args.size, limit=args.limit,
+    result = evaluate_reference(args.model, args.images, size=args.size, limit=args.limit, offset=args.offset,
                                 mask_kind=args.mask_kind, seed=args.seed)
     print(format_table(result))
     if args.out:
