@@ -211,8 +211,22 @@ class LoadedImage:
         return out
 
 
+def _name(source: PathOrFile, what: str) -> str | os.PathLike:
+    """How messages name ``source``: its path, or "uploaded image" for bytes and file objects."""
+    return source if isinstance(source, (str, os.PathLike)) else f"uploaded {what}"
+
+
+def _convert(im: Image.Image, mode: str, source: PathOrFile, what: str) -> Image.Image:
+    """``im.convert(mode)``; :class:`ImageReadError` for a colour mode Pillow cannot convert (e.g. LAB to L)."""
+    try:
+        return im.convert(mode)
+    except ValueError:
+        raise ImageReadError(f"cannot read {what} {_name(source, what)}: its colour mode {im.mode} is not "
+                             "supported (save it as RGB or greyscale)") from None
+
+
 def _open(source: PathOrFile, what: str, max_pixels: int | None) -> Image.Image:
-    name = source if isinstance(source, (str, os.PathLike)) else f"uploaded {what}"
+    name = _name(source, what)
     limit = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
     try:
         if isinstance(source, (bytes, bytearray)):
@@ -259,7 +273,7 @@ def load_image(source: PathOrFile, max_pixels: int | None = None) -> LoadedImage
         g = np.clip(a / scale * 255.0 + 0.5, 0, 255).astype(np.uint8)
         rgb = np.repeat(g[..., None], 3, axis=2)
     else:
-        rgb = np.asarray(im.convert("RGB"))
+        rgb = np.asarray(_convert(im, "RGB", source, "image"))
     return LoadedImage(np.ascontiguousarray(rgb), alpha, mode)
 
 
@@ -278,7 +292,7 @@ def load_mask(source: PathOrFile, max_pixels: int | None = None) -> np.ndarray:
     if im.mode in ("I;16", "I;16B", "I", "F"):
         a = np.asarray(im).astype(np.float64)
         return a > (32767 if a.max() > 255 else 127)
-    return np.asarray(im.convert("L")) > 127
+    return np.asarray(_convert(im, "L", source, "mask")) > 127
 
 
 def save_image(path: str | os.PathLike, image: np.ndarray | Image.Image) -> None:

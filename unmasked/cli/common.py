@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 #: errors a user can cause; anything else is a bug and keeps its traceback
-USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, IsADirectoryError, PermissionError)
+USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, IsADirectoryError, NotADirectoryError,
+                                                FileExistsError, PermissionError)
 
 MAX_PIXELS_HELP = "Refuse images with more pixels than this (checked before decoding)."
 
@@ -14,12 +15,19 @@ def fail(message: str) -> None:
     raise click.ClickException(message)
 
 
+def message(error: BaseException) -> str:
+    """The one line a user error is reported with."""
+    if isinstance(error, (FileExistsError, NotADirectoryError)) and error.filename:  # an output below a file
+        return f"cannot write to {error.filename}: a file is in the way where a folder is needed"
+    return str(error)
+
+
 def run(fn, *args, **kwargs):
     """``fn(*args, **kwargs)``, a user error turned into a one-line message."""
     try:
         return fn(*args, **kwargs)
     except USER_ERRORS as e:
-        fail(str(e))
+        fail(message(e))
 
 
 def parse_box(text: str) -> tuple[int, int, int, int]:

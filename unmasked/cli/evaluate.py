@@ -15,6 +15,12 @@ from unmasked.evaluation.run import load_eval_images, run_evaluation
 from unmasked.evaluation.unmask_eval import evaluate_unmask, format_rows, masked_faces
 
 
+def write_table(path: Path, table: str) -> None:
+    """Write a Markdown table (its folder created)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(table + "\n")
+
+
 @click.command("eval")
 @click.option("--model", "models", multiple=True, required=True, help="Model name or checkpoint; repeat to compare several.")
 @click.option("--images", required=True, type=click.Path(path_type=Path), help="Folder of evaluation images (recursive).")
@@ -25,8 +31,8 @@ from unmasked.evaluation.unmask_eval import evaluate_unmask, format_rows, masked
                    "identity; file: a fixed 1-in-5 slice of the files, as training on a folder of photos holds out.")
 @click.option("--crop", default="center", show_default=True, type=click.Choice(["center", "celeba", "resize"]),
               help="celeba: rows 20..198 of 178x218 img_align_celeba crops.")
-@click.option("--size", default=128, show_default=True, help="Evaluation resolution (square).")
-@click.option("--limit", type=int, help="Use at most this many images (spread over the set).")
+@click.option("--size", default=128, show_default=True, type=click.IntRange(min=1), help="Evaluation resolution (square).")
+@click.option("--limit", type=click.IntRange(min=1), help="Use at most this many images (spread over the set).")
 @click.option("--masks", "mask_dir", type=click.Path(path_type=Path), help="Folder of mask PNGs (e.g. the NVIDIA irregular test set).")
 @click.option("--mask-kind", default="bucketed", show_default=True,
               type=click.Choice(["bucketed", "free_form", "free_form_box", "irregular", "box", "centre_box", "object", "face"]),
@@ -81,8 +87,10 @@ def eval_cmd(models, images, split, split_by, crop, size, limit, mask_dir, mask_
                    "filler given the true mask (telea, navier_stokes, patchmatch); repeatable.")
 @click.option("--images", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="<identity>/<image> folder of FFHQ-aligned faces; only its held-out (val) identities are used.")
-@click.option("--size", default=256, show_default=True, help="Face resolution the result is scored at.")
-@click.option("--limit", default=200, show_default=True, help="Faces (spread over the held-out identities).")
+@click.option("--size", default=256, show_default=True, type=click.IntRange(min=1),
+              help="Face resolution the result is scored at.")
+@click.option("--limit", default=200, show_default=True, type=click.IntRange(min=1),
+              help="Faces (spread over the held-out identities).")
 @click.option("--seed", default=0, show_default=True, help="Seed of the synthetic masks and the realism classifier.")
 @click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), help="Also write the table (Markdown) here.")
 @click.option("--kid-weights", type=click.Path(exists=True, dir_okay=False),
@@ -103,8 +111,7 @@ def eval_unmask_cmd(fillers, images, size, limit, seed, out_file, kid_weights) -
     table = format_rows(report["rows"])
     click.echo(table)
     if out_file:
-        out_file.parent.mkdir(parents=True, exist_ok=True)
-        out_file.write_text(table + "\n")
+        run(write_table, out_file, table)
 
 
 @click.command("eval-identity")
@@ -133,5 +140,4 @@ def eval_identity_cmd(roots, embedders, mobilefacenet, cache_dir, per_identity, 
     table = format_table(report)
     click.echo(table)
     if out_file:
-        out_file.parent.mkdir(parents=True, exist_ok=True)
-        out_file.write_text(table + "\n")
+        run(write_table, out_file, table)

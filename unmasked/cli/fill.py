@@ -26,7 +26,7 @@ from unmasked.pipelines.batch import fill_folder, plan_folder
 @click.option("--input-dir", type=click.Path(path_type=Path), help="Fill every image below this folder instead of IMAGE.")
 @click.option("--mask-dir", type=click.Path(path_type=Path), help="Masks for --input-dir: same relative name (or NAME_mask.*).")
 @click.option("--output-dir", type=click.Path(path_type=Path), help="Results for --input-dir, mirroring its tree.")
-@click.option("--max-pixels", default=None, type=int, help=MAX_PIXELS_HELP + "  [default: 40,000,000]")
+@click.option("--max-pixels", default=None, type=click.IntRange(min=1), help=MAX_PIXELS_HELP + "  [default: 40,000,000]")
 @click.option("--reference", type=click.Path(path_type=Path),
               help="A photo of the same person (reference-guided models such as two_face).")
 @click.option("--gallery", type=click.Path(path_type=Path),

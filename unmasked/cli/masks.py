@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from unmasked.cli.common import USER_ERRORS, fail, run
+from unmasked.cli.common import USER_ERRORS, fail, message, run
 from unmasked.data.datasets import list_images
 from unmasked.data.face_masks import mask_folder
 from unmasked.masks import generate_masks
@@ -84,6 +84,6 @@ def masks_face_cmd(input_dir, output_dir, kind, templates, detector, colour, tex
             if item.status == "error":
                 tqdm.write(f"error: {item.source}: {item.message}", file=sys.stderr)
     except USER_ERRORS as e:
-        fail(str(e))
+        fail(message(e))
     click.echo(f"masked {faces} faces in {counts['masked']} images; {counts['no_face']} images without a face; "
                f"{counts['error']} unreadable -> {output_dir}")

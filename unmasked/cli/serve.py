@@ -13,12 +13,14 @@ from unmasked.server import ServerSettings, create_app
 
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind; the default is this machine only.")
-@click.option("--port", default=8000, show_default=True, help="TCP port.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="TCP port.")
 @click.option("--workers", default=2, show_default=True, help="Requests computed at the same time (threads).")
 @click.option("--queue", "queue_size", default=32, show_default=True,
               help="Requests allowed to wait for a worker; beyond that the server answers 503.")
-@click.option("--max-pixels", default=16_000_000, show_default=True, help="Per image, checked from the header before decoding.")
-@click.option("--max-body-mb", default=32.0, show_default=True, help="Largest request body, in MiB.")
+@click.option("--max-pixels", default=16_000_000, show_default=True, type=click.IntRange(min=1),
+              help="Per image, checked from the header before decoding.")
+@click.option("--max-body-mb", default=32.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="Largest request body, in MiB.")
 @click.option("--model", "models", multiple=True, help="Offer only these models (repeatable); default: all presets and baselines.")
 @click.option("--study-dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Realism study images (real/ + one folder per model, see `unmasked study prepare`); enables /study.")

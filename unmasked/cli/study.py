@@ -40,5 +40,5 @@ def study_report_cmd(db, plot_path) -> None:
     if not hist:
         fail(f"no ratings in {db} yet")
     click.echo(report_table(hist))
-    out = plot_report(hist, plot_path or db.with_name(db.stem + "_report.png"))
+    out = run(plot_report, hist, plot_path or db.with_name(db.stem + "_report.png"))
     click.echo(f"\nplot: {out}")

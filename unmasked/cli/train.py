@@ -11,6 +11,13 @@ from unmasked.cli.common import fail, run
 from unmasked.training import fit, load_config
 
 
+def yaml_message(where: str, error: yaml.YAMLError) -> str:
+    """One line for a YAML syntax error (PyYAML's own message spans several): what and where."""
+    mark = getattr(error, "problem_mark", None)
+    at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    return f"{where} is not valid YAML: {getattr(error, 'problem', None) or error.__class__.__name__}{at}"
+
+
 @click.command("train")
 @click.argument("config", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--name", help="Run name: the run folder is OUT_DIR/NAME.")
@@ -48,8 +55,14 @@ def train_cmd(config, sets, gpus, **options) -> None:
         key, sep, value = item.partition("=")
         if not sep:
             fail(f"--set needs KEY=VALUE, got {item!r}")
-        overrides[key] = yaml.safe_load(value)
+        try:
+            overrides[key] = yaml.safe_load(value)
+        except yaml.YAMLError as e:
+            fail(yaml_message(f"--set {item}", e))
 
-    cfg = run(load_config, config, overrides)
+    try:
+        cfg = run(load_config, config, overrides)
+    except yaml.YAMLError as e:
+        fail(yaml_message(str(config), e))
     module = run(fit, cfg)
     click.echo(f"trained {module.steps_done} steps; validation {module.last_val}; run folder {cfg.run_dir}")

@@ -41,7 +41,7 @@ from unmasked.pipelines.unmask import check_reference_options, load_segmenter, r
               help="Also write the detected worn mask(s) as a PNG (white = mask); a folder when PHOTO is a folder.")
 @click.option("--debug-dir", type=click.Path(path_type=Path),
               help="Write each stage per face: aligned crop, mask probability, hole, filled crop.")
-@click.option("--max-pixels", default=None, type=int, help=MAX_PIXELS_HELP + "  [default: 40,000,000]")
+@click.option("--max-pixels", default=None, type=click.IntRange(min=1), help=MAX_PIXELS_HELP + "  [default: 40,000,000]")
 @click.option("--reference", type=click.Path(path_type=Path),
               help="A photo of the same person, for a reference-guided --model (two_face).")
 @click.option("--gallery", type=click.Path(path_type=Path),

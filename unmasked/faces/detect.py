@@ -181,9 +181,9 @@ def _tiles(h: int, w: int) -> list[tuple[int, int, int]]:
     out: list[tuple[int, int, int]] = []
     side = max(h, w) // 2
     for _ in range(2):
-        if side < TILE_MIN_SIDE:
-            break
         side = min(side, h, w)
+        if side < TILE_MIN_SIDE:  # (after the shorter side's cap: a thin photo would get thousands of tiles)
+            break
         step = max(1, (2 * side) // 3)
 
         def starts(n: int, side: int = side, step: int = step) -> list[int]:

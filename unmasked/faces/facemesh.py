@@ -98,7 +98,9 @@ def run_mesh(rgb: np.ndarray, centre: np.ndarray, side: float, angle: float) -> 
     # units); warpAffine works on pixel indices at both ends, hence the half-pixel shift
     matrix = crop_matrix(centre, side, angle, size)
     to_index = np.array([[1, 0, -0.5], [0, 1, -0.5], [0, 0, 1]]) @ np.vstack([matrix, [0, 0, 1]])
-    if side > 2 * size:  # shrink first (area averaging) so a large face does not alias
+    # shrink first (area averaging) so a large face does not alias; not where a side of the photo
+    # would shrink below a pixel (a square far larger than a thin photo: OpenCV refuses an empty size)
+    if side > 2 * size and min(rgb.shape[:2]) * 2 * size >= side:
         f = 2 * size / side
         small = cv2.resize(rgb, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
         from_small = np.array([[1 / f, 0, 0.5 / f - 0.5], [0, 1 / f, 0.5 / f - 0.5], [0, 0, 1]])

@@ -62,6 +62,11 @@ class WholeImageFiller:
     def fill(self, rgb: np.ndarray, hole: np.ndarray) -> FillResult:
         raise NotImplementedError
 
+    def eval(self) -> WholeImageFiller:
+        """``self``, as ``Module.eval()`` returns: callers that put a loaded model in eval mode
+        (the REST server's model store) take a pipeline too; its own models are loaded in eval mode."""
+        return self
+
 
 def validate_image(rgb: np.ndarray) -> None:
     """Raise :class:`InputError` unless ``rgb`` is uint8 (H, W, 3)."""

@@ -86,7 +86,7 @@ async def parse_request(
     elif ctype == "application/json":
         try:
             data = json.loads(await request.body())
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
             raise HTTPException(422, "body is not valid JSON") from None
         if not isinstance(data, dict):
             raise HTTPException(422, "body must be a JSON object")

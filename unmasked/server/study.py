@@ -53,6 +53,20 @@ class StudyItem:
     path: Path
 
 
+#: the first bytes of every SQLite 3 database file
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def check_database(db_path: str | Path) -> None:
+    """``ValueError`` unless ``db_path`` is absent, empty or an SQLite database: SQLite would turn a
+    short file of another kind into a database, and fail on a longer one with a traceback."""
+    path = Path(db_path)
+    if path.is_file() and path.stat().st_size:
+        with open(path, "rb") as f:
+            if f.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
+                raise ValueError(f"{path} is not a study database (SQLite); give its ratings file or a new path")
+
+
 def connect(db_path: str | Path) -> sqlite3.Connection:
     con = sqlite3.connect(str(db_path), timeout=30)
     con.execute("PRAGMA journal_mode=WAL")
@@ -80,6 +94,7 @@ class StudyStore:
             raise ValueError(f"{self.root} has no real/ folder of untouched photos to compare against")
         self.items = {i.id: i for i in items}
         self.db_path = Path(db_path) if db_path else self.root / "ratings.sqlite"
+        check_database(self.db_path)
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
         connect(self.db_path).close()
 
@@ -209,11 +224,15 @@ def rating_histograms(db_path: str | Path) -> dict[str, np.ndarray]:
     """Source -> counts of scores 1..10 (int array of 10), real photos first."""
     if not Path(db_path).is_file():
         raise ValueError(f"study database not found: {db_path}")
-    con = connect(db_path)
+    check_database(db_path)
     try:
-        rows = con.execute("SELECT source, score, COUNT(*) FROM ratings GROUP BY source, score").fetchall()
-    finally:
-        con.close()
+        con = connect(db_path)
+        try:
+            rows = con.execute("SELECT source, score, COUNT(*) FROM ratings GROUP BY source, score").fetchall()
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as e:  # a damaged file, or one with another schema
+        raise ValueError(f"cannot read the study database {db_path}: {e}") from None
     hist: dict[str, np.ndarray] = {}
     for source, score, n in rows:
         hist.setdefault(source, np.zeros(10, int))[score - 1] = n

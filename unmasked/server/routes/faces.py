@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, Response
 
 from unmasked.faces import detect_faces, face_from_box
 from unmasked.masks.face_mask import put_face_masks
+from unmasked.pipelines.inpaint import check_box
 from unmasked.pipelines.unmask import unmask_array
 from unmasked.server import payloads
 from unmasked.server.payloads import b64, mask_png, png_bytes
@@ -83,6 +84,8 @@ async def face_mask(request: Request) -> Response:
         t0 = time.perf_counter()
         try:
             if params.boxes:
+                for b in params.boxes:  # as /unmask: a square off the photo is refused, never drawn off it
+                    check_box(b, loaded.size)
                 faces = [face_from_box(loaded.rgb, tuple(b)) for b in params.boxes]
             else:
                 faces = detect_faces(loaded.rgb, detector=params.detector)
