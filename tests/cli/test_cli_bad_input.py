@@ -212,3 +212,18 @@ CASES = [
 def test_bad_input(d, args, code, fragment):
     assert fragment in invoke(args, d, code)
     assert not (d / "out.png").exists()
+
+
+def test_folder_fill_with_an_output_folder_below_a_file_reports_each_image_in_one_line(d):
+    """``fill --input-dir``: an output folder that is a file is a per-image error in plain words, the
+    other images' results are not mistaken for fills, and the run exits 1."""
+    (d / "in").mkdir()
+    (d / "masks").mkdir()
+    Image.fromarray(PHOTO).save(d / "in" / "a.png")
+    Image.fromarray(HOLE).save(d / "masks" / "a.png")
+    r = CliRunner().invoke(main, ["fill", "--input-dir", str(d / "in"), "--mask-dir", str(d / "masks"),
+                                  "--output-dir", str(d / "afile"), "--model", "telea"])
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert "a file is in the way where a folder is needed" in r.output and "Errno" not in r.output
+    assert "filled 0, copied 0 (empty mask), failed 1" in r.output
+    assert (d / "afile").read_text() == "x"

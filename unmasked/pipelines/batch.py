@@ -67,6 +67,10 @@ def fill_folder(
             loaded = load_image(image, max_pixels)
             result = inpaint(loaded.rgb, load_mask(mask, max_pixels), model)
             save_image(out, loaded.to_pil(result.image))
+        except (FileExistsError, NotADirectoryError) as e:  # the output's folder is a file
+            yield BatchItem(image, None, "error", f"cannot write to {e.filename or out}: a file is in the way "
+                                                  "where a folder is needed")
+            continue
         except (ImageReadError, InputError, ValueError, OSError) as e:
             yield BatchItem(image, None, "error", str(e))
             continue
