@@ -168,7 +168,7 @@ FILE_CASES = [
     ("inpaint", parts(), {"box": "1,2,3,4,5"}, 422, "box: Tuple should have at most 4 items"),
     ("inpaint", parts(), {"reference_box": "0,0,10,10"}, 422, "reference_box needs a reference photo"),
     ("inpaint", parts(reference=png(PHOTO)), {"model": "two_face_faces128", "reference_box": "70,0,20,20"}, 422,
-     "must lie inside the 80x60 reference photo"),
+     "lies outside the 80x60 reference photo"),
     ("inpaint", parts(reference=png(PHOTO)), {"model": "two_face_faces128", "reference_box": "0,0,-5,5"}, 422,
      "reference_box.2: Input should be greater than 0"),
     ("inpaint", parts(), {"response_format": "JSON"}, 422, "response_format: Input should be 'image' or 'json'"),

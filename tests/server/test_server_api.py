@@ -550,10 +550,10 @@ def test_inpaint_uses_the_face_square_on_the_reference(client, face_and_group, k
     "route, data, with_reference, message",
     [
         ("inpaint", {"reference_box": "0,48,160,160"}, False, "reference_box needs a reference photo"),
-        ("inpaint", {"reference_box": "300,0,200,200"}, True, "must lie inside the 416x256 reference photo"),
+        ("inpaint", {"reference_box": "300,0,200,200"}, True, "lies outside the 416x256 reference photo"),
         ("inpaint", {"reference_box": "0,48,160"}, True, "reference_box"),
         ("unmask", {"reference_box": "0,48,160,160"}, False, "a reference face square needs a reference photo"),
-        ("unmask", {"reference_box": "300,0,200,200", "boxes": "60,40,150,150"}, True, "must lie inside the 416x256"),
+        ("unmask", {"reference_box": "300,0,200,200", "boxes": "60,40,150,150"}, True, "lies outside the 416x256"),
     ],
 )
 def test_reference_face_square_errors_are_422(client, face_and_group, route, data, with_reference, message):

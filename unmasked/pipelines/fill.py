@@ -68,6 +68,15 @@ class WholeImageFiller:
         return self
 
 
+def check_box(box, shape: tuple[int, int], what: str = "box", image: str = "image") -> None:
+    """Raise :class:`InputError` unless the square ``box`` (x, y, w, h) has a positive size and lies
+    wholly inside an image of ``shape`` (H, W); ``what`` and ``image`` name them in the message."""
+    x, y, w, h = (int(v) for v in box)
+    height, width = shape
+    if w <= 0 or h <= 0 or x < 0 or y < 0 or x + w > width or y + h > height:
+        raise InputError(f"{what} {x},{y},{w},{h} (x,y,w,h) lies outside the {width}x{height} {image}")
+
+
 def validate_image(rgb: np.ndarray) -> None:
     """Raise :class:`InputError` unless ``rgb`` is uint8 (H, W, 3)."""
     if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from unmasked.models.base import InpaintModel
-from unmasked.pipelines.fill import FillResult, InputError, check_sketch, fill_array, model_name
+from unmasked.pipelines.fill import FillResult, InputError, check_box, check_sketch, fill_array, model_name
 from unmasked.pipelines.reference import Gallery, check_reference_box, fill_with_reference, match_in_gallery
 
 Box = tuple[int, int, int, int]
@@ -65,14 +65,6 @@ def inpaint(
     if box is None:
         return _fill(rgb, hole, model, reference, gallery, sketch, reference_box=reference_box)
     return _fill_with_box(rgb, hole, model, box, reference, gallery, sketch, reference_box)
-
-
-def check_box(box: Box, shape: tuple[int, int]) -> None:
-    """Raise :class:`InputError` unless the face square ``box`` (x, y, w, h) lies inside an image of ``shape`` (H, W)."""
-    x, y, w, h = (int(v) for v in box)
-    height, width = shape
-    if w <= 0 or h <= 0 or x < 0 or y < 0 or x + w > width or y + h > height:
-        raise InputError(f"box {x},{y},{w},{h} (x,y,w,h) lies outside the {width}x{height} image")
 
 
 def _fill(rgb, hole, model, reference, gallery, sketch, face_box: Box | None = None,

@@ -33,7 +33,7 @@ from unmasked.data.datasets import list_images
 from unmasked.faces import align_face, detect_faces, face_from_box
 from unmasked.faces.descriptor import DlibEmbedder
 from unmasked.pipelines.face_crop import faces_at_hole, fill_in_face
-from unmasked.pipelines.fill import FillResult, InputError, fill_array, validate_image
+from unmasked.pipelines.fill import FillResult, InputError, check_box, fill_array, validate_image
 
 CACHE_NAME = ".unmasked_gallery.npz"
 #: dlib descriptor cosine similarity at a 1 % false-accept rate on held-out CelebA identity pairs
@@ -65,12 +65,9 @@ def aligned_reference(rgb: np.ndarray, size: int, *, detector: str = "blazeface"
 
 
 def check_reference_box(box, shape: tuple[int, int]) -> None:
-    """:class:`~unmasked.pipelines.fill.InputError` (a ``ValueError``) unless ``box`` (x, y, w, h) has a positive size and lies inside an image of ``shape`` (H, W)."""
-    x, y, w, h = (int(v) for v in box)
-    height, width = shape
-    if w <= 0 or h <= 0 or x < 0 or y < 0 or x + w > width or y + h > height:
-        raise InputError(f"reference face square {x},{y},{w},{h} (x,y,w,h) must lie inside the "
-                         f"{width}x{height} reference photo")
+    """:class:`~unmasked.pipelines.fill.InputError` unless the face square ``box`` (x, y, w, h) lies
+    inside a reference photo of ``shape`` (H, W)."""
+    check_box(box, shape, "reference face square", "reference photo")
 
 
 @dataclass

@@ -49,7 +49,7 @@ from unmasked.faces.detect import box_iou
 from unmasked.faces.landmarks import six_points
 from unmasked.hub import DEFAULT_SEGMENTER, load_segmenter
 from unmasked.models.base import InpaintModel, SegmentModel
-from unmasked.pipelines.fill import fill_array, model_name, run_model, validate_image
+from unmasked.pipelines.fill import check_box, fill_array, model_name, run_model, validate_image
 from unmasked.pipelines.reference import Gallery, aligned_reference
 
 REGIONS = ("segmenter", "landmarks")
@@ -316,9 +316,8 @@ def unmask_array(
         raise ValueError(f"min_area must be in [0, 1), got {min_area}")
     h, w = rgb.shape[:2]
     if boxes:
-        for x, y, bw, bh in boxes:
-            if bw <= 0 or bh <= 0 or x < 0 or y < 0 or x + bw > w or y + bh > h:
-                raise ValueError(f"box {x},{y},{bw},{bh} (x,y,w,h) lies outside the {w}x{h} image")
+        for b in boxes:
+            check_box(b, (h, w))
         faces = [face_from_box(rgb, tuple(b)) for b in boxes]
     else:
         faces = detect_faces(rgb, detector=detector)
