@@ -12,6 +12,12 @@ The hole is synthesised from patches of the known part of the same image, coarse
   the nearest-neighbour field (NNF) search: random initialisation, then alternating-order
   sweeps of propagation from the neighbours and random search in shrinking windows.
 
+* A. Newson, A. Almansa, M. Fradet, Y. Gousseau and P. Pérez, "Video Inpainting of Complex
+  Scenes", SIAM J. Imaging Sciences 7(4), 2014 -- texture features (``texture``): at coarse
+  scales a noisy area and a flat one of the same mean colour look alike, so Wexler's iterations
+  fill a hole in grass or foliage with the flat sky next to it; adding each pixel's mean absolute
+  gradient, computed at full resolution, to the patch distance keeps them apart.
+
 Target patches are all ``p x p`` patches that overlap the hole; source patches are those that
 lie entirely in the known region. At the coarsest scale the hole is first filled ring by ring
 from its boundary inwards (onion peel, each pixel copied from the best match of its partly
@@ -49,6 +55,8 @@ def patchmatch_inpaint(
     weighted: bool = True,
     guide: np.ndarray | None = None,
     avoid: np.ndarray | None = None,
+    final: str = "vote",
+    texture: float = 0.0,
 ) -> np.ndarray:
     """Fill ``hole`` in ``rgb`` by multi-scale PatchMatch + voting (Wexler 2007, Barnes 2009).
 
@@ -71,6 +79,20 @@ def patchmatch_inpaint(
         avoid: bool (H, W) or None: known pixels no source patch may contain (e.g. people's
             faces, which copied onto a wall read as faces); they still count as the hole's
             context. Ignored when it leaves no whole known patch to copy from.
+        final: how the finest scale's result is made from its last nearest-neighbour field.
+            ``"vote"``: the weighted vote of every overlapping patch (Wexler et al.; averaging
+            up to ``p^2`` patches per pixel softens the texture). ``"copy"``: each hole pixel
+            is copied from the photo through the match of its own patch (the patch centred on
+            it, or the nearest whole patch at the image border): the photo's own grain, with
+            seams where neighbouring matches disagree.
+
+        texture: weight of texture features in the patch distance (Newson et al. 2014); 0 = off.
+            Each pixel also carries the mean absolute horizontal and vertical grey-level
+            differences over a window as wide as the coarsest scale's pixel, computed on the
+            photo at full resolution and carried down the pyramid like the colours, so that at
+            coarse scales a textured area no longer matches a smooth one of the same mean colour
+            (what makes Wexler's iterations settle on smooth sources in large holes). The
+            features are matched and voted with the colours, scaled by ``sqrt(texture)``.
 
     Returns:
         uint8 image, shape (H, W, 3): a copy of ``rgb`` with the hole filled; pixels outside
@@ -80,6 +102,8 @@ def patchmatch_inpaint(
         ValueError: on malformed inputs, or when the hole covers the whole image.
     """
     rgb, hole = _check_inputs(rgb, hole, patch_size)
+    if final not in ("vote", "copy"):
+        raise ValueError(f"final must be 'vote' or 'copy', got {final!r}")
     if guide is not None and guide.shape != rgb.shape:
         raise ValueError(f"guide must have the image's shape {rgb.shape}, got {guide.shape}")
     out = rgb.copy()
@@ -106,7 +130,10 @@ def patchmatch_inpaint(
         return _telea(rgb, hole)
 
     r = p // 2
-    levels = _pyramid(rgb.astype(np.float32), hole, r, min_size, avoid)
+    start = rgb.astype(np.float32)
+    if texture > 0:
+        start = np.concatenate([start, _texture_features(rgb, hole, r, min_size, texture)], axis=2)
+    levels = _pyramid(start, hole, r, min_size, avoid)
     _seed_rng(seed % 2**32)
     n = len(levels)
     nnf = np.empty((0, 0, 2), np.int32)
@@ -118,7 +145,9 @@ def patchmatch_inpaint(
         if i == n - 1 and guide is not None:
             # Coarsest scale: start from the guide, resized to this scale.
             small = cv2.resize(guide, (lhole.shape[1], lhole.shape[0]), interpolation=cv2.INTER_AREA)
-            img[lhole] = small.astype(np.float32)[lhole]
+            img[lhole, :3] = small.astype(np.float32)[lhole]
+            if img.shape[2] > 3:  # the hole's texture features: the known pixels' mean
+                img[lhole, 3:] = img[~lhole, 3:].mean(axis=0)
             nnf = _init_nnf(lhole.shape, targets, sources)
         elif i == n - 1:
             # Coarsest scale: fill the hole ring by ring from its boundary inwards first.
@@ -135,7 +164,13 @@ def patchmatch_inpaint(
             two_sigma2 = 2.0 * float(np.percentile(cost, 75)) + 1e-6 if weighted else np.inf
             _vote(img, lhole, targets, nnf, cost, two_sigma2, r)
 
-    filled = np.clip(levels[0][0] + 0.5, 0, 255).astype(np.uint8)
+    if final == "copy":
+        h, w = hole.shape
+        ys, xs = np.nonzero(hole)
+        cy, cx = np.clip(ys, r, h - r - 1), np.clip(xs, r, w - r - 1)
+        out[ys, xs] = rgb[nnf[cy, cx, 0] + ys - cy, nnf[cy, cx, 1] + xs - cx]
+        return out
+    filled = np.clip(levels[0][0][..., :3] + 0.5, 0, 255).astype(np.uint8)
     out[hole] = filled[hole]
     return out
 
@@ -160,6 +195,33 @@ def _telea(rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
     out = rgb.copy()
     out[hole] = cv2.inpaint(rgb, hole.astype(np.uint8), 3, cv2.INPAINT_TELEA)[hole]
     return out
+
+
+def _texture_features(rgb: np.ndarray, hole: np.ndarray, r: int, min_size: int, weight: float) -> np.ndarray:
+    """(H, W, 2) float32: Newson et al.'s texture features, ``sqrt(weight)`` times the mean |dI/dx|
+    and |dI/dy| of the grey image over a square window as wide as the coarsest scale's pixel
+    (2^(scales - 1)), from the known pixels only (differences that touch the hole do not count).
+
+    A. Newson, A. Almansa, M. Fradet, Y. Gousseau and P. Pérez, "Video Inpainting of Complex
+    Scenes", SIAM J. Imaging Sciences 7(4), 2014, section 4.2."""
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    known = ~hole
+    gx, gy = np.zeros_like(grey), np.zeros_like(grey)
+    vx, vy = np.zeros(grey.shape, np.float32), np.zeros(grey.shape, np.float32)
+    gx[:, :-1] = np.abs(np.diff(grey, axis=1))
+    gy[:-1] = np.abs(np.diff(grey, axis=0))
+    vx[:, :-1] = known[:, :-1] & known[:, 1:]
+    vy[:-1] = known[:-1] & known[1:]
+    scales, side = 1, min(hole.shape)
+    while side // 2 >= max(min_size, 4 * r + 2):
+        scales, side = scales + 1, side // 2
+    k = (2 ** (scales - 1),) * 2
+    feats = []
+    for g, v in ((gx, vx), (gy, vy)):
+        num = cv2.boxFilter(g * v, -1, k, normalize=False, borderType=cv2.BORDER_CONSTANT)
+        den = cv2.boxFilter(v, -1, k, normalize=False, borderType=cv2.BORDER_CONSTANT)
+        feats.append(np.where(den > 0, num / np.maximum(den, 1e-6), 0.0))
+    return (np.sqrt(weight) * np.stack(feats, axis=2)).astype(np.float32)
 
 
 def _pyramid(img: np.ndarray, hole: np.ndarray, r: int, min_size: int,
@@ -273,14 +335,14 @@ def _onion_fill(img: np.ndarray, hole: np.ndarray, sources: np.ndarray, r: int) 
                 for dy in range(-r, r + 1):
                     for dx in range(-r, r + 1):
                         if filled[ty + dy, tx + dx]:
-                            for c in range(3):
+                            for c in range(img.shape[2]):
                                 v = img[ty + dy, tx + dx, c] - img[sy + dy, sx + dx, c]
                                 d += v * v
                     if d >= best:
                         break
                 if d < best:
                     best, bj = d, j
-            for c in range(3):
+            for c in range(img.shape[2]):
                 img[y, x, c] = img[sources[bj, 0] + y - ty, sources[bj, 1] + x - tx, c]
         for k in range(n):
             filled[ring[k, 0], ring[k, 1]] = True
@@ -322,12 +384,13 @@ def _upsample_nnf(
 
 @njit(cache=True)
 def _ssd(img: np.ndarray, ty: int, tx: int, sy: int, sx: int, r: int, bound: float) -> float:
-    """Sum of squared RGB differences of the patches centred at (ty, tx) and (sy, sx);
-    stops early (returning a value >= bound) once the partial sum reaches ``bound``."""
+    """Sum of squared differences (every channel: RGB, and texture features when present) of the
+    patches centred at (ty, tx) and (sy, sx); stops early (returning a value >= bound) once the
+    partial sum reaches ``bound``."""
     d = 0.0
     for dy in range(-r, r + 1):
         for dx in range(-r, r + 1):
-            for c in range(3):
+            for c in range(img.shape[2]):
                 v = img[ty + dy, tx + dx, c] - img[sy + dy, sx + dx, c]
                 d += v * v
         if d >= bound:
@@ -385,7 +448,8 @@ def _vote(
     """Set every hole pixel of ``img`` (H, W, 3) to the average, weighted by exp(-cost / two_sigma2),
     of the pixels that the matches of its overlapping target patches ((N,) ``cost``) hold there."""
     h, w = hole.shape
-    acc = np.zeros((h, w, 3))
+    nc = img.shape[2]
+    acc = np.zeros((h, w, nc))
     wsum = np.zeros((h, w))
     for k in range(len(targets)):
         y, x = targets[k, 0], targets[k, 1]
@@ -394,11 +458,11 @@ def _vote(
         for dy in range(-r, r + 1):
             for dx in range(-r, r + 1):
                 if hole[y + dy, x + dx]:
-                    for c in range(3):
+                    for c in range(nc):
                         acc[y + dy, x + dx, c] += wt * img[sy + dy, sx + dx, c]
                     wsum[y + dy, x + dx] += wt
     for y in range(h):
         for x in range(w):
             if hole[y, x] and wsum[y, x] > 0:
-                for c in range(3):
+                for c in range(nc):
                     img[y, x, c] = acc[y, x, c] / wsum[y, x]
