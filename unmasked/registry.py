@@ -20,7 +20,7 @@ from unmasked.models.base import Model
 _REGISTRY: dict[str, ModelEntry] = {}
 # modules whose import registers the built-in models
 _BUILTIN_MODULES = tuple(f"unmasked.models.{m}" for m in ("deepfill_v2", "face_identity", "face_refiner",
-                                                              "mask_segmenter", "pconv_unet", "two_face")) + ("unmasked.baselines",)
+                                                              "mask_segmenter", "pconv_unet", "scene_layout", "two_face")) + ("unmasked.baselines",)
 
 
 class UnknownModelError(ValueError):

@@ -20,9 +20,10 @@ SMALL = {
     "face_refiner": {"base": "pconv_unet_faces128", "channels": 8, "blocks": 1, "working_size": 128},
     "mask_segmenter": {"base_channels": 4, "levels": 2, "working_size": 32},
     "face_embedder": {"width": 0.25, "embedding_dim": 16, "flip_sum": False},
+    "scene_layout": {"base_channels": 4, "levels": 2, "working_size": 16},
 }
 CLASSICAL = sorted(list_models(trainable=False, task=None))
-BASES = {"inpaint": InpaintModel, "segment": SegmentModel, "embed": EmbedModel}
+BASES = {"inpaint": InpaintModel, "layout": InpaintModel, "segment": SegmentModel, "embed": EmbedModel}
 
 
 def test_every_model_module_is_registered_and_every_learned_model_has_a_small_config():
@@ -67,7 +68,7 @@ def test_shape_finiteness_gradients_and_round_trip(name, tmp_path):
     image, mask = _batch(model.multiple)
     model.train()
     out = _run(model, image, mask)
-    if model.task == "inpaint":
+    if model.task in ("inpaint", "layout"):
         assert isinstance(out, InpaintOutput) and out.image.shape == image.shape
         assert torch.isfinite(out.image).all() and out.image.abs().max() <= 1
         if isinstance(out, DeepFillOutput):

@@ -16,7 +16,7 @@ def models_cmd() -> None:
             line = f"{e.architecture} {e.kwargs} (model card: {e.path.with_suffix('.md')})"
             if e.task == "inpaint":
                 click.echo(f"{e.name:24s} trained    {line}")
-            else:  # the worn-mask segmenter, the identity embedder: used inside pipelines, never as --model
+            else:  # the worn-mask segmenter, the identity embedder, the scene layout: inside pipelines, never as --model
                 helpers.append(f"{e.name:24s} {e.task:10s} {line}")
         elif e.kind == "auto":
             click.echo(f"{e.name:24s} pipeline   {e.description} (the default of `fill`)")
@@ -24,5 +24,6 @@ def models_cmd() -> None:
             kind = "architecture (needs a checkpoint)" if e.kind == "architecture" else "classical"
             click.echo(f"{e.name:24s} {kind}  {e.description}")
     if helpers:
-        click.echo("\nhelper networks (the worn-mask segmenter of unmask, the identity embedder; not fill models, --model refuses them):")
+        click.echo("\nhelper networks (the worn-mask segmenter of unmask, the identity embedder, the scene layout of "
+                   "layout_patchmatch; not fill models, --model refuses them):")
         click.echo("\n".join(helpers))

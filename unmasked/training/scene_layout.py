@@ -1,0 +1,175 @@
+"""Train the scene layout network (:mod:`unmasked.models.scene_layout`), the learned half of
+``layout_patchmatch``.
+
+    nice -n 5 python -m unmasked.training.scene_layout --out runs/scene_layout --max-steps 6000
+    python -m unmasked.training.scene_layout --out runs/scene_layout --max-steps 9000   # goes on from state.pt
+
+Data: the natural photos at hand, decoded once into RAM (longer side at most 400 px): the
+training files of ``--scenes`` (CBSD68 + Sun-Hays; one file in five is held out, the same slice
+``unmasked eval --split val --split-by file`` scores) and every photo of ``--photos`` (RMFD's real
+photos of people, whose streets, rooms and skies are natural photos too). Half of each batch
+comes from each. Every sample is a fresh random square crop of 35-100 % of the shorter side,
+flipped at random, scaled to 256 px, with a fresh hole (free-form strokes with a box 30 %,
+irregular 30 %, object-shaped 40 %, drawn at 256 px); the photo and the hole are then scaled to
+the network's 64 px (a cell is a hole if any of its pixels is). Nothing is reused, so 118 + 1,028
+photos give as many different samples as the run has steps.
+
+Loss: L1 over the hole's cells. Adam (``--lr``, betas 0.9 / 0.99), gradients clipped at norm
+0.5. Deterministic by ``--seed``: batch ``k`` draws from ``default_rng([seed, k])``, so a run
+that stops and goes on from ``state.pt`` sees the same batches as one that never stopped.
+
+Writes into ``--out``: ``state.pt`` (weights, optimiser and step, every ``--ckpt-every`` steps;
+outside the repository), ``scene_layout.safetensors`` (fp32) and ``log.csv`` (step, training
+loss, held-out L1 of the network and of its pull-push start on a fixed set of 96 held-out
+crops). ``--export PATH`` writes the fp16 file that ships.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from unmasked.checkpoint import save_checkpoint
+from unmasked.conventions import load_image
+from unmasked.data.datasets import file_split, list_images
+from unmasked.masks.generators import make_mask
+from unmasked.models.scene_layout import SceneLayout, pull_push
+
+#: the side samples are cut and holed at, before scaling to the network's side
+SAMPLE = 256
+#: hole kinds and their shares (the seeds' mix plus object-shaped holes)
+KINDS = (("free_form_box", 0.3), ("irregular", 0.3), ("object", 0.4))
+
+
+def load_photos(root: str | Path, split: str | None = None, max_side: int = 400) -> list[np.ndarray]:
+    """uint8 RGB photos below ``root`` (one side of the 1-in-5 file split if ``split``), each
+    scaled so its longer side is at most ``max_side``."""
+    paths = list_images(root)
+    if split:
+        paths = [paths[i] for i in file_split(len(paths), split, 0.2)]
+    photos = []
+    for path in paths:
+        rgb = load_image(path).rgb
+        f = max_side / max(rgb.shape[:2])
+        photos.append(cv2.resize(rgb, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if f < 1 else rgb)
+    return photos
+
+
+def sample(photos: list[np.ndarray], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A random square crop (35-100 % of the shorter side, maybe flipped) at :data:`SAMPLE` px and a
+    fresh hole for it: (uint8 (S, S, 3), bool (S, S))."""
+    rgb = photos[int(rng.integers(len(photos)))]
+    h, w = rgb.shape[:2]
+    side = max(8, int(min(h, w) * rng.uniform(0.35, 1.0)))
+    y, x = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
+    crop = rgb[y:y + side, x:x + side]
+    if rng.random() < 0.5:
+        crop = crop[:, ::-1]
+    interp = cv2.INTER_AREA if side > SAMPLE else cv2.INTER_CUBIC
+    crop = cv2.resize(np.ascontiguousarray(crop), (SAMPLE, SAMPLE), interpolation=interp)
+    kind = KINDS[int(rng.choice(len(KINDS), p=[p for _, p in KINDS]))][0]
+    return crop, make_mask(kind, (SAMPLE, SAMPLE), rng)
+
+
+def to_tensors(items: list[tuple[np.ndarray, np.ndarray]], side: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Photos scaled to ``side`` in [-1, 1] (N, 3, side, side) and their holes (N, 1, side, side),
+    a cell being a hole if any of its pixels is."""
+    images, masks = [], []
+    for photo, hole in items:
+        images.append(cv2.resize(photo, (side, side), interpolation=cv2.INTER_AREA).astype(np.float32) / 127.5 - 1)
+        masks.append(cv2.resize(hole.astype(np.float32), (side, side), interpolation=cv2.INTER_AREA) > 0)
+    image = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
+    mask = torch.from_numpy(np.stack(masks).astype(np.float32))[:, None]
+    return image, mask
+
+
+def hole_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean absolute error over the hole's cells and the three channels."""
+    return ((pred - target).abs() * mask).sum() / mask.sum().clamp(min=1) / 3
+
+
+def train(out: Path, *, scenes: str, photos: str, max_steps: int, batch: int = 32, lr: float = 4e-4, seed: int = 0,
+          ckpt_every: int = 250, threads: int = 1, log_every: int = 100, base_channels: int = 32) -> Path:
+    """Train (or go on from ``out/state.pt``) up to ``max_steps``; returns the fp32 weights' path."""
+    torch.set_num_threads(threads)
+    out.mkdir(parents=True, exist_ok=True)
+    pools = [load_photos(scenes, "train"), load_photos(photos)] if photos else [load_photos(scenes, "train")]
+    held_out = load_photos(scenes, "val")
+    val_image, val_mask = to_tensors([sample(held_out, np.random.default_rng([seed, 10**9, k])) for k in range(96)], 64)
+    torch.manual_seed(seed)
+    model = SceneLayout(base_channels=base_channels)
+    opt = torch.optim.Adam(model.parameters(), lr, betas=(0.9, 0.99))
+    step = 0
+    state_path = out / "state.pt"
+    if state_path.is_file():
+        state = torch.load(state_path, weights_only=True)
+        model.load_state_dict(state["net"])
+        opt.load_state_dict(state["opt"])
+        step = int(state["step"])
+    side = model.working_size
+    log = out / "log.csv"
+    new_log = not log.is_file()
+    with log.open("a", newline="") as fh:
+        writer = csv.writer(fh)
+        if new_log:
+            writer.writerow(["step", "loss", "val_l1", "val_l1_pull_push", "s_per_step"])
+        t0 = time.time()
+        start = step
+        while step < max_steps:
+            rng = np.random.default_rng([seed, step])
+            items = [sample(pools[k % len(pools)], rng) for k in range(batch)]
+            image, mask = to_tensors(items, side)
+            model.train()
+            loss = hole_l1(model(image * (1 - mask), mask).image, image, mask)
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 0.5)
+            opt.step()
+            step += 1
+            if step % log_every == 0 or step == max_steps:
+                model.eval()
+                with torch.no_grad():
+                    val = hole_l1(model(val_image * (1 - val_mask), val_mask).image, val_image, val_mask).item()
+                base = hole_l1(pull_push(val_image * (1 - val_mask), 1 - val_mask), val_image, val_mask).item()
+                writer.writerow([step, f"{loss.item():.5f}", f"{val:.5f}", f"{base:.5f}",
+                                 f"{(time.time() - t0) / (step - start):.3f}"])
+                fh.flush()
+            if step % ckpt_every == 0 or step == max_steps:
+                torch.save({"net": model.state_dict(), "opt": opt.state_dict(), "step": step}, state_path)
+                save_checkpoint(model.eval(), out / "scene_layout.safetensors", metadata={"steps": step})
+    return out / "scene_layout.safetensors"
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", type=Path, required=True, help="run folder (state.pt, weights, log.csv)")
+    p.add_argument("--scenes", default="../shared/data/scenes", help="natural photos; one file in five is held out")
+    p.add_argument("--photos", default="../shared/data/real_masked_photos",
+                   help="more natural photos, all used for training ('' for none)")
+    p.add_argument("--max-steps", type=int, default=6000)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--lr", type=float, default=4e-4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--base-channels", type=int, default=32, help="the U-Net's first width (doubling over 4 stages)")
+    p.add_argument("--ckpt-every", type=int, default=250)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--export", type=Path, help="write the run's weights as fp16 to this .safetensors file and stop")
+    args = p.parse_args(argv)
+    if args.export:
+        from unmasked.checkpoint import load_checkpoint
+
+        model = load_checkpoint(args.out / "scene_layout.safetensors")
+        save_checkpoint(model, args.export, dtype=torch.float16, metadata={"source": str(args.out)})
+        return
+    train(args.out, scenes=args.scenes, photos=args.photos, max_steps=args.max_steps, batch=args.batch, lr=args.lr,
+          seed=args.seed, ckpt_every=args.ckpt_every, threads=args.threads, base_channels=args.base_channels)
+
+
+if __name__ == "__main__":
+    main()
