@@ -111,7 +111,10 @@ class TeleaPatchMatch(ClassicalBaseline):
     photos. In the outer ``edge`` px of the hole the result fades into Navier-Stokes (Bertalmio et
     al. 2001, radius 5), as ``w = clip((d - 1) / edge, 0, 1)`` of the distance ``d`` to the nearest
     known pixel: next to the known pixels diffusion is the better guess, and thin strokes are
-    filled by it almost entirely. Measured on held-out scenes at 256² (``sigma`` 8 px chosen over
+    filled by it almost entirely. PatchMatch runs with Newson et al.'s texture features (``texture``
+    16, chosen over 0, 1, 4 and 64: on the held-out scenes' NVIDIA holes realism 0.610 against
+    0.625 without them, detail 71 % of the photo's against 63 %, PSNR 0.06 dB lower; by eye, grass,
+    needles and trees get their texture instead of a smudge). Measured on held-out scenes at 256² (``sigma`` 8 px chosen over
     2, 4, 6 and 16, ``edge`` 3 px over none and a texture ramp): with the NVIDIA holes, PSNR above
     Telea's and Navier-Stokes' in every hole-ratio bucket and realism at PatchMatch's; on solid
     object holes PatchMatch's realism and 0.14 dB below Telea's PSNR (README, "Remove an object
@@ -125,21 +128,28 @@ class TeleaPatchMatch(ClassicalBaseline):
     working_size = 1024
     uses_avoid = True
 
-    def __init__(self, sigma: float = 8.0, edge: float = 3.0, patch_size: int = 7, seed: int = 0, radius: int = 3):
+    def __init__(self, sigma: float = 8.0, edge: float = 3.0, patch_size: int = 7, seed: int = 0, radius: int = 3,
+                 texture: float = 16.0):
         super().__init__()
-        if sigma <= 0 or edge < 0:
-            raise ValueError(f"sigma must be > 0 and edge >= 0, got sigma={sigma}, edge={edge}")
+        if sigma <= 0 or edge < 0 or texture < 0:
+            raise ValueError(f"sigma must be > 0, edge and texture >= 0, got sigma={sigma}, edge={edge}, texture={texture}")
         if patch_size < 3 or patch_size % 2 == 0:
             raise ValueError(f"patch_size must be an odd number >= 3, got {patch_size}")
         self.sigma, self.edge, self.patch_size, self.seed, self.radius = float(sigma), float(edge), patch_size, seed, radius
+        self.texture = float(texture)
+
+    def smooth_fill(self, rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        """float32 (H, W, 3): the fill whose low band is kept (Telea's)."""
+        return cv2.inpaint(rgb, hole.astype(np.uint8), self.radius, cv2.INPAINT_TELEA).astype(np.float32)
 
     def fill_uint8(self, rgb: np.ndarray, hole: np.ndarray, avoid: np.ndarray | None = None) -> np.ndarray:
         # imported here: numba's start-up cost is paid only when PatchMatch is used
         from unmasked.baselines.patchmatch import patchmatch_inpaint
 
         rgb = np.ascontiguousarray(rgb)
-        smooth = cv2.inpaint(rgb, hole.astype(np.uint8), self.radius, cv2.INPAINT_TELEA).astype(np.float32)
-        texture = patchmatch_inpaint(rgb, hole, patch_size=self.patch_size, seed=self.seed, avoid=avoid).astype(np.float32)
+        smooth = self.smooth_fill(rgb, hole)
+        texture = patchmatch_inpaint(rgb, hole, patch_size=self.patch_size, seed=self.seed, avoid=avoid,
+                                     texture=self.texture).astype(np.float32)
         low = cv2.GaussianBlur(smooth, (0, 0), self.sigma)
         high = texture - cv2.GaussianBlur(texture, (0, 0), self.sigma)
         split = np.clip(low + high + 0.5, 0, 255).astype(np.uint8)

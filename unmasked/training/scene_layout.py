@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--export", type=Path, help="write the run's weights as fp16 to this .safetensors file and stop")
     args = p.parse_args(argv)
     if args.export:
-        from unmasked.checkpoint import load_checkpoint
+        from unmasked.checkpoint import load_checkpoint  # only the export reads a checkpoint back
 
         model = load_checkpoint(args.out / "scene_layout.safetensors")
         save_checkpoint(model, args.export, dtype=torch.float16, metadata={"source": str(args.out)})
