@@ -25,6 +25,8 @@ its pull-push start and 5 % closer than Telea run at 64 px, but through ``layout
 256 px the fill was 0.3 dB *below* the same filler with Telea's low band (README, "Remove an
 object from a photo"): at 64 px every cell that a thin stroke touches is a hole, so the network
 never sees the known pixels between the strokes that Telea, at the photo's resolution, uses.
+A prototype given Telea's full-resolution fill scaled down (and each cell's hole coverage) in
+place of pull-push beat both after 1,000 steps (README); this model is to be rebuilt on that input.
 """
 
 from __future__ import annotations
