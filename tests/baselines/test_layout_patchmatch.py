@@ -22,12 +22,11 @@ def test_an_untrained_network_changes_nothing_but_its_correction() -> None:
     rgb, hole = _photo()
     net = SceneLayout(base_channels=4)  # zero-initialised head: the layout is its pull-push start
     filler = LayoutPatchMatch(layout_model=net)
-    telea = filler.smooth_fill(rgb, hole) - filler.layout_correction(rgb, hole, filler.smooth_fill(rgb, hole) * 0)
     correction = filler.layout_correction(rgb, hole, TeleaPatchMatch().smooth_fill(rgb, hole))
     assert np.all(correction[~hole] == 0)
     assert np.abs(correction[hole]).mean() < 12  # pull-push and Telea agree on a smooth ramp, roughly
     out = filler.fill_uint8(rgb, hole)
-    assert np.array_equal(out[~hole], rgb[~hole]) and np.isfinite(telea).all()
+    assert np.array_equal(out[~hole], rgb[~hole])
 
 
 def test_the_correction_moves_the_low_band_to_the_networks_layout() -> None:

@@ -1,4 +1,4 @@
-"""``layout_patchmatch``: the scene filler with a learned low band.
+"""``LayoutPatchMatch``: the scene filler with a learned low band (not registered yet).
 
 :class:`~unmasked.baselines.classical.TeleaPatchMatch` splits a hole's fill by spatial frequency:
 Telea's colour and shading below ``sigma``, PatchMatch's copied texture above. Telea's guess of a
