@@ -113,7 +113,7 @@ class TeleaPatchMatch(ClassicalBaseline):
     known pixel: next to the known pixels diffusion is the better guess, and thin strokes are
     filled by it almost entirely. PatchMatch runs with Newson et al.'s texture features (``texture``
     16, chosen over 0, 1, 4 and 64: on the held-out scenes' NVIDIA holes realism 0.610 against
-    0.625 without them, detail 71 % of the photo's against 63 %, PSNR 0.06 dB lower; by eye, grass,
+    0.625 without them, detail 71 % of the photo's against 63 %, PSNR 0.06 dB lower; by eye, snow,
     needles and trees get their texture instead of a smudge). Measured on held-out scenes at 256² (``sigma`` 8 px chosen over
     2, 4, 6 and 16, ``edge`` 3 px over none and a texture ramp): with the NVIDIA holes, PSNR above
     Telea's and Navier-Stokes' in five of six hole-ratio buckets (0.01 dB below Telea's in the

@@ -43,7 +43,7 @@ class LayoutPatchMatch(TeleaPatchMatch):
 
     def smooth_fill(self, rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
         """float32 (H, W, 3): Telea's fill of ``hole`` plus the network's correction, upsampled."""
-        telea = cv2.inpaint(rgb, hole.astype(np.uint8), self.radius, cv2.INPAINT_TELEA).astype(np.float32)
+        telea = super().smooth_fill(rgb, hole)
         return telea + self.layout_correction(rgb, hole, telea)
 
     @torch.no_grad()

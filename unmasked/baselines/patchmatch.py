@@ -213,7 +213,7 @@ def _texture_features(rgb: np.ndarray, hole: np.ndarray, r: int, min_size: int, 
     vx[:, :-1] = known[:, :-1] & known[:, 1:]
     vy[:-1] = known[:-1] & known[1:]
     scales, side = 1, min(hole.shape)
-    while side // 2 >= max(min_size, 4 * r + 2):
+    while _can_halve(side, r, min_size):
         scales, side = scales + 1, side // 2
     k = (2 ** (scales - 1),) * 2
     feats = []
@@ -224,9 +224,14 @@ def _texture_features(rgb: np.ndarray, hole: np.ndarray, r: int, min_size: int, 
     return (np.sqrt(weight) * np.stack(feats, axis=2)).astype(np.float32)
 
 
+def _can_halve(side: int, r: int, min_size: int) -> bool:
+    """Whether a scale whose shorter side is ``side`` gets a coarser one: the pyramid's size rule."""
+    return side // 2 >= max(min_size, 4 * r + 2)
+
+
 def _pyramid(img: np.ndarray, hole: np.ndarray, r: int, min_size: int,
              avoid: np.ndarray | None = None) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Scales [(image (h, w, 3) float32, hole (h, w) bool, avoid (h, w) bool)], finest first,
+    """Scales [(image (h, w, C) float32, hole (h, w) bool, avoid (h, w) bool)], finest first,
     halving each time.
 
     A coarse pixel averages the known fine pixels in the 4 x 4 window around its 2 x 2 block
@@ -237,7 +242,7 @@ def _pyramid(img: np.ndarray, hole: np.ndarray, r: int, min_size: int,
     """
     avoid = np.zeros_like(hole) if avoid is None else avoid
     levels = [(img.copy(), hole.copy(), avoid.copy())]
-    while min(hole.shape) // 2 >= max(min_size, 4 * r + 2):
+    while _can_halve(min(hole.shape), r, min_size):
         pad = ((0, hole.shape[0] % 2), (0, hole.shape[1] % 2))
         known = np.pad(~hole, pad).astype(np.float32)
         num = _blur_half(np.pad(img, (*pad, (0, 0))) * known[..., None])
@@ -445,7 +450,7 @@ def _patchmatch(
 def _vote(
     img: np.ndarray, hole: np.ndarray, targets: np.ndarray, nnf: np.ndarray, cost: np.ndarray, two_sigma2: float, r: int
 ) -> None:
-    """Set every hole pixel of ``img`` (H, W, 3) to the average, weighted by exp(-cost / two_sigma2),
+    """Set every hole pixel of ``img`` (H, W, C) to the average, weighted by exp(-cost / two_sigma2),
     of the pixels that the matches of its overlapping target patches ((N,) ``cost``) hold there."""
     h, w = hole.shape
     nc = img.shape[2]

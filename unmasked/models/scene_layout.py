@@ -1,7 +1,7 @@
 """A small network that lays out a hole's colour and shading in natural photos, at low resolution.
 
-The learned half of the scene filler ``layout_patchmatch``
-(:class:`unmasked.baselines.classical.LayoutPatchMatch`): the network gives the hole's large-scale
+The learned half of the scene filler
+:class:`unmasked.baselines.layout_patchmatch.LayoutPatchMatch`: the network gives the hole's large-scale
 structure and colour (its low band), PatchMatch copies the photo's own texture on top. With 148
 natural photos on hand, a network that paints texture too is far behind exemplar copying (the
 README's "Remove an object from a photo"), so this one works where little data goes a long way:
