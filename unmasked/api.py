@@ -36,7 +36,7 @@ from unmasked.pipelines.unmask import unmask_array
 def load_model(spec: str | os.PathLike | InpaintModel | WholeImageFiller) -> InpaintModel | WholeImageFiller:
     """A model from a shipped preset (see ``unmasked models``), a registered baseline name
     (``"telea"``), a checkpoint path (``*.safetensors``), or ``"auto"`` (the face preset on
-    faces, ``telea_patchmatch`` elsewhere: :class:`~unmasked.pipelines.auto.FaceAwareFill`); see
+    faces, ``layout_patchmatch`` elsewhere: :class:`~unmasked.pipelines.auto.FaceAwareFill`); see
     :func:`unmasked.hub.load_model`.
 
     A learned architecture named without weights raises ``ValueError`` naming the presets.

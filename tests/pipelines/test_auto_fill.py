@@ -36,7 +36,7 @@ def _hole(shape, *boxes):
 
 def test_auto_is_the_face_preset_and_the_scene_filler(auto):
     assert isinstance(auto, FaceAwareFill)
-    assert auto.config == {"name": "auto", "kwargs": {"face": "pconv_unet_faces128", "scene": "telea_patchmatch"}}
+    assert auto.config == {"name": "auto", "kwargs": {"face": "pconv_unet_faces128", "scene": "layout_patchmatch"}}
     # a pipeline, not a network: no parameters, no forward on tensors
     assert isinstance(auto, WholeImageFiller) and not isinstance(auto, torch.nn.Module)
     assert Inpainter(auto).model is auto
@@ -47,8 +47,8 @@ def test_auto_without_a_face_is_the_scene_filler_byte_for_byte(auto):
     rgb = (np.linspace(0, 255, 96)[None, :, None] + rng.normal(0, 3, (64, 96, 3))).clip(0, 255).astype(np.uint8)
     hole = _hole(rgb.shape, (slice(20, 40), slice(30, 60)))
     result = fill_array(rgb, hole, auto)
-    np.testing.assert_array_equal(result.image, fill_array(rgb, hole, load_model("telea_patchmatch")).image)
-    assert result.note == "no face at the hole: filled with telea_patchmatch"
+    np.testing.assert_array_equal(result.image, fill_array(rgb, hole, load_model("layout_patchmatch")).image)
+    assert result.note == "no face at the hole: filled with layout_patchmatch"
 
 
 def test_auto_fills_the_face_with_the_face_model_and_the_rest_with_the_scene_filler(auto, astronaut):
@@ -57,7 +57,7 @@ def test_auto_fills_the_face_with_the_face_model_and_the_rest_with_the_scene_fil
     # the scene filler copies from anywhere but the faces auto found
     avoid = face_avoid(detect_faces(astronaut), hole.shape)
     assert avoid is not None and avoid[MOUTH].all() and not avoid[SUIT].any()
-    scene = fill_array(astronaut, hole, load_model("telea_patchmatch"), avoid=avoid).image
+    scene = fill_array(astronaut, hole, load_model("layout_patchmatch"), avoid=avoid).image
     np.testing.assert_array_equal(result.image[~hole], astronaut[~hole])
     mouth, suit = _hole(astronaut.shape, MOUTH), _hole(astronaut.shape, SUIT)
     # the mouth is the face model's work, the suit (no trusted face there) is the scene filler's, untouched
@@ -109,5 +109,5 @@ def test_auto_keeps_the_scene_fill_where_the_hole_swallows_a_whole_face(auto, as
     assert faces  # the face is found in the photo, and its aligned crop is all hole
     result = fill_array(astronaut, hole, auto)
     avoid = face_avoid(faces, hole.shape)
-    np.testing.assert_array_equal(result.image, fill_array(astronaut, hole, load_model("telea_patchmatch"), avoid=avoid).image)
-    assert result.note == "no face at the hole: filled with telea_patchmatch"
+    np.testing.assert_array_equal(result.image, fill_array(astronaut, hole, load_model("layout_patchmatch"), avoid=avoid).image)
+    assert result.note == "no face at the hole: filled with layout_patchmatch"

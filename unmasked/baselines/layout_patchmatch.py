@@ -1,10 +1,11 @@
-"""``LayoutPatchMatch``: the scene filler with a learned low band (not registered yet).
+"""``layout_patchmatch``: the scene filler with a learned low band.
 
 :class:`~unmasked.baselines.classical.TeleaPatchMatch` splits a hole's fill by spatial frequency:
 Telea's colour and shading below ``sigma``, PatchMatch's copied texture above. Telea's guess of a
 large hole's colour is a diffusion: the boundary's colours smeared inwards. Here a small network
 (:class:`~unmasked.models.scene_layout.SceneLayout`, trained on natural photos at 64 px) corrects
-that low band: the photo is scaled to the network's side, the network lays out the hole, and its
+that low band: Telea fills the hole at the photo's resolution, the photo so filled is scaled to
+the network's side (the hole's coverage with it), the network lays out the hole, and its
 difference from the scaled Telea fill is scaled back up and added to Telea's fill at the photo's
 resolution. Next to the known pixels the two agree (the network sees them), so the correction
 fades to nothing at the hole's edge and no seam appears; the texture stays PatchMatch's, copied
@@ -12,9 +13,9 @@ from the photo itself. This is the hybrid the object-removal issue allows where 
 hand are too few for a network to paint texture: the network lays out structure and colour,
 exemplar patches supply the texture.
 
-No layout weights ship yet (:mod:`unmasked.models.scene_layout` says why), so this filler is not
-registered by :mod:`unmasked.baselines` and ``fill``/``eval`` do not offer it; build it with a
-trained run to score one: ``LayoutPatchMatch(layout_model=load_checkpoint(run / "scene_layout.safetensors"))``.
+The network is a frozen model it is built on (``layout``, default the shipped ``scene_layout64``),
+loaded by :func:`unmasked.checkpoint.build_model`; ``unmasked fill --model layout_patchmatch``
+and :func:`unmasked.hub.load_model` do that.
 """
 
 from __future__ import annotations
@@ -25,48 +26,46 @@ import torch
 
 from unmasked.baselines.classical import TeleaPatchMatch
 from unmasked.models.base import InpaintModel
+from unmasked.models.scene_layout import network_input
+from unmasked.registry import register_model
 
 
+@register_model("layout_patchmatch", "Telea + a learned 64 px layout for colour and shading, PatchMatch's texture "
+                                     "(Newson et al. 2014 features), Navier-Stokes at the edge")
 class LayoutPatchMatch(TeleaPatchMatch):
     """Telea + a network's low-band correction for colour and shading, PatchMatch's texture,
     Navier-Stokes at the edge (see the module docstring).
 
-    ``layout_model`` is the layout network, loaded (:class:`~unmasked.models.scene_layout.SceneLayout`)."""
+    ``layout`` names the layout network (a shipped preset or a ``.safetensors`` path);
+    ``layout_model`` is that network, loaded (:func:`unmasked.checkpoint.build_model` hands it in).
+    """
 
     runtime_args = ("layout_model",)
-    registry_name = None
+    builds_on = {"layout": "layout_model"}
 
-    def __init__(self, layout_model: InpaintModel, sigma: float = 8.0, edge: float = 3.0, patch_size: int = 7,
-                 seed: int = 0, radius: int = 3, texture: float = 16.0):
+    def __init__(self, layout: str = "scene_layout64", sigma: float = 8.0, edge: float = 3.0, patch_size: int = 7,
+                 seed: int = 0, radius: int = 3, texture: float = 16.0, layout_model: InpaintModel | None = None):
         super().__init__(sigma=sigma, edge=edge, patch_size=patch_size, seed=seed, radius=radius, texture=texture)
-        self.layout_model = layout_model.eval()
+        if layout_model is None:
+            raise ValueError("layout_patchmatch is built on a layout network: build it with "
+                             "unmasked.checkpoint.build_model('layout_patchmatch', layout=...) or load_model")
+        if layout_model.task != "layout":
+            raise ValueError(f"layout_patchmatch: {layout!r} is a {layout_model.task!r} model, not a scene layout")
+        # a plain attribute, not a submodule: the layout weights are not this filler's parameters
+        self.__dict__["layout_model"] = layout_model.eval()
 
     def smooth_fill(self, rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
         """float32 (H, W, 3): Telea's fill of ``hole`` plus the network's correction, upsampled."""
         telea = super().smooth_fill(rgb, hole)
-        return telea + self.layout_correction(rgb, hole, telea)
+        return telea + self.layout_correction(telea, hole)
 
     @torch.no_grad()
-    def layout_correction(self, rgb: np.ndarray, hole: np.ndarray, telea: np.ndarray) -> np.ndarray:
-        """float32 (H, W, 3), zero outside ``hole``: the network's layout minus Telea's fill, both at
-        the network's scale (the longer side ``working_size``), resized to the photo."""
+    def layout_correction(self, telea: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        """float32 (H, W, 3), zero outside ``hole``: the network's layout minus Telea's fill (``telea``,
+        the photo with its hole filled), both at the network's scale, resized to the photo."""
+        net = self.layout_model
+        image, cover, (sh, sw) = network_input(telea, hole, net.working_size or 64, net.multiple)
+        out = net(image, cover).image
+        delta = ((out - image) * 127.5)[0, :, :sh, :sw].permute(1, 2, 0).numpy()
         h, w = hole.shape
-        side = self.layout_model.working_size or 64
-        scale = side / max(h, w)
-        sh, sw = max(1, round(h * scale)), max(1, round(w * scale))
-        m = self.layout_model.multiple
-        ph, pw = -(-sh // m) * m, -(-sw // m) * m
-        small_rgb = cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA).astype(np.float32)
-        small_telea = cv2.resize(telea, (sw, sh), interpolation=cv2.INTER_AREA)
-        small_hole = cv2.resize(hole.astype(np.float32), (sw, sh), interpolation=cv2.INTER_AREA) > 0
-        # pad to the network's multiple by reflection, the padding counted as known
-        pad = ((0, ph - sh), (0, pw - sw))
-        x = np.pad(small_rgb, (*pad, (0, 0)), mode="reflect") / 127.5 - 1.0
-        k = np.pad(small_hole, pad)
-        x[k] = 0.0
-        image = torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None]
-        mask = torch.from_numpy(k.astype(np.float32))[None, None]
-        out = self.layout_model(image, mask).image[0, :, :sh, :sw].permute(1, 2, 0).numpy()
-        delta = ((out + 1.0) * 127.5 - small_telea) * small_hole[..., None]
-        up = cv2.resize(delta, (w, h), interpolation=cv2.INTER_CUBIC)
-        return up * hole[..., None]
+        return cv2.resize(delta, (w, h), interpolation=cv2.INTER_CUBIC) * hole[..., None]

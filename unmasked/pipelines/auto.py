@@ -2,14 +2,14 @@
 
 Chosen from measurements (README, "Which model fills by default" and "Object removal"): on
 held-out aligned faces the face preset beats Telea and Navier-Stokes, while on held-out natural
-scenes (CBSD68 + Sun-Hays) no learned model we have beats Telea on PSNR, and Telea's shading
-with PatchMatch's texture (``telea_patchmatch``) has PatchMatch's realism, far above Telea's, with
-PSNR above Telea's in every bucket of the NVIDIA holes (0.14 dB below it on solid object holes).
-So :class:`FaceAwareFill`
+scenes (CBSD68 + Sun-Hays) the scene filler ``layout_patchmatch`` (Telea's shading corrected by a
+small network trained on natural photos at 64 px, with PatchMatch's texture) has PSNR above
+Telea's in every hole-ratio bucket, on NVIDIA and on solid object holes, and realism at or
+below PatchMatch's, far below Telea's. So :class:`FaceAwareFill`
 
 1. finds the faces in the photo (BlazeFace + FaceMesh, :mod:`unmasked.faces.detect`; with
    dlib's HOG, faces with a margin below :data:`AUTO_MIN_SCORE` are not trusted);
-2. fills the whole hole with the scene filler (``telea_patchmatch`` by default), which also
+2. fills the whole hole with the scene filler (``layout_patchmatch`` by default), which also
    validates the input and handles an empty mask; a patch-copying scene filler may not copy
    from those faces (their boxes enlarged by half: ``avoid``), so no piece of a face lands on
    a wall;

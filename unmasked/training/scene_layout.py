@@ -10,18 +10,20 @@ training files of ``--scenes`` (CBSD68 + Sun-Hays; one file in five is held out,
 photos of people, whose streets, rooms and skies are natural photos too). Half of each batch
 comes from each. Every sample is a fresh random square crop of 35-100 % of the shorter side,
 flipped at random, scaled to 256 px, with a fresh hole (free-form strokes with a box 30 %,
-irregular 30 %, object-shaped 40 %, drawn at 256 px); the photo and the hole are then scaled to
-the network's 64 px (a cell is a hole if any of its pixels is). Nothing is reused, so 118 + 1,028
-photos give as many different samples as the run has steps.
+irregular 30 %, object-shaped 40 %, drawn at 256 px). The hole is prefilled by Telea at 256 px,
+as the filler does at the photo's resolution, and the prefill, the hole's coverage and the photo
+are scaled to the network's 64 px (:func:`unmasked.models.scene_layout.network_input`). Nothing
+is reused, so 118 + 1,028 photos give as many different samples as the run has steps.
 
-Loss: L1 over the hole's cells. Adam (``--lr``, betas 0.9 / 0.99), gradients clipped at norm
-0.5. Deterministic by ``--seed``: batch ``k`` draws from ``default_rng([seed, k])``, so a run
-that stops and goes on from ``state.pt`` sees the same batches as one that never stopped.
+Loss: L1 over the hole's cells. Adam (``--lr``, betas 0.9 / 0.99, times 0.1 from step
+``--lr-drop-at``), gradients clipped at norm 0.5. Deterministic by ``--seed``: batch ``k`` draws
+from ``default_rng([seed, k])``, so a run that stops and goes on from ``state.pt`` sees the same
+batches as one that never stopped.
 
 Writes into ``--out``: ``state.pt`` (weights, optimiser and step, every ``--ckpt-every`` steps;
 outside the repository), ``scene_layout.safetensors`` (fp32) and ``log.csv`` (step, training
-loss, held-out L1 of the network and of its pull-push start on a fixed set of 96 held-out
-crops). ``--export PATH`` writes the fp16 file that ships.
+loss, held-out L1 of the network and of its Telea start on a fixed set of 96 held-out crops).
+``--export PATH`` writes the fp16 file that ships.
 """
 
 from __future__ import annotations
@@ -39,10 +41,14 @@ from unmasked.checkpoint import save_checkpoint
 from unmasked.conventions import load_image
 from unmasked.data.datasets import file_split, list_images
 from unmasked.masks.generators import make_mask
-from unmasked.models.scene_layout import SceneLayout, pull_push
+from unmasked.models.scene_layout import SceneLayout, network_input
 
 #: the side samples are cut and holed at, before scaling to the network's side
 SAMPLE = 256
+#: Telea's neighbourhood radius, as the filler's (``TeleaPatchMatch(radius=3)``)
+TELEA_RADIUS = 3
+#: what the shipped weights were trained on (the catalogue shows it)
+DATA = "natural photos: CBSD68 + Sun-Hays training files, RMFD real photos (research-only)"
 #: hole kinds and their shares (the seeds' mix plus object-shaped holes)
 KINDS = (("free_form_box", 0.3), ("irregular", 0.3), ("object", 0.4))
 
@@ -77,16 +83,17 @@ def sample(photos: list[np.ndarray], rng: np.random.Generator) -> tuple[np.ndarr
     return crop, make_mask(kind, (SAMPLE, SAMPLE), rng)
 
 
-def to_tensors(items: list[tuple[np.ndarray, np.ndarray]], side: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Photos scaled to ``side`` in [-1, 1] (N, 3, side, side) and their holes (N, 1, side, side),
-    a cell being a hole if any of its pixels is."""
-    images, masks = [], []
+def to_tensors(items: list[tuple[np.ndarray, np.ndarray]], side: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The network's input and target for square samples at ``side``: Telea's prefills (N, 3),
+    the holes' coverage (N, 1) and the photos (N, 3), in [-1, 1]."""
+    prefills, covers, photos = [], [], []
     for photo, hole in items:
-        images.append(cv2.resize(photo, (side, side), interpolation=cv2.INTER_AREA).astype(np.float32) / 127.5 - 1)
-        masks.append(cv2.resize(hole.astype(np.float32), (side, side), interpolation=cv2.INTER_AREA) > 0)
-    image = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
-    mask = torch.from_numpy(np.stack(masks).astype(np.float32))[:, None]
-    return image, mask
+        telea = cv2.inpaint(photo, hole.astype(np.uint8), TELEA_RADIUS, cv2.INPAINT_TELEA)
+        prefill, cover, _ = network_input(telea, hole, side)
+        prefills.append(prefill)
+        covers.append(cover)
+        photos.append(network_input(photo, hole, side)[0])
+    return torch.cat(prefills), torch.cat(covers), torch.cat(photos)
 
 
 def hole_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -94,16 +101,17 @@ def hole_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> tor
     return ((pred - target).abs() * mask).sum() / mask.sum().clamp(min=1) / 3
 
 
-def train(out: Path, *, scenes: str, photos: str, max_steps: int, batch: int = 32, lr: float = 4e-4, seed: int = 0,
-          ckpt_every: int = 250, threads: int = 1, log_every: int = 100, base_channels: int = 32) -> Path:
+def train(out: Path, *, scenes: str, photos: str, max_steps: int, batch: int = 16, lr: float = 4e-4, seed: int = 0,
+          ckpt_every: int = 250, threads: int = 1, log_every: int = 100, base_channels: int = 32,
+          lr_drop_at: int | None = None) -> Path:
     """Train (or go on from ``out/state.pt``) up to ``max_steps``; returns the fp32 weights' path."""
     torch.set_num_threads(threads)
     out.mkdir(parents=True, exist_ok=True)
     pools = [load_photos(scenes, "train"), load_photos(photos)] if photos else [load_photos(scenes, "train")]
     held_out = load_photos(scenes, "val")
-    val_image, val_mask = to_tensors([sample(held_out, np.random.default_rng([seed, 10**9, k])) for k in range(96)], 64)
+    val_items = [sample(held_out, np.random.default_rng([seed, 10**9, k])) for k in range(96)]
     torch.manual_seed(seed)
-    model = SceneLayout(base_channels=base_channels)
+    model = SceneLayout(base_channels=base_channels, levels=4, working_size=64)  # all recorded in the weights
     opt = torch.optim.Adam(model.parameters(), lr, betas=(0.9, 0.99))
     step = 0
     state_path = out / "state.pt"
@@ -113,20 +121,24 @@ def train(out: Path, *, scenes: str, photos: str, max_steps: int, batch: int = 3
         opt.load_state_dict(state["opt"])
         step = int(state["step"])
     side = model.working_size
+    val_prefill, val_cover, val_photo = to_tensors(val_items, side)
+    val_flag = (val_cover > 0).float()
     log = out / "log.csv"
     new_log = not log.is_file()
     with log.open("a", newline="") as fh:
         writer = csv.writer(fh)
         if new_log:
-            writer.writerow(["step", "loss", "val_l1", "val_l1_pull_push", "s_per_step"])
+            writer.writerow(["step", "loss", "val_l1", "val_l1_telea", "s_per_step"])
         t0 = time.time()
         start = step
         while step < max_steps:
             rng = np.random.default_rng([seed, step])
             items = [sample(pools[k % len(pools)], rng) for k in range(batch)]
-            image, mask = to_tensors(items, side)
+            prefill, cover, photo = to_tensors(items, side)
+            for group in opt.param_groups:
+                group["lr"] = lr * (0.1 if lr_drop_at is not None and step >= lr_drop_at else 1.0)
             model.train()
-            loss = hole_l1(model(image * (1 - mask), mask).image, image, mask)
+            loss = hole_l1(model(prefill, cover).image, photo, (cover > 0).float())
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 0.5)
@@ -135,8 +147,8 @@ def train(out: Path, *, scenes: str, photos: str, max_steps: int, batch: int = 3
             if step % log_every == 0 or step == max_steps:
                 model.eval()
                 with torch.no_grad():
-                    val = hole_l1(model(val_image * (1 - val_mask), val_mask).image, val_image, val_mask).item()
-                base = hole_l1(pull_push(val_image * (1 - val_mask), 1 - val_mask), val_image, val_mask).item()
+                    val = hole_l1(model(val_prefill, val_cover).image, val_photo, val_flag).item()
+                base = hole_l1(val_prefill, val_photo, val_flag).item()
                 writer.writerow([step, f"{loss.item():.5f}", f"{val:.5f}", f"{base:.5f}",
                                  f"{(time.time() - t0) / (step - start):.3f}"])
                 fh.flush()
@@ -153,8 +165,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--photos", default="../shared/data/real_masked_photos",
                    help="more natural photos, all used for training ('' for none)")
     p.add_argument("--max-steps", type=int, default=6000)
-    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--batch", type=int, default=16)
     p.add_argument("--lr", type=float, default=4e-4)
+    p.add_argument("--lr-drop-at", type=int, help="step from which the learning rate is a tenth")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--base-channels", type=int, default=32, help="the U-Net's first width (doubling over 4 stages)")
     p.add_argument("--ckpt-every", type=int, default=250)
@@ -165,10 +178,12 @@ def main(argv: list[str] | None = None) -> None:
         from unmasked.checkpoint import load_checkpoint  # only the export reads a checkpoint back
 
         model = load_checkpoint(args.out / "scene_layout.safetensors")
-        save_checkpoint(model, args.export, dtype=torch.float16, metadata={"source": str(args.out)})
+        meta = {**(model.checkpoint_metadata or {}), "data": DATA, "source": args.out.name}
+        save_checkpoint(model, args.export, dtype=torch.float16, metadata=meta)
         return
     train(args.out, scenes=args.scenes, photos=args.photos, max_steps=args.max_steps, batch=args.batch, lr=args.lr,
-          seed=args.seed, ckpt_every=args.ckpt_every, threads=args.threads, base_channels=args.base_channels)
+          seed=args.seed, ckpt_every=args.ckpt_every, threads=args.threads, base_channels=args.base_channels,
+          lr_drop_at=args.lr_drop_at)
 
 
 if __name__ == "__main__":
