@@ -27,7 +27,7 @@ from pathlib import Path
 from unmasked.checkpoint import WEIGHTS_DIR, CheckpointError, build_model, load_checkpoint, read_checkpoint_info
 from unmasked.models.base import Model, SegmentModel
 from unmasked.models.face_identity import FaceEmbedder, load_mobilefacenet
-from unmasked.registry import UnknownModelError, create_model, list_models, model_entry
+from unmasked.registry import UnknownModelError, list_models, model_entry
 
 CHECKPOINT_SUFFIXES = (".safetensors",)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from unmasked import create_model, list_models, load_checkpoint, save_checkpoint
+from unmasked import list_models, load_checkpoint, save_checkpoint
 from unmasked.checkpoint import build_model
 from unmasked.models.base import DeepFillOutput, EmbedModel, InpaintModel, InpaintOutput, SegmentModel
 from unmasked.registry import _BUILTIN_MODULES, model_entry

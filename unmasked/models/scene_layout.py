@@ -40,7 +40,6 @@ from torch import nn
 from unmasked.models.base import InpaintModel, InpaintOutput
 from unmasked.registry import register_model
 
-
 #: the network's input channels: prefilled RGB, hole flag, hole coverage
 IN_CHANNELS = 5
 
