@@ -5,7 +5,7 @@ The learned half of the scene filler ``layout_patchmatch``
 large-scale structure and colour (its low band), PatchMatch copies the photo's own texture on top.
 With 148 natural photos on hand, a network that paints texture too is far behind exemplar copying
 (the README's "Remove an object from a photo"), so this one works where little data goes a long
-way: the image at 64 px, a few hundred thousand holes.
+way: the image at 64 px, and a fresh crop and hole for every sample (64,000 for the shipped weights).
 
 * **Input (5 channels at 64 px):** the photo with its hole *prefilled* by Telea's fast marching
   (A. Telea, J. Graphics Tools 2004) run at the photo's own resolution and only then scaled down,
