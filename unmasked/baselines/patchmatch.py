@@ -55,7 +55,6 @@ def patchmatch_inpaint(
     weighted: bool = True,
     guide: np.ndarray | None = None,
     avoid: np.ndarray | None = None,
-    final: str = "vote",
     texture: float = 0.0,
 ) -> np.ndarray:
     """Fill ``hole`` in ``rgb`` by multi-scale PatchMatch + voting (Wexler 2007, Barnes 2009).
@@ -79,13 +78,6 @@ def patchmatch_inpaint(
         avoid: bool (H, W) or None: known pixels no source patch may contain (e.g. people's
             faces, which copied onto a wall read as faces); they still count as the hole's
             context. Ignored when it leaves no whole known patch to copy from.
-        final: how the finest scale's result is made from its last nearest-neighbour field.
-            ``"vote"``: the weighted vote of every overlapping patch (Wexler et al.; averaging
-            up to ``p^2`` patches per pixel softens the texture). ``"copy"``: each hole pixel
-            is copied from the photo through the match of its own patch (the patch centred on
-            it, or the nearest whole patch at the image border): the photo's own grain, with
-            seams where neighbouring matches disagree.
-
         texture: weight of texture features in the patch distance (Newson et al. 2014); 0 = off.
             Each pixel also carries the mean absolute horizontal and vertical grey-level
             differences over a window as wide as the coarsest scale's pixel, computed on the
@@ -102,8 +94,6 @@ def patchmatch_inpaint(
         ValueError: on malformed inputs, or when the hole covers the whole image.
     """
     rgb, hole = _check_inputs(rgb, hole, patch_size)
-    if final not in ("vote", "copy"):
-        raise ValueError(f"final must be 'vote' or 'copy', got {final!r}")
     if guide is not None and guide.shape != rgb.shape:
         raise ValueError(f"guide must have the image's shape {rgb.shape}, got {guide.shape}")
     out = rgb.copy()
@@ -164,12 +154,6 @@ def patchmatch_inpaint(
             two_sigma2 = 2.0 * float(np.percentile(cost, 75)) + 1e-6 if weighted else np.inf
             _vote(img, lhole, targets, nnf, cost, two_sigma2, r)
 
-    if final == "copy":
-        h, w = hole.shape
-        ys, xs = np.nonzero(hole)
-        cy, cx = np.clip(ys, r, h - r - 1), np.clip(xs, r, w - r - 1)
-        out[ys, xs] = rgb[nnf[cy, cx, 0] + ys - cy, nnf[cy, cx, 1] + xs - cx]
-        return out
     filled = np.clip(levels[0][0][..., :3] + 0.5, 0, 255).astype(np.uint8)
     out[hole] = filled[hole]
     return out

@@ -42,9 +42,12 @@ from unmasked.conventions import load_image
 from unmasked.data.datasets import file_split, list_images
 from unmasked.masks.generators import make_mask
 from unmasked.models.scene_layout import SceneLayout, network_input
+from unmasked.training.data import RandomCrops
 
 #: the side samples are cut and holed at, before scaling to the network's side
 SAMPLE = 256
+#: a crop's side, as a fraction of the photo's shorter side (uniform in this range)
+SCALES = (0.35, 1.0)
 #: Telea's neighbourhood radius, as the filler's (``TeleaPatchMatch(radius=3)``)
 TELEA_RADIUS = 3
 #: what the shipped weights were trained on (the catalogue shows it)
@@ -53,9 +56,10 @@ DATA = "natural photos: CBSD68 + Sun-Hays training files, RMFD real photos (rese
 KINDS = (("free_form_box", 0.3), ("irregular", 0.3), ("object", 0.4))
 
 
-def load_photos(root: str | Path, split: str | None = None, max_side: int = 400) -> list[np.ndarray]:
-    """uint8 RGB photos below ``root`` (one side of the 1-in-5 file split if ``split``), each
-    scaled so its longer side is at most ``max_side``."""
+def load_photos(root: str | Path, split: str | None = None, max_side: int = 400) -> RandomCrops:
+    """The uint8 RGB photos below ``root`` (one side of the 1-in-5 file split if ``split``), each
+    scaled so its longer side is at most ``max_side``, as random crops of :data:`SCALES` of the
+    shorter side at :data:`SAMPLE` px (the Lightning trainer's ``data.scales`` crops)."""
     paths = list_images(root)
     if split:
         paths = [paths[i] for i in file_split(len(paths), split, 0.2)]
@@ -64,21 +68,15 @@ def load_photos(root: str | Path, split: str | None = None, max_side: int = 400)
         rgb = load_image(path).rgb
         f = max_side / max(rgb.shape[:2])
         photos.append(cv2.resize(rgb, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if f < 1 else rgb)
-    return photos
+    return RandomCrops(photos, SAMPLE, SCALES)
 
 
-def sample(photos: list[np.ndarray], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """A random square crop (35-100 % of the shorter side, maybe flipped) at :data:`SAMPLE` px and a
-    fresh hole for it: (uint8 (S, S, 3), bool (S, S))."""
-    rgb = photos[int(rng.integers(len(photos)))]
-    h, w = rgb.shape[:2]
-    side = max(8, int(min(h, w) * rng.uniform(0.35, 1.0)))
-    y, x = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
-    crop = rgb[y:y + side, x:x + side]
+def sample(photos: RandomCrops, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A random crop of a random photo, flipped half the time, and a fresh hole for it:
+    (uint8 (S, S, 3), bool (S, S)) at :data:`SAMPLE` px."""
+    crop = photos.draw(int(rng.integers(len(photos))), rng).numpy()
     if rng.random() < 0.5:
-        crop = crop[:, ::-1]
-    interp = cv2.INTER_AREA if side > SAMPLE else cv2.INTER_CUBIC
-    crop = cv2.resize(np.ascontiguousarray(crop), (SAMPLE, SAMPLE), interpolation=interp)
+        crop = np.ascontiguousarray(crop[:, ::-1])
     kind = KINDS[int(rng.choice(len(KINDS), p=[p for _, p in KINDS]))][0]
     return crop, make_mask(kind, (SAMPLE, SAMPLE), rng)
 
