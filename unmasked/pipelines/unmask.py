@@ -212,6 +212,7 @@ def grow_by_colour(aligned: np.ndarray, prob: np.ndarray, landmarks: np.ndarray,
     labels[cv2.erode((prob > 0.8).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0] = cv2.GC_FGD
     if not (labels == cv2.GC_FGD).any():
         return pred
+    cv2.setRNGSeed(0)  # GrabCut's colour models start from k-means on OpenCV's global RNG: same photo, same region
     try:
         cv2.grabCut(np.ascontiguousarray(aligned), labels, None, np.zeros((1, 65)), np.zeros((1, 65)), iterations,
                     cv2.GC_INIT_WITH_MASK)
