@@ -449,3 +449,49 @@ def test_unmask_is_deterministic_with_the_colour_growth(astronaut):
     first, *others = [unmask_array(masked, load_model("telea"), boxes=[box]).image for _ in range(3)]
     for other in others:
         np.testing.assert_array_equal(first, other)
+
+
+def test_a_large_face_is_pasted_back_at_its_own_resolution(astronaut):
+    """A face 2.7x the crop: the fill is pasted from a crop at 3x, so the feather ring outside the
+    hole blends the fill with the photo itself, not with a copy shrunk to 128² and scaled up."""
+    import cv2
+
+    from unmasked.faces import align_face, face_from_box
+    from unmasked.faces.align import scale_of
+    from unmasked.masks.face_mask import put_face_mask
+
+    rgb = cv2.resize(astronaut, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+    box = tuple(2 * v for v in ASTRONAUT_BOX)
+    face = face_from_box(rgb, box)
+    assert round(1 / scale_of(align_face(rgb, face, 128).matrix)) == 3
+    masked, hole = put_face_mask(rgb, face, np.random.default_rng(0), kind="surgical")
+    native = unmask_array(masked, load_model("telea"), boxes=[box], grabcut=False)
+    cropres = unmask_array(masked, load_model("telea"), boxes=[box], grabcut=False, native=False)
+    for r in (native, cropres):
+        assert (r.region & hole).sum() / hole.sum() > 0.97
+    near = cv2.dilate(cropres.region.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    assert not (native.region & ~near).any()  # no farther out than before
+    # the ring the seam's feather covers outside the hole (16-28 px out; the hole is dilated by ~11
+    # px): closer to the photo now, since the fill is blended with the photo, not a blurred copy
+    dist = cv2.distanceTransform((~hole).astype(np.uint8), cv2.DIST_L2, 5)
+    ring = (dist > 16) & (dist <= 28)
+
+    def err(r):
+        return np.abs(r.image.astype(float) - masked.astype(float))[ring].mean()
+
+    assert err(native) < 0.4 * err(cropres), (err(native), err(cropres))  # measured 0.12 against 0.76
+
+
+def test_a_face_at_the_crop_size_is_pasted_from_the_crop(astronaut):
+    import cv2
+
+    from unmasked.faces import face_from_box
+    from unmasked.masks.face_mask import put_face_mask
+
+    rgb = cv2.resize(astronaut, None, fx=0.8, fy=0.8, interpolation=cv2.INTER_AREA)  # ~1.1 photo px a crop px
+    box = tuple(round(0.8 * v) for v in ASTRONAUT_BOX)
+    masked, _ = put_face_mask(rgb, face_from_box(rgb, box), np.random.default_rng(0), kind="surgical")
+    native = unmask_array(masked, load_model("telea"), boxes=[box])
+    cropres = unmask_array(masked, load_model("telea"), boxes=[box], native=False)
+    assert native.faces[0].mask_found
+    np.testing.assert_array_equal(native.image, cropres.image)
