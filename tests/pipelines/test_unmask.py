@@ -435,17 +435,23 @@ def test_unmask_takes_a_face_square_on_the_reference(astronaut, tmp_path):
     assert "with the reference photo" in r.output and (tmp_path / "o.png").exists()
 
 
-def test_unmask_is_deterministic_with_the_colour_growth(astronaut):
-    """GrabCut seeds its colour models from OpenCV's global RNG: without a fixed seed two runs on
-    the same photo differed in ~2,000 pixel values."""
+def _masked_astronaut(astronaut, scale: float):
+    """The astronaut scaled by ``scale`` wearing a synthetic surgical mask: (photo, hole, face box)."""
     import cv2
 
     from unmasked.faces import face_from_box
     from unmasked.masks.face_mask import put_face_mask
 
-    rgb = cv2.resize(astronaut, None, fx=0.7, fy=0.7, interpolation=cv2.INTER_AREA)  # a size where it showed
-    box = tuple(round(0.7 * v) for v in ASTRONAUT_BOX)
-    masked, _ = put_face_mask(rgb, face_from_box(rgb, box), np.random.default_rng(0), kind="surgical")
+    rgb = cv2.resize(astronaut, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA)
+    box = tuple(round(scale * v) for v in ASTRONAUT_BOX)
+    masked, hole = put_face_mask(rgb, face_from_box(rgb, box), np.random.default_rng(0), kind="surgical")
+    return masked, hole, box
+
+
+def test_unmask_is_deterministic_with_the_colour_growth(astronaut):
+    """GrabCut seeds its colour models from OpenCV's global RNG: without a fixed seed two runs on
+    the same photo differed in ~2,000 pixel values."""
+    masked, _, box = _masked_astronaut(astronaut, 0.7)  # a size where it showed
     first, *others = [unmask_array(masked, load_model("telea"), boxes=[box]).image for _ in range(3)]
     for other in others:
         np.testing.assert_array_equal(first, other)
@@ -458,13 +464,9 @@ def test_a_large_face_is_pasted_back_at_its_own_resolution(astronaut):
 
     from unmasked.faces import align_face, face_from_box
     from unmasked.faces.align import scale_of
-    from unmasked.masks.face_mask import put_face_mask
 
-    rgb = cv2.resize(astronaut, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
-    box = tuple(2 * v for v in ASTRONAUT_BOX)
-    face = face_from_box(rgb, box)
-    assert round(1 / scale_of(align_face(rgb, face, 128).matrix)) == 3
-    masked, hole = put_face_mask(rgb, face, np.random.default_rng(0), kind="surgical")
+    masked, hole, box = _masked_astronaut(astronaut, 2)
+    assert round(1 / scale_of(align_face(masked, face_from_box(masked, box), 128).matrix)) == 3
     native = unmask_array(masked, load_model("telea"), boxes=[box], grabcut=False)
     cropres = unmask_array(masked, load_model("telea"), boxes=[box], grabcut=False, native=False)
     for r in (native, cropres):
@@ -486,14 +488,7 @@ def test_a_large_face_is_pasted_back_at_its_own_resolution(astronaut):
 
 
 def test_a_face_at_the_crop_size_is_pasted_from_the_crop(astronaut):
-    import cv2
-
-    from unmasked.faces import face_from_box
-    from unmasked.masks.face_mask import put_face_mask
-
-    rgb = cv2.resize(astronaut, None, fx=0.8, fy=0.8, interpolation=cv2.INTER_AREA)  # ~1.1 photo px a crop px
-    box = tuple(round(0.8 * v) for v in ASTRONAUT_BOX)
-    masked, _ = put_face_mask(rgb, face_from_box(rgb, box), np.random.default_rng(0), kind="surgical")
+    masked, _, box = _masked_astronaut(astronaut, 0.8)  # ~1.1 photo px a crop px
     native = unmask_array(masked, load_model("telea"), boxes=[box])
     cropres = unmask_array(masked, load_model("telea"), boxes=[box], native=False)
     assert native.faces[0].mask_found
