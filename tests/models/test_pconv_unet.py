@@ -163,3 +163,35 @@ def test_clamp_output_activation():
 def test_bad_kwargs_are_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):
         create_model("pconv_unet", **{**TINY, **kwargs})
+
+
+# --------------------------------------------------------------------------- landmark guidance
+
+
+def test_landmark_guide_grown_from_unguided_weights_starts_as_them():
+    plain = _model().eval()
+    guided = _model(landmark_guide=True)
+    guided.load_stage_state(plain.state_dict(), dict(TINY))
+    guided.eval()
+    image, mask = _inputs(h=32, w=32)
+    guide = torch.rand(2, 1, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(plain(image, mask).image, guided(image, mask, guide=guide).image)
+        # once the injections are trained the guide steers the fill, inside the hole
+        for conv in guided.guide_inject:
+            nn.init.normal_(conv.weight, std=0.1)
+        a = guided(image, mask, guide=guide).image
+        b = guided(image, mask, guide=torch.zeros_like(guide)).image
+    assert (a - b)[mask.expand_as(a).bool()].abs().mean() > 1e-3
+
+
+def test_landmark_guide_is_required_and_checked():
+    guided = _model(landmark_guide=True).eval()
+    image, mask = _inputs(h=32, w=32)
+    with pytest.raises(ValueError, match="needs guide"):
+        guided(image, mask)
+    with pytest.raises(ValueError, match="guide must have shape"):
+        guided(image, mask, guide=torch.zeros(2, 1, 16, 16))
+    with pytest.raises(ValueError, match="no landmark guide"):
+        _model()(image, mask, guide=torch.zeros(2, 1, 32, 32))
+    assert guided.uses_landmarks and not _model().uses_landmarks

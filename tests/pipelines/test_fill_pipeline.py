@@ -3,6 +3,7 @@
 import struct
 import zlib
 
+import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -342,3 +343,73 @@ def test_exemplar_refine_comes_from_checkpoint_metadata(tmp_path):
         save_file(tensors, tmp_path / "bad.safetensors", metadata=meta)
         with pytest.raises(ValueError, match="bad.safetensors.*exemplar_refine"):
             load_model(tmp_path / "bad.safetensors")
+
+
+# --------------------------------------------------------------------------- landmark-guided models
+
+
+class _GuideSpy(InpaintModel):
+    """A landmark-guided stand-in: fills grey and records the guide drawings it is given."""
+
+    multiple = 8
+    working_size = 64
+    uses_landmarks = True
+
+    def __init__(self):
+        super().__init__()
+        self.guides, self.images = [], []
+
+    def forward(self, image, mask, reference=None, guide=None):
+        self.guides.append(guide[0, 0].numpy().copy())
+        self.images.append(image[0].numpy().copy())
+        return InpaintOutput(image * 0)
+
+
+def _face_points(size):
+    from unmasked.layers.face_template import FFHQ_MEAN_LANDMARKS
+
+    return np.asarray(FFHQ_MEAN_LANDMARKS, np.float64) * size
+
+
+def test_a_landmark_guided_model_gets_the_landmarks_drawn_at_its_own_resolution():
+    from unmasked.data.landmark_guide import draw_landmark_guide
+
+    rgb = np.full((64, 64, 3), 120, np.uint8)
+    hole = np.zeros((64, 64), bool)
+    hole[36:56, 16:48] = True
+    spy = _GuideSpy()
+    points = _face_points(64)
+    fill_array(rgb, hole, spy, landmarks=points)
+    np.testing.assert_allclose(spy.guides[-1], draw_landmark_guide(points, 64))
+
+    # a photo larger than the working size is filled in a crop around the hole, shrunk to 64 px:
+    # the drawing must follow the crop, so the lines lie on the face the model sees. Marks painted
+    # at the brows' and eyes' corners are found in the model's input, on the drawn lines
+    big = np.full((256, 256, 3), 120, np.uint8)
+    points = _face_points(256)
+    corners = (17, 21, 22, 26, 36, 39, 42, 45)
+    for k in corners:
+        x, y = np.round(points[k]).astype(int)
+        big[y - 1:y + 2, x - 1:x + 2] = (255, 0, 0)
+    big_hole = np.zeros((256, 256), bool)
+    big_hole[150:220, 70:190] = True
+    fill_array(big, big_hole, spy, landmarks=points)
+    drawn, seen = spy.guides[-1], spy.images[-1]
+    assert drawn.shape[0] == 64 and seen.shape[-2:] == drawn.shape
+    red = (seen[0] > 0) & (seen[1] < -0.15)
+    n, _, _, centres = cv2.connectedComponentsWithStats(red.astype(np.uint8))
+    assert n == 1 + len(corners)  # every mark is in the crop
+    off_line = cv2.distanceTransform((drawn < 0.3).astype(np.uint8), cv2.DIST_L2, 3)
+    assert np.mean([off_line[int(round(cy)), int(round(cx))] for cx, cy in centres[1:]]) < 0.8
+
+
+def test_landmarks_are_required_by_a_guided_model_and_refused_by_others(mean_fill):
+    rgb = np.full((64, 64, 3), 120, np.uint8)
+    hole = np.zeros((64, 64), bool)
+    hole[20:40, 20:40] = True
+    with pytest.raises(InputError, match="through unmask"):
+        fill_array(rgb, hole, _GuideSpy())
+    with pytest.raises(InputError, match="takes no landmarks"):
+        fill_array(rgb, hole, mean_fill, landmarks=_face_points(64))
+    with pytest.raises(InputError, match="finite"):
+        fill_array(rgb, hole, _GuideSpy(), landmarks=np.zeros((10, 2)))

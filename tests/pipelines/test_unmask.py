@@ -493,3 +493,35 @@ def test_a_face_at_the_crop_size_is_pasted_from_the_crop(astronaut):
     cropres = unmask_array(masked, load_model("telea"), boxes=[box], native=False)
     assert native.faces[0].mask_found
     np.testing.assert_array_equal(native.image, cropres.image)
+
+
+def test_a_landmark_guided_model_is_given_the_face_s_landmarks_in_the_crop(astronaut):
+    """unmask draws FaceMesh's 68 points, moved into the aligned crop, as the guide: its eye and
+    brow lines lie where FFHQ alignment puts the eyes and brows."""
+    import cv2
+
+    from unmasked.layers.face_template import FFHQ_MEAN_LANDMARKS
+    from unmasked.models.base import InpaintModel, InpaintOutput
+
+    class GuideSpy(InpaintModel):
+        multiple, working_size, uses_landmarks = 8, 128, True
+
+        def __init__(self):
+            super().__init__()
+            self.guides = []
+
+        def forward(self, image, mask, reference=None, guide=None):
+            self.guides.append(guide[0, 0].numpy().copy())
+            return InpaintOutput(image * 0)
+
+    masked, _, box = _masked_astronaut(astronaut, 1.0)
+    spy = GuideSpy()
+    result = unmask_array(masked, spy, boxes=[box])
+    assert result.faces[0].mask_found and len(spy.guides) == 1
+    drawn = spy.guides[0]
+    assert drawn.shape == (128, 128)
+    off_line = cv2.distanceTransform((drawn < 0.3).astype(np.uint8), cv2.DIST_L2, 3)
+    expected = np.asarray(FFHQ_MEAN_LANDMARKS) * 128
+    upper = expected[17:48]  # brows, nose, eyes: not hidden by the mask
+    assert np.mean([off_line[int(round(y)), int(round(x))] for x, y in upper]) < 3.0
+    assert (drawn > 0.3).mean() < 0.1

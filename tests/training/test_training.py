@@ -305,3 +305,74 @@ def test_d_pretrain_trains_only_the_discriminator_then_hands_over(tmp_path):
 def test_d_pretrain_runs_through_fit(tmp_path):
     module = _fit(_cfg(tmp_path, "prefit", d_pretrain=2, d_every=1))
     assert module.steps_done == 4
+
+
+def _face_folder(tmp_path, identities=5, per=3, size=48):
+    """A tiny identity folder of square images and its landmark cache (the mean aligned face's,
+    as :func:`unmasked.data.mask_seg.aligned_landmarks` would have stored them at 256 px)."""
+    import cv2
+    import numpy as np
+
+    from unmasked.layers.face_template import FFHQ_MEAN_LANDMARKS
+
+    rng = np.random.default_rng(0)
+    root = tmp_path / "faces"
+    keys = []
+    for i in range(identities):
+        (root / f"id{i}").mkdir(parents=True)
+        for j in range(per):
+            cv2.imwrite(str(root / f"id{i}" / f"{j}.png"), rng.integers(0, 255, (size, size, 3), dtype=np.uint8))
+            keys.append(f"id{i}/{j}.png")
+    cache = tmp_path / "lm"
+    cache.mkdir()
+    lm = np.asarray(FFHQ_MEAN_LANDMARKS, np.float32) * 256
+    np.savez(cache / "faces_lm256_fixedbox.npz", paths=np.array(sorted(keys)), size=np.array(256),
+             missing=np.array([], dtype=str), landmarks=np.stack([lm] * len(keys)))
+    return root, cache
+
+
+def test_landmark_guided_pconv_trains_with_each_face_s_drawing(tmp_path):
+    import numpy as np
+
+    from unmasked.data.landmark_guide import draw_landmark_guide
+    from unmasked.layers.face_template import FFHQ_MEAN_LANDMARKS
+    from unmasked.training.data import StepSamples, split_landmarks
+
+    root, cache = _face_folder(tmp_path)
+    cfg = _cfg(tmp_path, "guided", model="pconv_unet", discriminator=None, **{
+        "model_kwargs": {"base_channels": 4, "max_channels": 8, "depth": 3, "working_size": 32, "landmark_guide": True},
+        "loss": "pconv", "data.kind": "identity", "data.root": str(root), "data.landmarks_cache": str(cache),
+        "masks.kinds": {"face": 1.0}, "max_steps": 2, "val_images": 2})
+    lm = split_landmarks(cfg, "train")
+    expect = (np.asarray(FFHQ_MEAN_LANDMARKS) * 256 + 0.5) * 32 / 256 - 0.5
+    np.testing.assert_allclose(lm[0], expect, atol=1e-4)
+    module = _fit(cfg)
+    assert module.val_guides.shape == (2, 32, 32)
+    np.testing.assert_allclose(module.val_guides[0], draw_landmark_guide(lm[0], 32))  # exact, not jittered
+    assert (tmp_path / "guided" / "generator.safetensors").is_file()
+
+    # the training drawing is flipped with its image
+    image = torch.zeros(1, 32, 32, 3, dtype=torch.uint8)
+    image[:, :, :8] = 255  # a bright left edge tells flipped samples apart
+    left = np.array(lm[:1])
+    left[..., 0] = left[..., 0] * 0.3  # every landmark in the left third
+    samples = StepSamples(image, module.train_samples.banks, module.train_samples.weights, seed=0, landmarks=left)
+    sides = set()
+    for step in range(12):
+        s = samples[(step, 0)]
+        flipped = bool(s["image"][0, 0, -1] > 0)
+        guide = s["guide"][0].numpy()
+        mass_right = guide[:, 16:].sum() > guide[:, :16].sum()
+        assert mass_right == flipped
+        sides.add(flipped)
+    assert sides == {True, False}
+    with pytest.raises(ValueError, match="landmark sets"):
+        StepSamples(image, module.train_samples.banks, module.train_samples.weights, seed=0, landmarks=lm[:2])
+
+
+def test_landmark_guided_training_needs_an_aligned_identity_folder(tmp_path):
+    from unmasked.training.data import split_landmarks
+
+    cfg = _cfg(tmp_path, "guided")  # MNIST
+    with pytest.raises(ValueError, match="aligned identity folder"):
+        split_landmarks(cfg, "train")

@@ -27,6 +27,8 @@ Class attributes tell the pipelines how to drive a model:
 * ``uses_reference`` (inpainting): the model accepts a ``reference`` image of the same person.
 * ``uses_sketch`` (inpainting): the model accepts a ``sketch`` (N, 1, H, W), 1 = line (DeepFill
   v2's user-guided mode); set per instance, since it is a constructor switch.
+* ``uses_landmarks`` (inpainting): the model needs a ``guide`` (N, 1, H, W), the drawing of the
+  face's 68 landmarks (:func:`unmasked.data.landmark_guide.draw_landmark_guide`); per instance.
 * ``trainable``: False for classical (non-learned) baselines.
 * ``task``: which of the three; only inpainting models are offered to fill pipelines.
 """
@@ -114,6 +116,7 @@ class InpaintModel(Model):
     task: ClassVar[str] = "inpaint"
     uses_reference: ClassVar[bool] = False
     uses_sketch: bool = False
+    uses_landmarks: bool = False
 
     #: ``{"method": "navier_stokes" | "telea", "width": px}`` or None: blend the model's fill with
     #: a classical (diffusion) fill near the hole boundary, see

@@ -49,6 +49,15 @@ Deviations from the paper, all deliberate:
   feature is copied over a 2x2 block, and a loss that asks for texture (the style term) can be
   met early by sharpening those block edges: a fine-tune of the L1-trained face model with
   the style term painted an 8-px grid into large holes (measured).
+
+Landmark guidance (``landmark_guide=True``; not in the paper): under a worn mask the mouth's place
+is not in the surrounding pixels, so the network paints the mean over where it could be. As in
+LaFIn (Yang, Qi & Shi, arXiv:1911.11394, 2019) the network is also given the face's landmarks,
+here as a drawing (``guide``, (N, 1, H, W), :mod:`unmasked.data.landmark_guide`). Partial
+convolutions ignore whatever lies in the hole of their input, so the guide does not enter the
+encoder: a small pyramid of plain convolutions (``guide_channels`` wide, one level per decoder
+level) is added to each decoder layer's partial-convolution output, before its BatchNorm,
+through a 1x1 convolution that starts at zero.
 """
 
 from __future__ import annotations
@@ -123,6 +132,8 @@ class PConvUNet(InpaintModel):
         working_size: int = 256,
         output_activation: str = "tanh",
         upsample_mode: str = "nearest",
+        landmark_guide: bool = False,
+        guide_channels: int = 16,
     ) -> None:
         super().__init__()
         if depth < 1:
@@ -163,6 +174,21 @@ class PConvUNet(InpaintModel):
             )
             for j in range(depth)
         )
+        self.uses_landmarks = bool(landmark_guide)
+        if self.uses_landmarks:
+            # LaFIn-style guidance (see the module docstring): a pyramid of guide features, one
+            # level per decoder level, each added to that decoder layer's partial-conv output
+            # through a zero-initialised 1x1 conv, so a model grown from unguided weights starts
+            # out computing exactly what they did
+            self.guide_pyramid = nn.ModuleList(
+                nn.Sequential(nn.Conv2d(1 if j == 0 else guide_channels, guide_channels, 3, stride=1 if j == 0 else 2,
+                                        padding=1), nn.LeakyReLU(0.2, inplace=True))
+                for j in range(depth)
+            )
+            self.guide_inject = nn.ModuleList(nn.Conv2d(guide_channels, channels[j], 1) for j in range(depth))
+            for conv in self.guide_inject:
+                nn.init.zeros_(conv.weight)
+                nn.init.zeros_(conv.bias)
         self.train()  # applies freeze_encoder_bn from the start
 
     def train(self, mode: bool = True) -> PConvUNet:
@@ -173,7 +199,17 @@ class PConvUNet(InpaintModel):
                     block.bn.eval()  # running stats used and frozen; affine params still learn
         return self
 
-    def forward(self, image: torch.Tensor, mask: torch.Tensor, reference: torch.Tensor | None = None) -> InpaintOutput:
+    def load_stage_state(self, state: dict[str, torch.Tensor], source_kwargs: dict) -> None:
+        """Load ``state`` saved by a PConvUNet built with ``source_kwargs`` (a new training stage).
+        From an unguided model into a landmark-guided one, the guide's layers keep their fresh
+        initialisation (the injections are zero, so the function is unchanged)."""
+        if self.uses_landmarks and not source_kwargs.get("landmark_guide", False):
+            fresh = {k: v for k, v in self.state_dict().items() if k.startswith(("guide_pyramid.", "guide_inject."))}
+            state = {**state, **fresh}
+        self.load_state_dict(state, strict=True)
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor, reference: torch.Tensor | None = None,
+                guide: torch.Tensor | None = None) -> InpaintOutput:
         if image.ndim != 4 or image.shape[1] != 3:
             raise ValueError(f"image must have shape (N, 3, H, W), got {tuple(image.shape)}")
         if (
@@ -186,6 +222,18 @@ class PConvUNet(InpaintModel):
         h, w = image.shape[-2:]
         if h % self.multiple or w % self.multiple:
             raise ValueError(f"H and W must be multiples of {self.multiple} (2**depth), got {h}x{w}; pad first")
+
+        if guide is not None and not self.uses_landmarks:
+            raise ValueError("this model has no landmark guide (built without landmark_guide)")
+        if self.uses_landmarks:
+            if guide is None:
+                raise ValueError("a landmark-guided model needs guide (N, 1, H, W), the landmarks' drawing")
+            if guide.ndim != 4 or guide.shape[1] != 1 or guide.shape[0] != image.shape[0] or guide.shape[-2:] != (h, w):
+                raise ValueError(f"guide must have shape (N, 1, H, W) matching the image, got {tuple(guide.shape)}")
+            guides, g = [], guide.to(image.dtype)
+            for level in self.guide_pyramid:
+                g = level(g)
+                guides.append(g)
 
         valid = 1.0 - mask.to(image.dtype)  # the one flip: unmasked 1 = hole -> paper 1 = valid
         feats, masks = [image], [valid]
@@ -205,7 +253,12 @@ class PConvUNet(InpaintModel):
             cat_valid = torch.cat(
                 [valid.expand(-1, x.shape[1], -1, -1), skip_valid.expand(-1, skip.shape[1], -1, -1)], dim=1
             )
-            x, valid = self.decoder[j](torch.cat([x, skip], dim=1), cat_valid)
+            if self.uses_landmarks:
+                block = self.decoder[j]
+                y, valid = block.conv(torch.cat([x, skip], dim=1), cat_valid)
+                x, valid = block.act(block.bn(y + self.guide_inject[j](guides[j]))), valid[:, :1]
+            else:
+                x, valid = self.decoder[j](torch.cat([x, skip], dim=1), cat_valid)
 
         out = torch.tanh(x) if self.output_activation == "tanh" else x.clamp(-1.0, 1.0)
         return InpaintOutput(image=out)

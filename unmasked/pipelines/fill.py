@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from unmasked.conventions import composite, image_to_tensor, mask_to_tensor, pad_to_multiple, tensor_to_image, unpad
+from unmasked.data.landmark_guide import draw_landmark_guide
 from unmasked.models.base import InpaintModel
 
 
@@ -184,10 +185,11 @@ def _as_tensor(rgb: np.ndarray) -> torch.Tensor:
 @torch.no_grad()
 def run_model(
     model: InpaintModel, rgb: np.ndarray, hole: np.ndarray, reference: np.ndarray | None = None,
-    sketch: np.ndarray | None = None, avoid: np.ndarray | None = None,
+    sketch: np.ndarray | None = None, avoid: np.ndarray | None = None, landmarks: np.ndarray | None = None,
 ) -> np.ndarray:
     """One forward pass at the given resolution (padded to ``model.multiple``); composited uint8.
-    ``avoid`` bool (H, W): known pixels a patch-copying filler (``uses_avoid``) must not copy."""
+    ``avoid`` bool (H, W): known pixels a patch-copying filler (``uses_avoid``) must not copy.
+    ``landmarks`` (68, 2) in ``rgb``'s pixels: drawn as the guide of a landmark-guided model."""
     image = _as_tensor(rgb)
     mask = mask_to_tensor(hole)
     padded, pad = pad_to_multiple(image, model.multiple)
@@ -197,6 +199,11 @@ def run_model(
         kwargs["reference"] = _as_tensor(reference)
     if sketch is not None:
         kwargs["sketch"] = pad_to_multiple(mask_to_tensor(sketch & hole), model.multiple, mode="constant")[0]
+    if getattr(model, "uses_landmarks", False):
+        if landmarks is None:
+            raise InputError("this model is guided by the face's landmarks: fill faces with it through unmask")
+        drawn = torch.from_numpy(draw_landmark_guide(landmarks, hole.shape))[None, None]
+        kwargs["guide"] = pad_to_multiple(drawn, model.multiple, mode="constant")[0]
     if avoid is not None and getattr(model, "uses_avoid", False) and avoid.any():
         kwargs["avoid"] = pad_to_multiple(mask_to_tensor(avoid & ~hole), model.multiple, mode="constant")[0]
     # the hole's original content must not leak into the model: zero it before the call
@@ -239,6 +246,7 @@ def fill_array(
     *,
     sketch: np.ndarray | None = None,
     avoid: np.ndarray | None = None,
+    landmarks: np.ndarray | None = None,
     margin: float = 0.5,
     min_margin: int = 16,
 ) -> FillResult:
@@ -255,7 +263,19 @@ def fill_array(
     ``telea_patchmatch``) must not copy into the hole; other models ignore it. ``auto`` passes the
     faces it finds. A reference-guided model fills here without its reference (use
     :func:`unmasked.pipelines.inpaint.inpaint` to give it one).
+
+    ``landmarks``: float (68, 2), the face's 68 landmarks in ``rgb``'s pixels, which a
+    landmark-guided model (``uses_landmarks``) needs (``unmask`` passes FaceMesh's); raises
+    :class:`InputError` without them, or with them for a model that takes none.
     """
+    if landmarks is not None:
+        if not getattr(model, "uses_landmarks", False):
+            raise InputError(f"{type(model).__name__} takes no landmarks")
+        landmarks = np.asarray(landmarks, np.float64)
+        if landmarks.shape != (68, 2) or not np.isfinite(landmarks).all():
+            raise InputError(f"landmarks must be finite (68, 2), got {landmarks.shape}")
+    elif getattr(model, "uses_landmarks", False):
+        raise InputError("this model is guided by the face's landmarks: fill faces with it through unmask")
     if sketch is not None:
         check_sketch(model, rgb, sketch)
         sketch = sketch.astype(bool)
@@ -277,7 +297,7 @@ def fill_array(
     h, w = hole.shape
     refine = getattr(model, "exemplar_refine", None)
     if size is None or max(h, w) <= size:
-        filled = run_model(model, rgb, hole, sketch=sketch, avoid=avoid)
+        filled = run_model(model, rgb, hole, sketch=sketch, avoid=avoid, landmarks=landmarks)
         if refine:
             filled = refine_with_exemplars(rgb, hole, filled, refine)
         out = rgb.copy()
@@ -310,11 +330,14 @@ def fill_array(
                 sketch[top:bottom, left:right].astype(np.float32), small, interpolation=cv2.INTER_AREA) > 0
             avoid_in = None if crop_avoid is None else cv2.resize(
                 crop_avoid.astype(np.float32), small, interpolation=cv2.INTER_AREA) > 0
-            filled = run_model(model, crop_in, hole_in, sketch=lines, avoid=avoid_in)
+            points = None if landmarks is None else (landmarks - [left, top] + 0.5) * (
+                [small[0] / cw, small[1] / ch]) - 0.5
+            filled = run_model(model, crop_in, hole_in, sketch=lines, avoid=avoid_in, landmarks=points)
             filled = cv2.resize(filled, (cw, ch), interpolation=cv2.INTER_CUBIC)
         else:
             lines = None if sketch is None else sketch[top:bottom, left:right]
-            filled = run_model(model, crop, crop_hole, sketch=lines, avoid=crop_avoid)
+            points = None if landmarks is None else landmarks - [left, top]
+            filled = run_model(model, crop, crop_hole, sketch=lines, avoid=crop_avoid, landmarks=points)
         if refine:  # at the crop's own resolution (up to refine["max_side"])
             filled = refine_with_exemplars(crop, crop_hole, filled, refine)
         paste = region[top:bottom, left:right]

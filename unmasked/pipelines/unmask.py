@@ -44,6 +44,7 @@ import numpy as np
 import torch
 
 from unmasked.conventions import image_to_tensor
+from unmasked.data.landmark_guide import unmasked_guess
 from unmasked.faces import align_face, detect_faces, face_from_box, paste_back
 from unmasked.faces.align import scale_of
 from unmasked.faces.detect import box_iou
@@ -406,7 +407,10 @@ def unmask_array(
             area, found = float(hole.mean()), True
         filled, used, similarity = None, None, None
         if found:
-            filled = fill_array(aligned.image, hole, model).image
+            # a landmark-guided model learned from unmasked faces' points: FaceMesh's guess under
+            # the mask, moved by the displacement a mask causes on average
+            points = unmasked_guess(aligned.landmarks, size) if getattr(model, "uses_landmarks", False) else None
+            filled = fill_array(aligned.image, hole, model, landmarks=points).image
             guide = ref_face
             if guide is not None:
                 used = "given"

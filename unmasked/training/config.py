@@ -34,6 +34,8 @@ class DataConfig:
     #: [scales[0], scales[1]] of the photo's shorter side, resized to ``size`` (the photos are
     #: kept whole in RAM; validation stays centre-cropped). None: one fixed crop per photo
     scales: list[float] | None = None
+    #: landmark-guided models: where the folder's landmarks are cached (found once, outside the repository)
+    landmarks_cache: str = "~/.cache/unmasked/landmarks"
 
 
 @dataclass

@@ -10,6 +10,7 @@ indexes arrays.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -18,6 +19,8 @@ from torch.utils.data import Dataset, Sampler
 
 from unmasked.conventions import load_image
 from unmasked.data.datasets import IdentityFolderDataset, ImageFolderDataset, MNISTDataset, file_split
+from unmasked.data.landmark_guide import draw_landmark_guide, jitter_landmarks
+from unmasked.data.mask_seg import aligned_landmarks
 from unmasked.data.sketch import edge_sketch, training_sketch
 from unmasked.masks import MaskBank
 from unmasked.masks.face_mask import face_mask_for_aligned, jittered_mean_landmarks
@@ -72,6 +75,31 @@ def build_split(cfg: TrainConfig, split: str) -> tuple[torch.Tensor | RandomCrop
             return RandomCrops(photos, d.size, (float(d.scales[0]), float(d.scales[1]))), labels[:n]
     n = len(ds) if d.limit is None or split == "val" else min(d.limit, len(ds))
     return torch.from_numpy(np.stack([ds.pixels(i) for i in range(n)])), labels[:n]
+
+
+def split_landmarks(cfg: TrainConfig, split: str) -> np.ndarray:
+    """float32 (N, 68, 2): the landmarks of each image of :func:`build_split`'s ``split``, in its
+    pixels (``data.size``), for a landmark-guided model.
+
+    They are FaceMesh's, found once per folder and cached under ``data.landmarks_cache``
+    (:func:`unmasked.data.mask_seg.aligned_landmarks`, which expects an aligned face folder and
+    finds them on each image resized to 256 x 256, so images must be square).
+    """
+    d = cfg.data
+    if d.kind != "identity" or d.crop != "center" or d.limit is not None:
+        raise ValueError("a landmark-guided model trains on an aligned identity folder (data.kind identity, "
+                         "crop center, no limit)")
+    ds = IdentityFolderDataset(d.root, d.size, split=split, crop=d.crop, val_fraction=d.val_fraction, preload=False)
+    root = Path(d.root)
+    cache = Path(d.landmarks_cache).expanduser() / f"{root.resolve().name}_lm256_fixedbox.npz"
+    found = aligned_landmarks(root, cache, size=256)
+    keys = [Path(p).relative_to(root).as_posix() for p in ds.paths]
+    missing = [k for k in keys if k not in found]
+    if missing:
+        raise ValueError(f"{len(missing)} images of {root} have no cached landmarks (e.g. {missing[0]}); "
+                         f"delete {cache} to find them again")
+    lm = np.stack([found[k] for k in keys]).astype(np.float64)
+    return ((lm + 0.5) * (d.size / 256) - 0.5).astype(np.float32)
 
 
 def reference_groups(labels: np.ndarray) -> dict[int, np.ndarray]:
@@ -135,12 +163,20 @@ class StepSamples(Dataset):
     With ``labels`` (int64 (N,), see :func:`build_split`), each sample also carries
     ``"reference"``: a *different* image with the same label (another photo of the person,
     another drawing of the digit), and only images that have one are drawn.
+
+    With ``landmarks`` (float32 (N, 68, 2), in the images' pixels), each sample also carries
+    ``"guide"`` (1, S, S): the drawing of its landmarks, jittered as FaceMesh's guess under a worn
+    mask may be off (:mod:`unmasked.data.landmark_guide`), flipped with the image.
     """
 
     def __init__(self, images: torch.Tensor, banks: list[MaskBank], weights: np.ndarray, seed: int,
-                 flip: bool = True, rank: int = 0, labels: np.ndarray | None = None, sketch: bool = False) -> None:
+                 flip: bool = True, rank: int = 0, labels: np.ndarray | None = None, sketch: bool = False,
+                 landmarks: np.ndarray | None = None) -> None:
         self.images, self.banks, self.weights = images, banks, weights
         self.seed, self.flip, self.rank, self.sketch = seed, flip, rank, sketch
+        if landmarks is not None and len(landmarks) != len(images):
+            raise ValueError(f"{len(landmarks)} landmark sets for {len(images)} images")
+        self.landmarks = landmarks
         self.groups = None if labels is None else reference_groups(labels)
         if self.groups is not None:
             if not self.groups:
@@ -152,10 +188,12 @@ class StepSamples(Dataset):
         return len(self.images)
 
     def _uint8(self, index: int, rng: np.random.Generator) -> torch.Tensor:
+        return self._draw(index, rng)[0]
+
+    def _draw(self, index: int, rng: np.random.Generator) -> tuple[torch.Tensor, bool]:
         image = self.images.draw(index, rng) if isinstance(self.images, RandomCrops) else self.images[index]
-        if self.flip and rng.random() < 0.5:
-            image = image.flip(1)
-        return image
+        flipped = bool(self.flip and rng.random() < 0.5)
+        return (image.flip(1) if flipped else image), flipped
 
     def _pixels(self, index: int, rng: np.random.Generator) -> torch.Tensor:
         return self._uint8(index, rng).permute(2, 0, 1).float() / 127.5 - 1.0
@@ -167,7 +205,7 @@ class StepSamples(Dataset):
             index = int(rng.integers(len(self.images)))
         else:
             index = int(self.anchors[rng.integers(len(self.anchors))])
-        pixels = self._uint8(index, rng)
+        pixels, flipped = self._draw(index, rng)
         sample = {"image": pixels.permute(2, 0, 1).float() / 127.5 - 1.0}
         bank = self.banks[int(rng.choice(len(self.banks), p=self.weights))]
         hole = bank.sample(rng)
@@ -179,6 +217,10 @@ class StepSamples(Dataset):
             others = self.groups[int(self.labels[index])]
             others = others[others != index]
             sample["reference"] = self._pixels(int(others[rng.integers(len(others))]), rng)
+        if self.landmarks is not None:
+            size = pixels.shape[0]
+            guide = draw_landmark_guide(jitter_landmarks(self.landmarks[index], rng, size), size)
+            sample["guide"] = torch.from_numpy(np.ascontiguousarray(guide[:, ::-1] if flipped else guide))[None]
         return sample
 
 

@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader
 
 from unmasked.checkpoint import build_model, load_state, read_checkpoint_info
 from unmasked.conventions import composite, tensor_to_image
+from unmasked.data.landmark_guide import draw_landmark_guide
 from unmasked.hub import load_identity_network
 from unmasked.losses import PConvLoss, VGG19Relu31, hinge_d_loss, hinge_g_loss
 from unmasked.losses.identity import identity_loss
@@ -44,6 +45,7 @@ from unmasked.training.data import (
     build_mask_banks,
     build_split,
     reference_groups,
+    split_landmarks,
     validation_masks,
     validation_sketches,
 )
@@ -55,7 +57,7 @@ DISCRIMINATOR_FORMAT = "unmasked-discriminator/1"
 #: parameters depend on it fails to load them with a shape error)
 STAGE_SWITCHES = frozenset({"freeze_encoder_bn", "attention", "upsample_mode", "sketch_gain", "working_size"})
 #: model kwargs that a new stage may switch on: the model's ``load_stage_state`` adds their parameters
-STAGE_GROWTHS = frozenset({"sketch", "sketch_refine", "detail"})
+STAGE_GROWTHS = frozenset({"sketch", "sketch_refine", "detail", "landmark_guide"})
 #: model kwargs that a new stage may switch off: the model's ``load_stage_state`` drops their
 #: parameters (two_face's 1/4-resolution fusion, replaced by its detail head)
 STAGE_DROPS = frozenset({"fusion"})
@@ -198,8 +200,10 @@ class InpaintingModule(L.LightningModule):
         uses_reference = getattr(self.generator, "uses_reference", False)
         images, labels = build_split(cfg, "train")
         uses_sketch = getattr(self.generator, "uses_sketch", False)
+        uses_landmarks = getattr(self.generator, "uses_landmarks", False)
         self.train_samples = StepSamples(images, banks, weights, cfg.seed, cfg.data.flip, self.global_rank,
-                                         labels=labels if uses_reference else None, sketch=uses_sketch)
+                                         labels=labels if uses_reference else None, sketch=uses_sketch,
+                                         landmarks=split_landmarks(cfg, "train") if uses_landmarks else None)
         val, val_labels = build_split(cfg, "val")
         groups = reference_groups(val_labels) if uses_reference else {}
         candidates = np.concatenate(list(groups.values())) if groups else np.arange(len(val))
@@ -209,6 +213,10 @@ class InpaintingModule(L.LightningModule):
         self.val_images = val[torch.from_numpy(pick)]
         self.val_masks = validation_masks(cfg, len(self.val_images))
         self.val_sketches = validation_sketches(self.val_images, self.val_masks) if uses_sketch else None
+        self.val_guides = None
+        if uses_landmarks:  # the exact landmarks: validation measures the fill given a good guess
+            lm = split_landmarks(cfg, "val")[pick]
+            self.val_guides = np.stack([draw_landmark_guide(p, cfg.data.size) for p in lm])
         self.val_references = None
         if uses_reference:  # the next image of the same label (a different photo), fixed
             refs = [int(g[(np.searchsorted(g, i) + 1) % len(g)]) for i in pick for g in [groups[int(val_labels[i])]]]
@@ -264,7 +272,7 @@ class InpaintingModule(L.LightningModule):
         mask = batch["mask"].contiguous(memory_format=CL)
         opts = self.optimizers()
         opt_g, opt_d = (opts[0], opts[1]) if isinstance(opts, (list, tuple)) else (opts, None)
-        guide = {"sketch": batch["sketch"].contiguous(memory_format=CL)} if "sketch" in batch else {}
+        guide = {k: batch[k].contiguous(memory_format=CL) for k in ("sketch", "guide") if k in batch}
         if self.steps_done < self.cfg.d_pretrain:
             self.discriminator_only_step(opt_d, image, mask, **guide)
             return
@@ -350,6 +358,9 @@ class InpaintingModule(L.LightningModule):
             if self.val_sketches is not None:
                 lines = torch.from_numpy(self.val_sketches[i : i + batch_size]).float()[:, None]
                 extra["sketch"] = lines.to(self.device, memory_format=CL)
+            if self.val_guides is not None:
+                drawn = torch.from_numpy(self.val_guides[i : i + batch_size])[:, None]
+                extra["guide"] = drawn.to(self.device, memory_format=CL)
             out = self.generator(image * (1 - mask), mask, **extra)
             outputs.append(tensor_to_image(composite(out.image, image, mask)))
             if isinstance(out, DeepFillOutput):

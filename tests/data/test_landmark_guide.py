@@ -1,0 +1,47 @@
+"""The landmark drawing that guides a landmark-guided face fill, and its training jitter."""
+
+import numpy as np
+import pytest
+
+from unmasked.data.landmark_guide import LOWER, draw_landmark_guide, jitter_landmarks
+from unmasked.layers.face_template import FFHQ_MEAN_LANDMARKS
+
+
+def _mean(size=128):
+    """The mean FFHQ-aligned face's landmarks (stored as fractions of the side) in pixels."""
+    return np.asarray(FFHQ_MEAN_LANDMARKS, np.float64) * size
+
+
+def test_guide_draws_the_contours_where_the_landmarks_are():
+    lm = _mean()
+    guide = draw_landmark_guide(lm, 128)
+    assert guide.dtype == np.float32 and guide.shape == (128, 128)
+    assert 0 <= guide.min() and guide.max() <= 1 and guide.max() > 0.5
+    ys, xs = np.nonzero(guide > 0.3)
+    assert lm[:, 0].min() - 2 <= xs.min() and xs.max() <= lm[:, 0].max() + 2
+    assert lm[:, 1].min() - 2 <= ys.min() and ys.max() <= lm[:, 1].max() + 2
+    # every landmark lies on a drawn line (the lips' midpoints included)
+    for x, y in lm:
+        assert guide[int(round(y)) - 1:int(round(y)) + 2, int(round(x)) - 1:int(round(x)) + 2].max() > 0.3
+    # a thin drawing, not a filled face
+    assert (guide > 0.3).mean() < 0.1
+    assert draw_landmark_guide(lm * [1.0, 0.5], (64, 128)).shape == (64, 128)
+
+
+def test_guide_refuses_bad_landmarks():
+    with pytest.raises(ValueError, match="68, 2"):
+        draw_landmark_guide(np.zeros((5, 2)), 64)
+    bad = _mean()
+    bad[3, 0] = np.nan
+    with pytest.raises(ValueError, match="finite"):
+        draw_landmark_guide(bad, 128)
+
+
+def test_jitter_moves_the_lower_face_more_and_is_reproducible():
+    lm = _mean()
+    moved = [jitter_landmarks(lm, np.random.default_rng(s), 128) for s in range(300)]
+    assert np.array_equal(moved[0], jitter_landmarks(lm, np.random.default_rng(0), 128))
+    err = np.stack([np.linalg.norm(m - lm, axis=1) for m in moved])
+    upper = np.setdiff1d(np.arange(68), LOWER)
+    assert 1.0 < err[:, upper].mean() < 4.0  # a few pixels at 128, as FaceMesh's guess under a mask
+    assert err[:, LOWER].mean() > err[:, upper].mean() + 0.5
