@@ -21,27 +21,11 @@ import argparse
 
 import numpy as np
 
-from unmasked.data.landmark_guide import UNDER_MASK_OFFSET, UNDER_MASK_SIZE
+from unmasked.data.landmark_guide import UNDER_MASK_OFFSET
 from unmasked.evaluation.run import load_eval_images
-from unmasked.evaluation.unmask_eval import masked_faces
-from unmasked.faces import detect_faces
-from unmasked.faces.align import align_face
+from unmasked.evaluation.unmask_eval import masked_faces, under_mask_displacements
 
 PARTS = {"eyes": np.r_[36:48], "brows": np.r_[17:27], "nose": np.r_[31:36], "mouth": np.r_[48:68], "jaw": np.r_[0:17]}
-
-
-def displacements(images: str, split: str, limit: int, seed: int) -> np.ndarray:
-    """(N, 68, 2): FaceMesh's points under the mask minus its points unmasked, in the masked crop."""
-    names, pixels = load_eval_images(images, 256, split=split, limit=limit)
-    out = []
-    for face in masked_faces(names, pixels, seed=seed):
-        masked, plain = detect_faces(face.masked), detect_faces(face.original)
-        if not masked or not plain:
-            continue
-        aligned = align_face(face.masked, masked[0], UNDER_MASK_SIZE)
-        m = aligned.matrix
-        out.append(aligned.landmarks - (plain[0].landmarks @ m[:, :2].T + m[:, 2]))
-    return np.array(out)
 
 
 def main() -> None:
@@ -53,7 +37,8 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=100)
     ap.add_argument("--seed", type=int, default=11)
     args = ap.parse_args()
-    d = displacements(args.images, "train" if args.fit else "val", args.limit, args.seed)
+    names, pixels = load_eval_images(args.images, 256, split="train" if args.fit else "val", limit=args.limit)
+    d = under_mask_displacements(masked_faces(names, pixels, seed=args.seed))
     print(f"{len(d)} faces found both masked and unmasked")
     if args.fit:
         np.set_printoptions(precision=1, suppress=True, floatmode="fixed", linewidth=100)

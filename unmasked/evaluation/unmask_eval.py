@@ -28,8 +28,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from unmasked.api import DEFAULT_FACE_PRESET, load_model
+from unmasked.data.landmark_guide import UNDER_MASK_SIZE
 from unmasked.evaluation.realism import KID_LAYERS, STEPS, c2st, hole_patch, kid, texture_features
 from unmasked.faces import detect_faces
+from unmasked.faces.align import align_face
 from unmasked.faces.descriptor import dlib_descriptor
 from unmasked.losses.features import VGG19Relu31
 from unmasked.masks.face_mask import face_mask_for_aligned
@@ -68,6 +70,22 @@ def masked_faces(names: Sequence[str], images: np.ndarray, seed: int = 0) -> lis
         masked, hole = face_mask_for_aligned(image.shape[0], rng, image=image, landmarks=landmarks, variety=True)
         out.append(MaskedFace(name, name.split("/")[0], image, masked, hole, landmarks))
     return out
+
+
+def under_mask_displacements(faces: Sequence[MaskedFace]) -> np.ndarray:
+    """(N, 68, 2): FaceMesh's points on each masked face minus its points on the same face unmasked,
+    in the masked face's aligned crop at :data:`~unmasked.data.landmark_guide.UNDER_MASK_SIZE`
+    (faces found in only one of the two are left out). What a worn mask does to the landmark guess
+    that a landmark-guided model is given (``benchmarks/landmarks_under_mask.py``)."""
+    out = []
+    for face in faces:
+        masked, plain = detect_faces(face.masked), detect_faces(face.original)
+        if not masked or not plain:
+            continue
+        aligned = align_face(face.masked, masked[0], UNDER_MASK_SIZE)
+        m = aligned.matrix
+        out.append(aligned.landmarks - (plain[0].landmarks @ m[:, :2].T + m[:, 2]))
+    return np.array(out).reshape(-1, 68, 2)
 
 
 def evaluate_unmask(fillers: Sequence[str], faces: Sequence[MaskedFace], *, realism_patch: int = REALISM_PATCH,
