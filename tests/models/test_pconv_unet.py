@@ -195,3 +195,23 @@ def test_landmark_guide_is_required_and_checked():
     with pytest.raises(ValueError, match="no landmark guide"):
         _model()(image, mask, guide=torch.zeros(2, 1, 32, 32))
     assert guided.uses_landmarks and not _model().uses_landmarks
+
+
+def test_guide_blur_softens_the_drawing_inside_the_model():
+    from unmasked.models.pconv_unet import _gaussian_blur
+
+    impulse = torch.zeros(1, 1, 33, 33)
+    impulse[..., 16, 16] = 1.0
+    soft = _gaussian_blur(impulse, 1.5)
+    assert soft.sum().item() == pytest.approx(1.0, abs=1e-5)  # a blur, not a gain
+    assert soft[..., 16, 16].item() == pytest.approx(1 / (2 * torch.pi * 1.5**2), rel=0.05)  # the Gaussian's peak
+    assert torch.allclose(soft, soft.flip(-1)) and torch.allclose(soft, soft.transpose(-1, -2))
+    # a blurred model still starts as the unguided weights it grew from
+    plain = _model().eval()
+    guided = _model(landmark_guide=True, guide_blur=1.5)
+    guided.load_stage_state(plain.state_dict(), dict(TINY))
+    image, mask = _inputs(h=32, w=32)
+    with torch.no_grad():
+        assert torch.equal(plain(image, mask).image, guided.eval()(image, mask, guide=torch.rand(2, 1, 32, 32)).image)
+    with pytest.raises(ValueError, match="guide_blur"):
+        _model(landmark_guide=True, guide_blur=-1.0)

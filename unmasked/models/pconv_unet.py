@@ -57,7 +57,9 @@ here as a drawing (``guide``, (N, 1, H, W), :mod:`unmasked.data.landmark_guide`)
 convolutions ignore whatever lies in the hole of their input, so the guide does not enter the
 encoder: a small pyramid of plain convolutions (``guide_channels`` wide, one level per decoder
 level) is added to each decoder layer's partial-convolution output, before its BatchNorm,
-through a 1x1 convolution that starts at zero.
+through a 1x1 convolution that starts at zero. ``guide_blur`` (px at ``working_size``, no
+parameters) blurs the drawing first: FaceMesh's guess under a mask is a few pixels off, and a model
+given sharp lines learned to paint them as edges.
 """
 
 from __future__ import annotations
@@ -72,6 +74,16 @@ from unmasked.registry import register_model
 
 OUTPUT_ACTIVATIONS = ("tanh", "clamp")
 UPSAMPLE_MODES = ("nearest", "bilinear")
+
+
+def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of (N, 1, H, W) ``x`` with standard deviation ``sigma`` px (zero padding)."""
+    radius = max(1, int(3 * sigma + 0.5))
+    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
+    k = torch.exp(-0.5 * (t / sigma) ** 2)
+    k = k / k.sum()
+    x = F.conv2d(x, k.view(1, 1, 1, -1), padding=(0, radius))
+    return F.conv2d(x, k.view(1, 1, -1, 1), padding=(radius, 0))
 
 
 def _kernel_size(layer: int) -> int:
@@ -134,6 +146,7 @@ class PConvUNet(InpaintModel):
         upsample_mode: str = "nearest",
         landmark_guide: bool = False,
         guide_channels: int = 16,
+        guide_blur: float = 0.0,
     ) -> None:
         super().__init__()
         if depth < 1:
@@ -175,6 +188,9 @@ class PConvUNet(InpaintModel):
             for j in range(depth)
         )
         self.uses_landmarks = bool(landmark_guide)
+        if guide_blur < 0:
+            raise ValueError(f"guide_blur must be >= 0, got {guide_blur}")
+        self.guide_blur = float(guide_blur)
         if self.uses_landmarks:
             # LaFIn-style guidance (see the module docstring): a pyramid of guide features, one
             # level per decoder level, each added to that decoder layer's partial-conv output
@@ -231,6 +247,8 @@ class PConvUNet(InpaintModel):
             if guide.ndim != 4 or guide.shape[1] != 1 or guide.shape[0] != image.shape[0] or guide.shape[-2:] != (h, w):
                 raise ValueError(f"guide must have shape (N, 1, H, W) matching the image, got {tuple(guide.shape)}")
             guides, g = [], guide.to(image.dtype)
+            if self.guide_blur > 0:  # where the lines are is a guess: soften them (no parameters)
+                g = _gaussian_blur(g, self.guide_blur * h / self.working_size)
             for level in self.guide_pyramid:
                 g = level(g)
                 guides.append(g)

@@ -36,6 +36,9 @@ class DataConfig:
     scales: list[float] | None = None
     #: landmark-guided models: where the folder's landmarks are cached (found once, outside the repository)
     landmarks_cache: str = "~/.cache/unmasked/landmarks"
+    #: landmark-guided models: standard deviation of the lower face's extra shift, as a fraction of
+    #: ``size`` (:func:`unmasked.data.landmark_guide.jitter_landmarks`)
+    landmark_jitter_lower: float = 0.012
 
 
 @dataclass

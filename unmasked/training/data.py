@@ -171,12 +171,12 @@ class StepSamples(Dataset):
 
     def __init__(self, images: torch.Tensor, banks: list[MaskBank], weights: np.ndarray, seed: int,
                  flip: bool = True, rank: int = 0, labels: np.ndarray | None = None, sketch: bool = False,
-                 landmarks: np.ndarray | None = None) -> None:
+                 landmarks: np.ndarray | None = None, jitter_lower: float = 0.012) -> None:
         self.images, self.banks, self.weights = images, banks, weights
         self.seed, self.flip, self.rank, self.sketch = seed, flip, rank, sketch
         if landmarks is not None and len(landmarks) != len(images):
             raise ValueError(f"{len(landmarks)} landmark sets for {len(images)} images")
-        self.landmarks = landmarks
+        self.landmarks, self.jitter_lower = landmarks, jitter_lower
         self.groups = None if labels is None else reference_groups(labels)
         if self.groups is not None:
             if not self.groups:
@@ -219,7 +219,7 @@ class StepSamples(Dataset):
             sample["reference"] = self._pixels(int(others[rng.integers(len(others))]), rng)
         if self.landmarks is not None:
             size = pixels.shape[0]
-            guide = draw_landmark_guide(jitter_landmarks(self.landmarks[index], rng, size), size)
+            guide = draw_landmark_guide(jitter_landmarks(self.landmarks[index], rng, size, lower=self.jitter_lower), size)
             sample["guide"] = torch.from_numpy(np.ascontiguousarray(guide[:, ::-1] if flipped else guide))[None]
         return sample
 

@@ -55,7 +55,8 @@ DISCRIMINATOR_FORMAT = "unmasked-discriminator/1"
 #: model kwargs that a new stage (``init_from``) may change: they select behaviour, not parameters
 #: (``working_size``: a fully convolutional model fine-tuned at another resolution; a model whose
 #: parameters depend on it fails to load them with a shape error)
-STAGE_SWITCHES = frozenset({"freeze_encoder_bn", "attention", "upsample_mode", "sketch_gain", "working_size"})
+STAGE_SWITCHES = frozenset({"freeze_encoder_bn", "attention", "upsample_mode", "sketch_gain", "working_size",
+                            "guide_blur"})
 #: model kwargs that a new stage may switch on: the model's ``load_stage_state`` adds their parameters
 STAGE_GROWTHS = frozenset({"sketch", "sketch_refine", "detail", "landmark_guide"})
 #: model kwargs that a new stage may switch off: the model's ``load_stage_state`` drops their
@@ -203,7 +204,8 @@ class InpaintingModule(L.LightningModule):
         uses_landmarks = getattr(self.generator, "uses_landmarks", False)
         self.train_samples = StepSamples(images, banks, weights, cfg.seed, cfg.data.flip, self.global_rank,
                                          labels=labels if uses_reference else None, sketch=uses_sketch,
-                                         landmarks=split_landmarks(cfg, "train") if uses_landmarks else None)
+                                         landmarks=split_landmarks(cfg, "train") if uses_landmarks else None,
+                                         jitter_lower=cfg.data.landmark_jitter_lower)
         val, val_labels = build_split(cfg, "val")
         groups = reference_groups(val_labels) if uses_reference else {}
         candidates = np.concatenate(list(groups.values())) if groups else np.arange(len(val))
