@@ -198,11 +198,13 @@ def test_landmark_guide_is_required_and_checked():
 
 
 def test_guide_blur_softens_the_drawing_inside_the_model():
-    from unmasked.models.pconv_unet import _gaussian_blur
+    import torch.nn.functional as F
+
+    from unmasked.layers.blur import gaussian_kernel
 
     impulse = torch.zeros(1, 1, 33, 33)
     impulse[..., 16, 16] = 1.0
-    soft = _gaussian_blur(impulse, 1.5)
+    soft = F.conv2d(impulse, gaussian_kernel(1.5), padding=gaussian_kernel(1.5).shape[-1] // 2)
     assert soft.sum().item() == pytest.approx(1.0, abs=1e-5)  # a blur, not a gain
     assert soft[..., 16, 16].item() == pytest.approx(1 / (2 * torch.pi * 1.5**2), rel=0.05)  # the Gaussian's peak
     assert torch.allclose(soft, soft.flip(-1)) and torch.allclose(soft, soft.transpose(-1, -2))

@@ -68,22 +68,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from unmasked.layers.blur import gaussian_kernel
 from unmasked.layers.partial_conv import PartialConv2d
 from unmasked.models.base import InpaintModel, InpaintOutput
 from unmasked.registry import register_model
 
 OUTPUT_ACTIVATIONS = ("tanh", "clamp")
 UPSAMPLE_MODES = ("nearest", "bilinear")
-
-
-def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of (N, 1, H, W) ``x`` with standard deviation ``sigma`` px (zero padding)."""
-    radius = max(1, int(3 * sigma + 0.5))
-    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
-    k = torch.exp(-0.5 * (t / sigma) ** 2)
-    k = k / k.sum()
-    x = F.conv2d(x, k.view(1, 1, 1, -1), padding=(0, radius))
-    return F.conv2d(x, k.view(1, 1, -1, 1), padding=(radius, 0))
 
 
 def _kernel_size(layer: int) -> int:
@@ -121,8 +112,11 @@ class PConvBlock(nn.Module):
         self.bn = nn.BatchNorm2d(out_channels) if bn else nn.Identity()
         self.act = activation if activation is not None else nn.Identity()
 
-    def forward(self, x: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, valid: torch.Tensor,
+                add: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         y, new_valid = self.conv(x, valid)
+        if add is not None:  # e.g. the landmark guide's features, before BatchNorm
+            y = y + add
         return self.act(self.bn(y)), new_valid[:, :1]
 
 
@@ -248,7 +242,8 @@ class PConvUNet(InpaintModel):
                 raise ValueError(f"guide must have shape (N, 1, H, W) matching the image, got {tuple(guide.shape)}")
             guides, g = [], guide.to(image.dtype)
             if self.guide_blur > 0:  # where the lines are is a guess: soften them (no parameters)
-                g = _gaussian_blur(g, self.guide_blur * h / self.working_size)
+                kernel = gaussian_kernel(self.guide_blur * h / self.working_size).to(g)
+                g = F.conv2d(g, kernel, padding=kernel.shape[-1] // 2)
             for level in self.guide_pyramid:
                 g = level(g)
                 guides.append(g)
@@ -271,12 +266,8 @@ class PConvUNet(InpaintModel):
             cat_valid = torch.cat(
                 [valid.expand(-1, x.shape[1], -1, -1), skip_valid.expand(-1, skip.shape[1], -1, -1)], dim=1
             )
-            if self.uses_landmarks:
-                block = self.decoder[j]
-                y, valid = block.conv(torch.cat([x, skip], dim=1), cat_valid)
-                x, valid = block.act(block.bn(y + self.guide_inject[j](guides[j]))), valid[:, :1]
-            else:
-                x, valid = self.decoder[j](torch.cat([x, skip], dim=1), cat_valid)
+            add = self.guide_inject[j](guides[j]) if self.uses_landmarks else None
+            x, valid = self.decoder[j](torch.cat([x, skip], dim=1), cat_valid, add)
 
         out = torch.tanh(x) if self.output_activation == "tanh" else x.clamp(-1.0, 1.0)
         return InpaintOutput(image=out)

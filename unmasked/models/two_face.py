@@ -53,6 +53,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from unmasked.layers.blur import gaussian_kernel
 from unmasked.models.base import DeepFillOutput, InpaintModel
 from unmasked.models.deepfill_v2 import DeepFillV2
 from unmasked.registry import register_model
@@ -93,14 +94,6 @@ class Fusion(nn.Module):
         return x + self.mix(torch.cat([x, ref.to(x.dtype), glob.to(x.dtype)], dim=1))
 
 
-def _gaussian_kernel(sigma: float) -> torch.Tensor:
-    radius = max(1, round(3 * sigma))
-    x = torch.arange(-radius, radius + 1, dtype=torch.float32)
-    k = torch.exp(-0.5 * (x / sigma) ** 2)
-    k = k / k.sum()
-    return (k[:, None] * k[None, :])[None, None]
-
-
 class ReferenceDetail(nn.Module):
     """Full-resolution residual added inside the hole, from the aligned reference, the refined
     fill, the mask, and both images low-passed (Gaussian, ``sigma`` px), so that it can see where
@@ -110,7 +103,7 @@ class ReferenceDetail(nn.Module):
 
     def __init__(self, width: int = 32, sigma: float = 2.0) -> None:
         super().__init__()
-        self.register_buffer("blur", _gaussian_kernel(sigma).repeat(3, 1, 1, 1), persistent=False)
+        self.register_buffer("blur", gaussian_kernel(sigma).repeat(3, 1, 1, 1), persistent=False)
         self.net = nn.Sequential(
             nn.Conv2d(13, width, 3, padding=1), nn.ELU(),
             nn.Conv2d(width, width, 3, padding=1), nn.ELU(),

@@ -266,7 +266,7 @@ def fill_array(
 
     ``landmarks``: float (68, 2), the face's 68 landmarks in ``rgb``'s pixels, which a
     landmark-guided model (``uses_landmarks``) needs (``unmask`` passes FaceMesh's); raises
-    :class:`InputError` without them, or with them for a model that takes none.
+    :class:`InputError` without them (:func:`run_model`), or with them for a model that takes none.
     """
     if landmarks is not None:
         if not getattr(model, "uses_landmarks", False):
@@ -274,8 +274,6 @@ def fill_array(
         landmarks = np.asarray(landmarks, np.float64)
         if landmarks.shape != (68, 2) or not np.isfinite(landmarks).all():
             raise InputError(f"landmarks must be finite (68, 2), got {landmarks.shape}")
-    elif getattr(model, "uses_landmarks", False):
-        raise InputError("this model is guided by the face's landmarks: fill faces with it through unmask")
     if sketch is not None:
         check_sketch(model, rgb, sketch)
         sketch = sketch.astype(bool)
