@@ -370,6 +370,52 @@ def test_landmark_guided_pconv_trains_with_each_face_s_drawing(tmp_path):
         StepSamples(image, module.train_samples.banks, module.train_samples.weights, seed=0, landmarks=lm[:2])
 
 
+def test_landmark_guided_training_on_guesses_under_worn_masks_draws_them_as_they_are(tmp_path):
+    """``data.landmark_source: under_mask``: each step draws one of the photo's cached guesses,
+    unjittered (what ``unmask`` would give the model); a guess that found no face falls back to the
+    exact points; validation draws the first guess."""
+    import numpy as np
+
+    from unmasked.data.landmark_guide import draw_landmark_guide
+    from unmasked.layers.face_template import FFHQ_MEAN_LANDMARKS
+    from unmasked.training.data import split_landmarks
+
+    root, cache = _face_folder(tmp_path)
+    with np.load(cache / "faces_lm256_fixedbox.npz") as z:
+        keys, exact = list(z["paths"]), z["landmarks"]
+    guesses = np.stack([exact + [0.0, 16.0], exact - [0.0, 16.0]], axis=1).astype(np.float32)  # 2 px at 32
+    guesses[0, 1] = np.nan  # no face found on the first photo's second masked copy
+    np.savez(cache / "faces_lm256_undermask2.npz", paths=np.array(keys), size=np.array(256), variants=np.array(2),
+             seed=np.array(0), landmarks=guesses)
+    cfg = _cfg(tmp_path, "guessed", model="pconv_unet", discriminator=None, **{
+        "model_kwargs": {"base_channels": 4, "max_channels": 8, "depth": 3, "working_size": 32, "landmark_guide": True},
+        "loss": "pconv", "data.kind": "identity", "data.root": str(root), "data.landmarks_cache": str(cache),
+        "data.landmark_source": "under_mask", "data.flip": False, "masks.kinds": {"face": 1.0}, "max_steps": 2,
+        "val_images": 2})
+    lm = split_landmarks(cfg, "train")
+    assert lm.shape[1:] == (2, 68, 2)
+    mean = (np.asarray(FFHQ_MEAN_LANDMARKS) * 256 + 0.5) * 32 / 256 - 0.5
+    np.testing.assert_allclose(lm[:, 0], np.broadcast_to(mean + [0, 2], lm[:, 0].shape), atol=1e-4)
+    val = split_landmarks(cfg, "val")
+    second = np.concatenate([lm[:, 1], val[:, 1]])
+    fell_back = [bool(np.allclose(g, mean, atol=1e-4)) for g in second]
+    assert sum(fell_back) == 1
+    assert all(np.allclose(g, mean - [0, 2], atol=1e-4) for g, f in zip(second, fell_back, strict=True) if not f)
+    module = _fit(cfg)
+    drawings = {shift: draw_landmark_guide(mean + [0, shift], 32) for shift in (2, -2, 0)}
+    seen = set()
+    for step in range(40):
+        guide = module.train_samples[(step, 0)]["guide"][0].numpy()
+        match = [shift for shift, d in drawings.items() if np.array_equal(guide, d)]
+        assert len(match) == 1  # one of the guesses, exactly as cached, not jittered
+        seen.add(match[0])
+    assert {2, -2} <= seen
+    np.testing.assert_allclose(module.val_guides[0], drawings[2])  # validation: the first guess
+    with pytest.raises(ValueError, match="landmark_source"):
+        split_landmarks(_cfg(tmp_path, "bad", **{"data.kind": "identity", "data.root": str(root),
+                                                  "data.landmark_source": "guessed"}), "train")
+
+
 def test_landmark_guided_training_needs_an_aligned_identity_folder(tmp_path):
     from unmasked.training.data import split_landmarks
 

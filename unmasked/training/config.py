@@ -39,6 +39,12 @@ class DataConfig:
     #: landmark-guided models: standard deviation of the lower face's extra shift, as a fraction of
     #: ``size`` (:func:`unmasked.data.landmark_guide.jitter_landmarks`)
     landmark_jitter_lower: float = 0.012
+    #: landmark-guided models: "exact" (FaceMesh's points on the unmasked photo, jittered) or
+    #: "under_mask" (FaceMesh's guesses on the photo wearing a synthetic worn mask, as ``unmask``
+    #: makes them, drawn as they are: :func:`unmasked.data.mask_seg.under_mask_landmarks`)
+    landmark_source: str = "exact"
+    #: "under_mask": worn masks tried per photo (one of them is drawn at each step)
+    landmark_variants: int = 2
 
 
 @dataclass

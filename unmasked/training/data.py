@@ -20,7 +20,7 @@ from torch.utils.data import Dataset, Sampler
 from unmasked.conventions import load_image
 from unmasked.data.datasets import IdentityFolderDataset, ImageFolderDataset, MNISTDataset, file_split
 from unmasked.data.landmark_guide import draw_landmark_guide, jitter_landmarks
-from unmasked.data.mask_seg import aligned_landmarks
+from unmasked.data.mask_seg import aligned_landmarks, under_mask_landmarks
 from unmasked.data.sketch import edge_sketch, training_sketch
 from unmasked.masks import MaskBank
 from unmasked.masks.face_mask import face_mask_for_aligned, jittered_mean_landmarks
@@ -79,16 +79,21 @@ def build_split(cfg: TrainConfig, split: str) -> tuple[torch.Tensor | RandomCrop
 
 def split_landmarks(cfg: TrainConfig, split: str) -> np.ndarray:
     """float32 (N, 68, 2): the landmarks of each image of :func:`build_split`'s ``split``, in its
-    pixels (``data.size``), for a landmark-guided model.
+    pixels (``data.size``), for a landmark-guided model; with ``data.landmark_source``
+    "under_mask", float32 (N, V, 68, 2): FaceMesh's V guesses under synthetic worn masks, a guess
+    that found no face replaced by the exact points.
 
     They are FaceMesh's, found once per folder and cached under ``data.landmarks_cache``
-    (:func:`unmasked.data.mask_seg.aligned_landmarks`, which expects an aligned face folder and
-    finds them on each image resized to 256 x 256, so images must be square).
+    (:func:`unmasked.data.mask_seg.aligned_landmarks` and
+    :func:`~unmasked.data.mask_seg.under_mask_landmarks`, which expect an aligned face folder and
+    find them on each image resized to 256 x 256, so images must be square).
     """
     d = cfg.data
     if d.kind != "identity" or d.crop != "center" or d.limit is not None:
         raise ValueError("a landmark-guided model trains on an aligned identity folder (data.kind identity, "
                          "crop center, no limit)")
+    if d.landmark_source not in ("exact", "under_mask"):
+        raise ValueError(f"data.landmark_source must be 'exact' or 'under_mask', got {d.landmark_source!r}")
     ds = IdentityFolderDataset(d.root, d.size, split=split, crop=d.crop, val_fraction=d.val_fraction, preload=False)
     root = Path(d.root)
     cache = Path(d.landmarks_cache).expanduser() / f"{root.resolve().name}_lm256_fixedbox.npz"
@@ -99,6 +104,11 @@ def split_landmarks(cfg: TrainConfig, split: str) -> np.ndarray:
         raise ValueError(f"{len(missing)} images of {root} have no cached landmarks (e.g. {missing[0]}); "
                          f"delete {cache} to find them again")
     lm = np.stack([found[k] for k in keys]).astype(np.float64)
+    if d.landmark_source == "under_mask":
+        name = f"{root.resolve().name}_lm256_undermask{d.landmark_variants}.npz"
+        guesses = under_mask_landmarks(root, cache.with_name(name), found, variants=d.landmark_variants)
+        guess = np.stack([guesses[k] for k in keys]).astype(np.float64)
+        lm = np.where(np.isfinite(guess), guess, lm[:, None])
     return ((lm + 0.5) * (d.size / 256) - 0.5).astype(np.float32)
 
 
@@ -166,7 +176,9 @@ class StepSamples(Dataset):
 
     With ``landmarks`` (float32 (N, 68, 2), in the images' pixels), each sample also carries
     ``"guide"`` (1, S, S): the drawing of its landmarks, jittered as FaceMesh's guess under a worn
-    mask may be off (:mod:`unmasked.data.landmark_guide`), flipped with the image.
+    mask may be off (:mod:`unmasked.data.landmark_guide`), flipped with the image. With (N, V, 68,
+    2), FaceMesh's own guesses under V worn masks (:func:`split_landmarks`), one of them is drawn
+    as it is: it already carries the error the guide has in use.
     """
 
     def __init__(self, images: torch.Tensor, banks: list[MaskBank], weights: np.ndarray, seed: int,
@@ -219,7 +231,12 @@ class StepSamples(Dataset):
             sample["reference"] = self._pixels(int(others[rng.integers(len(others))]), rng)
         if self.landmarks is not None:
             size = pixels.shape[0]
-            guide = draw_landmark_guide(jitter_landmarks(self.landmarks[index], rng, size, lower=self.jitter_lower), size)
+            points = self.landmarks[index]
+            if points.ndim == 3:  # guesses under worn masks: one of them, as it is
+                points = points[rng.integers(len(points))]
+            else:
+                points = jitter_landmarks(points, rng, size, lower=self.jitter_lower)
+            guide = draw_landmark_guide(points, size)
             sample["guide"] = torch.from_numpy(np.ascontiguousarray(guide[:, ::-1] if flipped else guide))[None]
         return sample
 

@@ -216,8 +216,9 @@ class InpaintingModule(L.LightningModule):
         self.val_masks = validation_masks(cfg, len(self.val_images))
         self.val_sketches = validation_sketches(self.val_images, self.val_masks) if uses_sketch else None
         self.val_guides = None
-        if uses_landmarks:  # the exact landmarks: validation measures the fill given a good guess
+        if uses_landmarks:  # the exact points, or the first guess under a worn mask, as training draws them
             lm = split_landmarks(cfg, "val")[pick]
+            lm = lm[:, 0] if lm.ndim == 4 else lm
             self.val_guides = np.stack([draw_landmark_guide(p, cfg.data.size) for p in lm])
         self.val_references = None
         if uses_reference:  # the next image of the same label (a different photo), fixed

@@ -1,0 +1,73 @@
+"""Figure for the by-eye check on real photos: the same faces restored by ``unmask`` with each model.
+
+    python benchmarks/unmask_real_photos.py --photos ../shared/data/real_masked_photos \\
+        --model pconv_unet_faces128 --model runs/pconv_faces-128-landmarks-guess/generator.safetensors \\
+        --out runs/real20.png
+
+The photos are every ``--every``-th of the sorted folder, kept while the default pipeline finds
+a face and a worn mask on them, up to ``--count`` (the 20 of the #18 check with the defaults).
+Each row is one photo's first restored face, cropped about its box: the photo | each model's
+restored photo, in ``--model`` order. Two images are written (``out`` with ``_a`` and ``_b`` added),
+half of the rows each, so each stays readable. Models are presets or checkpoint paths.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from unmasked.api import load_model
+from unmasked.conventions import load_image
+from unmasked.data.datasets import list_images
+from unmasked.pipelines.unmask import unmask_array
+
+CELL = 224
+
+
+def crop_about(rgb: np.ndarray, box: tuple[int, int, int, int], margin: float = 0.35) -> np.ndarray:
+    """A square about ``box`` grown by ``margin`` of its side, clipped to the photo, at CELL px."""
+    x, y, w, h = box
+    side = int(max(w, h) * (1 + 2 * margin))
+    cx, cy = x + w // 2, y + h // 2
+    H, W = rgb.shape[:2]
+    x0, y0 = max(0, cx - side // 2), max(0, cy - side // 2)
+    patch = rgb[y0:min(H, y0 + side), x0:min(W, x0 + side)]
+    return cv2.resize(patch, (CELL, CELL), interpolation=cv2.INTER_AREA if patch.shape[0] > CELL else cv2.INTER_CUBIC)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--photos", type=Path, required=True)
+    ap.add_argument("--model", action="append", required=True, help="a preset or checkpoint path; repeat")
+    ap.add_argument("--every", type=int, default=29)
+    ap.add_argument("--count", type=int, default=20)
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args()
+    models = [load_model(m) for m in args.model]
+    rows = []
+    for path in list_images(args.photos)[:: args.every]:
+        rgb = load_image(path).rgb
+        results = [unmask_array(rgb, m) for m in models]
+        restored = [f for f in results[0].faces if f.mask_found]
+        if not restored:
+            continue
+        box = restored[0].box
+        rows.append(np.concatenate([crop_about(rgb, box)] + [crop_about(r.image, box) for r in results], 1))
+        print(f"{len(rows):2d} {path.name}", flush=True)
+        if len(rows) == args.count:
+            break
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    half = (len(rows) + 1) // 2
+    for suffix, part in (("_a", rows[:half]), ("_b", rows[half:])):
+        if part:
+            out = args.out.with_name(args.out.stem + suffix + args.out.suffix)
+            Image.fromarray(np.concatenate(part, 0)).save(out)
+            print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
