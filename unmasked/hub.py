@@ -143,6 +143,8 @@ class CatalogueEntry:
     description: str
     uses_reference: bool = False
     uses_sketch: bool = False
+    #: draws the face's landmarks as a guide (``pconv_unet`` with ``landmark_guide``): ``unmask`` only
+    uses_landmarks: bool = False
     working_size: int | None = None
     face_model: bool = False
     path: Path | None = None  # the weights, for "trained"
@@ -165,6 +167,7 @@ def catalogue(checkpoints: dict[str, str | os.PathLike] | None = None) -> list[C
         entries.append(CatalogueEntry(
             name=name, kind="trained", task=entry.task, uses_reference=entry.uses_reference,
             uses_sketch=bool(info["kwargs"].get("sketch", False)),
+            uses_landmarks=bool(info["kwargs"].get("landmark_guide", False)),
             description=f"{entry.description} (trained on {meta.get('data', 'unknown data')})",
             working_size=info["kwargs"].get("working_size"), face_model=_is_face_model(name, meta),
             path=Path(path), architecture=info["model"], kwargs=info["kwargs"]))

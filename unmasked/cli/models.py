@@ -14,7 +14,9 @@ def models_cmd() -> None:
     for e in catalogue():
         if e.kind == "trained":
             line = f"{e.architecture} {e.kwargs} (model card: {e.path.with_suffix('.md')})"
-            if e.task == "inpaint":
+            if e.uses_landmarks:
+                click.echo(f"{e.name:24s} trained    {line} (unmask --model only: it draws the face's landmarks)")
+            elif e.task == "inpaint":
                 click.echo(f"{e.name:24s} trained    {line}")
             else:  # the worn-mask segmenter, the identity embedder, the scene layout: inside pipelines, never as --model
                 helpers.append(f"{e.name:24s} {e.task:10s} {line}")

@@ -94,7 +94,14 @@ class ModelStore:
         if clash:
             raise ValueError(f"checkpoint name(s) {', '.join(clash)} already name models of the server; pick other names")
         self._paths: dict[str, Path] = {name: Path(path) for name, path in (checkpoints or {}).items()}
-        entries = [e for e in catalogue(self._paths) if e.task == "inpaint" and e.kind != "architecture"]
+        # a landmark-guided face model is not offered: the server's fill has no landmarks to give it,
+        # and its unmask endpoint uses the default face model
+        everything = catalogue(self._paths)
+        guided = sorted(e.name for e in everything if e.uses_landmarks and e.name in self._paths)
+        if guided:
+            raise ValueError(f"checkpoint(s) {', '.join(guided)} draw the face's landmarks as a guide, which the server "
+                             "cannot give them; use them with `unmasked unmask --model`")
+        entries = [e for e in everything if e.task == "inpaint" and e.kind != "architecture" and not e.uses_landmarks]
         names = {e.name for e in entries}
         if DEFAULT_FACE_PRESET not in names or DEFAULT_SCENE_MODEL not in names:  # `auto` needs both of its models
             entries = [e for e in entries if e.kind != "auto"]
