@@ -411,6 +411,10 @@ def test_landmark_guided_training_on_guesses_under_worn_masks_draws_them_as_they
         seen.add(match[0])
     assert {2, -2} <= seen
     np.testing.assert_allclose(module.val_guides[0], drawings[2])  # validation: the first guess
+    np.savez(cache / "faces_lm256_undermask2.npz", paths=np.array(keys[:1]), size=np.array(256),
+             variants=np.array(2), seed=np.array(0), landmarks=guesses[:1])  # made before the other photos came
+    with pytest.raises(ValueError, match="were added since"):
+        split_landmarks(cfg, "train")
     with pytest.raises(ValueError, match="landmark_source"):
         split_landmarks(_cfg(tmp_path, "bad", **{"data.kind": "identity", "data.root": str(root),
                                                   "data.landmark_source": "guessed"}), "train")

@@ -107,6 +107,9 @@ def split_landmarks(cfg: TrainConfig, split: str) -> np.ndarray:
     if d.landmark_source == "under_mask":
         name = f"{root.resolve().name}_lm256_undermask{d.landmark_variants}.npz"
         guesses = under_mask_landmarks(root, cache.with_name(name), found, variants=d.landmark_variants)
+        if any(k not in guesses for k in keys):
+            raise ValueError(f"images of {root} were added since {cache.with_name(name)} was made; delete it to "
+                             "guess their landmarks too")
         guess = np.stack([guesses[k] for k in keys]).astype(np.float64)
         lm = np.where(np.isfinite(guess), guess, lm[:, None])
     return ((lm + 0.5) * (d.size / 256) - 0.5).astype(np.float32)
