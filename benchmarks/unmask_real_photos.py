@@ -5,7 +5,8 @@
         --out runs/real20.png
 
 The photos are every ``--every``-th of the sorted folder, kept while the default pipeline finds
-a face and a worn mask on them, up to ``--count`` (the 20 of the #18 check with the defaults).
+a face and a worn mask on them, up to ``--count`` (with the defaults, the selection rule of the
+README's "20 real photos").
 Each row is one photo's first restored face, cropped about its box: the photo | each model's
 restored photo, in ``--model`` order. Two images are written (``out`` with ``_a`` and ``_b`` added),
 half of the rows each, so each stays readable. Models are presets or checkpoint paths.

@@ -140,7 +140,7 @@ def test_landmark_preset_grew_from_the_face_preset_and_is_for_unmask_only():
     import torch
 
     from unmasked.hub import catalogue
-    from unmasked.pipelines.fill import fill_array
+    from unmasked.pipelines.fill import InputError, fill_array
     from unmasked.server.worker import ModelStore
 
     model = load_model("pconv_unet_faces128_landmarks")
@@ -159,7 +159,7 @@ def test_landmark_preset_grew_from_the_face_preset_and_is_for_unmask_only():
     rgb = np.full((64, 64, 3), 128, np.uint8)
     hole = np.zeros((64, 64), bool)
     hole[20:40, 20:40] = True
-    with pytest.raises(Exception, match="landmarks"):
+    with pytest.raises(InputError, match="landmarks"):
         fill_array(rgb, hole, model)
 
 

@@ -43,6 +43,16 @@ MFN_LABEL_MASK = 2
 MFN_VAL_FRACTION = 0.2
 
 
+def save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
+    """``np.savez`` to ``path`` atomically (a temporary name, then a rename), creating its folder:
+    a cache killed while being written is never read back half-written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
 @dataclass
 class SegBank:
     """Aligned faces and their mask coverage: ``images`` (N, S, S, 3) uint8, ``targets`` (N, S, S)
@@ -57,11 +67,7 @@ class SegBank:
         return len(self.images)
 
     def save(self, path: str | os.PathLike) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.tmp.npz")
-        np.savez(tmp, images=self.images, targets=self.targets, kinds=self.kinds, keys=self.keys)
-        os.replace(tmp, path)
+        save_npz(path, images=self.images, targets=self.targets, kinds=self.kinds, keys=self.keys)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> SegBank:
@@ -103,11 +109,8 @@ def aligned_landmarks(
     box = tuple(int(v) for v in np.median(np.array(boxes), axis=0))
     result = {p.relative_to(root).as_posix(): face_from_box(rgb_of(p), box, refine=False).landmarks for p in paths}
     keys = sorted(result)
-    cache_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache_path.with_name(f".{cache_path.stem}.tmp.npz")
-    np.savez(tmp, paths=np.array(keys, dtype=str), size=np.array(size), missing=np.array([], dtype=str),
+    save_npz(cache_path, paths=np.array(keys, dtype=str), size=np.array(size), missing=np.array([], dtype=str),
              landmarks=np.array([result[k] for k in keys], dtype=np.float32).reshape(-1, 68, 2))
-    os.replace(tmp, cache_path)
     return result
 
 
@@ -150,11 +153,8 @@ def under_mask_landmarks(
             back = cv2.invertAffineTransform(np.asarray(aligned.matrix, np.float64))
             guess = unmasked_guess(aligned.landmarks, UNDER_MASK_SIZE)
             out[i, v] = transform_points(back, guess)
-    cache_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache_path.with_name(f".{cache_path.stem}.tmp.npz")
-    np.savez(tmp, paths=np.array(keys, dtype=str), size=np.array(size), variants=np.array(variants),
+    save_npz(cache_path, paths=np.array(keys, dtype=str), size=np.array(size), variants=np.array(variants),
              seed=np.array(seed), landmarks=out)
-    os.replace(tmp, cache_path)
     return dict(zip(keys, out, strict=True))
 
 
@@ -289,9 +289,6 @@ def cached(path: str | os.PathLike, build, *args, **kwargs):
         return (bank, extra) if extra else bank
     result = build(*args, **kwargs)
     bank, extra = result if isinstance(result, tuple) else (result, {})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.npz")
-    np.savez(tmp, images=bank.images, targets=bank.targets, kinds=bank.kinds, keys=bank.keys,
+    save_npz(path, images=bank.images, targets=bank.targets, kinds=bank.kinds, keys=bank.keys,
              **{f"extra_{k}": v for k, v in extra.items()})
-    os.replace(tmp, path)
     return result
