@@ -6,7 +6,7 @@
 
 The photos are every ``--every``-th of the sorted folder, kept while the default pipeline finds
 a face and a worn mask on them, up to ``--count`` (with the defaults, the selection rule of the
-README's "20 real photos").
+README's "20 real photos"; training's ``real_worn`` holes never come from these photos).
 Each row is one photo's first restored face, cropped about its box: the photo | each model's
 restored photo, in ``--model`` order. Two images are written (``out`` with ``_a`` and ``_b`` added),
 half of the rows each, so each stays readable. Models are presets or checkpoint paths.
@@ -25,6 +25,7 @@ from unmasked.api import load_model
 from unmasked.conventions import load_image
 from unmasked.data.datasets import list_images
 from unmasked.pipelines.unmask import unmask_array
+from unmasked.training.data import REAL_HOLDOUT_EVERY
 
 CELL = 224
 
@@ -44,7 +45,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--photos", type=Path, required=True)
     ap.add_argument("--model", action="append", required=True, help="a preset or checkpoint path; repeat")
-    ap.add_argument("--every", type=int, default=29)
+    ap.add_argument("--every", type=int, default=REAL_HOLDOUT_EVERY,
+                    help="every n-th photo (the default: the photos no real_worn training hole comes from)")
     ap.add_argument("--count", type=int, default=20)
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()

@@ -194,6 +194,69 @@ def test_face_mask_kinds_sit_on_the_lower_face_and_are_reproducible():
         face_mask_bank("eyes", 2, size, seed=0)
 
 
+def test_real_worn_holes_are_the_pipeline_s_own_holes_on_real_photos_cached_and_held_out(tmp_path, monkeypatch):
+    import numpy as np
+    from PIL import Image
+    from skimage import data
+
+    from unmasked.faces import face_from_box
+    from unmasked.masks.face_mask import put_face_mask
+    from unmasked.training import data as training_data
+
+    photo = data.astronaut()
+    masked, _ = put_face_mask(photo, face_from_box(photo, (175, 76, 91, 91)), np.random.default_rng(0), kind="surgical")
+    root, cache = tmp_path / "real", tmp_path / "cache"
+    root.mkdir()
+    # a.png is the first photo of the sorted folder: every REAL_HOLDOUT_EVERY-th, so never a training hole
+    for name, image in (("a.png", masked), ("b.png", masked), ("c.png", photo)):
+        Image.fromarray(image).save(root / name)
+    holes = training_data.real_worn_holes(root, 64, cache)
+    assert holes.shape == (1, 64, 64) and holes.dtype == np.uint8  # b's mask; a held out, c wears none
+    assert 0.1 < holes.mean() < 0.45
+    assert np.nonzero(holes[0].any(axis=1))[0].min() > 64 // 3  # on the lower face of the aligned crop
+    assert training_data.real_worn_holes(root, 64, cache, held_out=True).shape == (1, 64, 64)  # a's, for evaluation
+    # the cache is read, not rebuilt, while the photos are the same ...
+    monkeypatch.setattr(training_data, "unmask_array", lambda *a, **k: pytest.fail("the cache was not used"))
+    np.testing.assert_array_equal(training_data.real_worn_holes(root, 64, cache), holes)
+    # ... and a photo added makes it stale
+    Image.fromarray(masked).save(root / "d.png")
+    with pytest.raises(pytest.fail.Exception, match="cache was not used"):
+        training_data.real_worn_holes(root, 64, cache)
+    (root / "b.png").unlink(), (root / "d.png").unlink()
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match="found no worn mask"):
+        training_data.real_worn_holes(root, 64, cache)
+    with pytest.raises(ValueError, match="no images found"):
+        training_data.real_worn_holes(tmp_path / "cache", 64, cache)
+
+
+def test_real_worn_bank_keeps_each_real_hole_and_jitters_copies_of_them():
+    import numpy as np
+
+    from unmasked.training.data import real_worn_bank
+
+    holes = np.zeros((3, 64, 64), np.uint8)
+    holes[0, 30:55, 12:52] = 1
+    holes[1, 34:60, 8:56] = 1
+    holes[2, 28:50, 18:46] = 1
+    bank = real_worn_bank(holes, 40, seed=0)
+    assert len(bank) == 40 and not bank.augment  # no flips or rotations: a worn mask stays on the lower face
+    np.testing.assert_array_equal(bank.masks[:3], holes)
+    for mask in bank.masks[3:]:
+        iou = [(mask & h).sum() / (mask | h).sum() for h in holes]
+        assert 0.7 < max(iou) < 1 or (mask == holes[int(np.argmax(iou))]).all()  # a small move of one of them
+    assert any(not any((m == h).all() for h in holes) for m in bank.masks[3:])  # and not only copies
+    np.testing.assert_array_equal(real_worn_bank(holes, 40, seed=0).masks, bank.masks)
+    assert len(real_worn_bank(holes, 2, seed=0)) == 3  # never fewer than the real holes
+
+
+def test_real_worn_kind_needs_a_folder_of_real_photos():
+    with pytest.raises(ValueError, match="needs masks.real_photos"):
+        load_config(None, {"data.kind": "mnist", "masks.kinds": {"real_worn": 1.0}})
+    cfg = load_config(None, {"data.kind": "mnist", "masks.kinds": {"real_worn": 1.0}, "masks.real_photos": "photos"})
+    assert cfg.masks.real_photos == "photos"
+
+
 def test_perceptual_output_weight_zero_skips_that_term(tmp_path):
     from unmasked.training.module import InpaintingModule
 

@@ -54,6 +54,11 @@ class MaskConfig:
     kinds: dict[str, float] = field(default_factory=lambda: {"free_form_box": 1.0})
     bank_size: int = 2000
     seed: int = 0
+    #: a folder of real photos of people wearing masks, for the ``real_worn`` kind: the holes
+    #: ``unmask`` itself paints on them (:func:`unmasked.training.data.real_worn_holes`)
+    real_photos: str | None = None
+    #: where those holes are cached (outside the repository)
+    real_cache: str = "~/.cache/unmasked/holes"
 
 
 CURRICULUM_TERMS = ("local_adv", "global_adv", "identity", "d_warmup")
@@ -200,6 +205,9 @@ def validate(cfg: TrainConfig) -> None:
             raise ValueError(f"data.scales is for data.kind 'folder', not {cfg.data.kind!r}")
     if not cfg.masks.kinds or min(cfg.masks.kinds.values()) <= 0:
         raise ValueError("masks.kinds needs at least one kind with a positive weight")
+    if "real_worn" in cfg.masks.kinds and not cfg.masks.real_photos:
+        raise ValueError("masks.kinds 'real_worn' needs masks.real_photos, a folder of real photos of people "
+                         "wearing masks")
 
 
 def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> TrainConfig:

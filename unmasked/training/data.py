@@ -17,15 +17,16 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from unmasked.api import load_model
 from unmasked.conventions import load_image
-from unmasked.data.datasets import IdentityFolderDataset, ImageFolderDataset, MNISTDataset, file_split
+from unmasked.data.datasets import IdentityFolderDataset, ImageFolderDataset, MNISTDataset, file_split, list_images
 from unmasked.data.landmark_guide import draw_landmark_guide, jitter_landmarks
-from unmasked.data.mask_seg import aligned_landmarks, under_mask_landmarks
+from unmasked.data.mask_seg import aligned_landmarks, save_npz, under_mask_landmarks
 from unmasked.data.sketch import edge_sketch, training_sketch
 from unmasked.masks import MaskBank
 from unmasked.masks.face_mask import face_mask_for_aligned, jittered_mean_landmarks
 from unmasked.masks.sets import generated_masks
-from unmasked.pipelines.unmask import worn_mask_region
+from unmasked.pipelines.unmask import unmask_array, worn_mask_region
 from unmasked.training.config import TrainConfig
 
 
@@ -154,15 +155,82 @@ def face_mask_bank(kind: str, count: int, size: int, seed: int) -> MaskBank:
     return MaskBank(masks, augment=False)
 
 
+#: every n-th photo of a real-photo folder (sorted by name) gives no ``real_worn`` hole: with the
+#: RMFD folder these are the photos of the README's by-eye check (``benchmarks/unmask_real_photos.py``)
+REAL_HOLDOUT_EVERY = 29
+
+
+def real_worn_holes(root: str | Path, size: int, cache_dir: str | Path, *, held_out: bool = False) -> np.ndarray:
+    """uint8 (N, size, size): the hole ``unmask`` paints on each masked face it finds in the real
+    photos below ``root`` (every :data:`REAL_HOLDOUT_EVERY`-th photo left out), in the face's
+    aligned crop.
+
+    Real worn masks are larger than the synthetic ones (a fifth to a third of the crop, up to the
+    lower eyelids and out past the cheeks), and the hole is the pipeline's own: the segmenter's
+    region grown by colour, dilated, the crop zoomed out where the mask runs off its bottom
+    (:func:`unmasked.pipelines.unmask.unmask_array`; the classical fill it makes is discarded).
+    A face model trained only on synthetic holes meets these first in use. Cached in
+    ``cache_dir`` (about 90 s for 1,000 photos on a shared 2-core CPU); a cache made from other
+    photos is rebuilt. ``held_out``: the holes of the held-out photos instead, for evaluation only.
+    """
+    root = Path(root)
+    paths = list_images(root)
+    if not paths:
+        raise ValueError(f"no images found under {root} for masks.real_photos")
+    held = set(paths[::REAL_HOLDOUT_EVERY])
+    keys = np.array([p.relative_to(root).as_posix() for p in paths if (p in held) == held_out], dtype=str)
+    cache = Path(cache_dir).expanduser() / f"{root.resolve().name}_real_worn{size}{'_held_out' if held_out else ''}.npz"
+    if cache.is_file():
+        with np.load(cache, allow_pickle=False) as z:
+            if np.array_equal(z["photos"], keys):
+                return np.unpackbits(z["holes"], axis=-1, count=size)
+    filler = load_model("telea")
+    holes = []
+    for key in keys:
+        rgb = load_image(root / key).rgb
+        stages = unmask_array(rgb, filler, keep_stages=True).stages
+        for stage in stages:
+            if stage.filled is not None:  # a face whose worn mask was found
+                hole = stage.hole.astype(np.uint8)
+                holes.append(hole if hole.shape[0] == size else
+                             cv2.resize(hole, (size, size), interpolation=cv2.INTER_NEAREST))
+    if not holes:
+        raise ValueError(f"unmask found no worn mask in the photos of {root}")
+    out = np.stack(holes)
+    save_npz(cache, photos=keys, holes=np.packbits(out, axis=-1))
+    return out
+
+
+def real_worn_bank(holes: np.ndarray, count: int, seed: int) -> MaskBank:
+    """A bank of ``count`` holes: each of ``holes`` once, then jittered copies (scaled by 0.95-1.05
+    about the crop's centre and shifted by up to 2.5 % of the side), so a few hundred real shapes
+    give a bank of thousands without changing where a worn mask sits on the face."""
+    n, size = len(holes), holes.shape[-1]
+    masks = np.empty((max(count, n), size, size), np.uint8)
+    masks[:n] = holes
+    rng = np.random.default_rng(seed)
+    for i in range(n, len(masks)):
+        scale = rng.uniform(0.95, 1.05)
+        shift = rng.uniform(-0.025, 0.025, 2) * size
+        c = (size - 1) / 2
+        matrix = np.array([[scale, 0, c * (1 - scale) + shift[0]], [0, scale, c * (1 - scale) + shift[1]]])
+        masks[i] = cv2.warpAffine(holes[rng.integers(n)], matrix, (size, size), flags=cv2.INTER_NEAREST)
+    return MaskBank(masks[:max(count, n)], augment=False)
+
+
 def build_mask_banks(cfg: TrainConfig) -> tuple[list[MaskBank], np.ndarray]:
     """One bank per mask kind and the normalised mixing weights."""
     kinds = cfg.masks.kinds
-    banks = [
-        face_mask_bank(kind, cfg.masks.bank_size, cfg.data.size, seed=cfg.masks.seed + k)
-        if kind in FACE_MASK_KINDS else
-        MaskBank.generate(kind, cfg.masks.bank_size, cfg.data.size, seed=cfg.masks.seed + k, augment=True)
-        for k, kind in enumerate(kinds)
-    ]
+    banks = []
+    for k, kind in enumerate(kinds):
+        seed = cfg.masks.seed + k
+        if kind in FACE_MASK_KINDS:
+            banks.append(face_mask_bank(kind, cfg.masks.bank_size, cfg.data.size, seed=seed))
+        elif kind == "real_worn":
+            holes = real_worn_holes(cfg.masks.real_photos, cfg.data.size, cfg.masks.real_cache)
+            banks.append(real_worn_bank(holes, cfg.masks.bank_size, seed))
+        else:
+            banks.append(MaskBank.generate(kind, cfg.masks.bank_size, cfg.data.size, seed=seed, augment=True))
     weights = np.array(list(kinds.values()), dtype=np.float64)
     return banks, weights / weights.sum()
 
