@@ -218,11 +218,18 @@ def test_real_worn_holes_are_the_pipeline_s_own_holes_on_real_photos_cached_and_
     # the cache is read, not rebuilt, while the photos are the same ...
     monkeypatch.setattr(training_data, "unmask_array", lambda *a, **k: pytest.fail("the cache was not used"))
     np.testing.assert_array_equal(training_data.real_worn_holes(root, 64, cache), holes)
+    # ... and other segmenter weights make it stale
+    other = tmp_path / "other.safetensors"
+    other.write_bytes(b"other segmenter weights")
+    with monkeypatch.context() as m, pytest.raises(pytest.fail.Exception, match="cache was not used"):
+        m.setattr(training_data, "shipped_weights", lambda: {training_data.DEFAULT_SEGMENTER: other})
+        training_data.real_worn_holes(root, 64, cache)
     # ... and a photo added makes it stale
     Image.fromarray(masked).save(root / "d.png")
     with pytest.raises(pytest.fail.Exception, match="cache was not used"):
         training_data.real_worn_holes(root, 64, cache)
-    (root / "b.png").unlink(), (root / "d.png").unlink()
+    (root / "b.png").unlink()
+    (root / "d.png").unlink()
     monkeypatch.undo()
     with pytest.raises(ValueError, match="found no worn mask"):
         training_data.real_worn_holes(root, 64, cache)
