@@ -47,7 +47,7 @@ def main() -> None:
     _, faces = load_eval_images(args.images, SIZE, split="val", limit=args.limit)
     pairs = [(face, holes[i % len(holes)]) for i, face in enumerate(faces)]
     vgg = VGG19Relu31.from_file(args.kid_weights, layers=KID_LAYERS) if args.kid_weights else None
-    reals = texture_features(np.stack([hole_patch(f, h, 64) for f, h in pairs]), vgg) if vgg else None
+    reals = texture_features(np.stack([hole_patch(f, h) for f, h in pairs]), vgg) if vgg else None
     print(f"{len(pairs)} held-out faces, {len(holes)} held-out real-photo holes (mean {100 * holes.mean():.1f} % of the crop)\n")
     print("| model | PSNR dB | SSIM | detail % | KID |\n|---|--:|--:|--:|--:|")
     for name in args.model:
@@ -57,7 +57,7 @@ def main() -> None:
         detail = np.mean([detail_percent(o, f, h) for o, (f, h) in zip(outs, pairs, strict=True)])
         k = "–"
         if vgg is not None:
-            r = kid(texture_features(np.stack([hole_patch(o, h, 64) for o, (_, h) in zip(outs, pairs, strict=True)]), vgg), reals)
+            r = kid(texture_features(np.stack([hole_patch(o, h) for o, (_, h) in zip(outs, pairs, strict=True)]), vgg), reals)
             k = f"{r['kid']:.2f} ± {r['se']:.2f}"
         print(f"| {name} | {np.mean([s['psnr'] for s in scores]):.2f} | {np.mean([s['ssim'] for s in scores]):.3f} "
               f"| {detail:.1f} | {k} |")
