@@ -224,6 +224,10 @@ def test_real_worn_holes_are_the_pipeline_s_own_holes_on_real_photos_cached_and_
     with monkeypatch.context() as m, pytest.raises(pytest.fail.Exception, match="cache was not used"):
         m.setattr(training_data, "shipped_weights", lambda: {training_data.DEFAULT_SEGMENTER: other})
         training_data.real_worn_holes(root, 64, cache)
+    # ... and so does another version of the region
+    with monkeypatch.context() as m, pytest.raises(pytest.fail.Exception, match="cache was not used"):
+        m.setattr(training_data, "REGION_VERSION", training_data.REGION_VERSION + 1)
+        training_data.real_worn_holes(root, 64, cache)
     # ... and a photo added makes it stale
     Image.fromarray(masked).save(root / "d.png")
     with pytest.raises(pytest.fail.Exception, match="cache was not used"):

@@ -28,7 +28,7 @@ from unmasked.hub import DEFAULT_SEGMENTER, shipped_weights
 from unmasked.masks import MaskBank
 from unmasked.masks.face_mask import face_mask_for_aligned, jittered_mean_landmarks
 from unmasked.masks.sets import generated_masks
-from unmasked.pipelines.unmask import unmask_array, worn_mask_region
+from unmasked.pipelines.unmask import REGION_VERSION, unmask_array, worn_mask_region
 from unmasked.training.config import TrainConfig
 
 
@@ -174,7 +174,8 @@ def real_worn_holes(root: str | Path, size: int, cache_dir: str | Path, *, held_
     (:func:`unmasked.pipelines.unmask.unmask_array`; the classical fill it makes is discarded).
     A face model trained only on synthetic holes meets these first in use. Cached in
     ``cache_dir`` (about 90 s for 1,000 photos on a shared 2-core CPU); a cache made from other
-    photos or by other segmenter weights is rebuilt. ``held_out``: the holes of the held-out photos instead, for evaluation only.
+    photos, by other segmenter weights or by another version of the region
+    (:data:`~unmasked.pipelines.unmask.REGION_VERSION`) is rebuilt. ``held_out``: the holes of the held-out photos instead, for evaluation only.
     """
     root = Path(root)
     paths = list_images(root)
@@ -184,9 +185,11 @@ def real_worn_holes(root: str | Path, size: int, cache_dir: str | Path, *, held_
     keys = np.array([p.relative_to(root).as_posix() for p in paths if (p in held) == held_out], dtype=str)
     cache = Path(cache_dir).expanduser() / f"{root.resolve().name}_real_worn{size}{'_held_out' if held_out else ''}.npz"
     segmenter = np.array(hashlib.sha256(shipped_weights()[DEFAULT_SEGMENTER].read_bytes()).hexdigest())
+    region = np.array(REGION_VERSION)
     if cache.is_file():
         with np.load(cache, allow_pickle=False) as z:
-            if np.array_equal(z["photos"], keys) and "segmenter" in z.files and z["segmenter"] == segmenter:
+            if (np.array_equal(z["photos"], keys) and {"segmenter", "region"} <= set(z.files)
+                    and z["segmenter"] == segmenter and z["region"] == region):
                 return np.unpackbits(z["holes"], axis=-1, count=size)
     filler = load_model("telea")
     holes = []
@@ -201,7 +204,7 @@ def real_worn_holes(root: str | Path, size: int, cache_dir: str | Path, *, held_
     if not holes:
         raise ValueError(f"unmask found no worn mask in the photos of {root}")
     out = np.stack(holes)
-    save_npz(cache, photos=keys, segmenter=segmenter, holes=np.packbits(out, axis=-1))
+    save_npz(cache, photos=keys, segmenter=segmenter, region=region, holes=np.packbits(out, axis=-1))
     return out
 
 
