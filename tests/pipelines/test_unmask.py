@@ -344,11 +344,11 @@ def test_reframing_is_skipped_when_the_zoomed_prediction_disagrees(monkeypatch):
     assert Shrinking.calls == 3 and result.faces[0].zoom == 1.0  # both zooms tried, neither trusted
 
 
-
 def test_the_eyes_are_never_part_of_the_hole(monkeypatch):
     """A segmenter (or GrabCut on a skin-coloured mask) that runs up over the eyes: the hole spares
     both eyes, so the photo's eyes come back untouched; without the guard they are repainted."""
     import cv2
+    import torch
 
     import unmasked.pipelines.unmask as unmask
     from unmasked.faces import align_face
@@ -357,15 +357,12 @@ def test_the_eyes_are_never_part_of_the_hole(monkeypatch):
     lm = face.landmarks
     rgb[:] = (90, 60, 120)
     rgb[int(lm[19, 1]) : int(lm[8, 1]), int(lm[0, 0]) : int(lm[16, 0])] = (0, 255, 0)  # brows to chin
-    for part in (lm[36:42], lm[42:48]):  # dark eyes on the green
-        cv2.fillPoly(rgb, [np.round(part).astype(np.int32)], (20, 10, 10))
-    eyes = np.zeros(rgb.shape[:2], np.uint8)
+    outline = np.zeros(rgb.shape[:2], np.uint8)
     for part in (lm[36:42], lm[42:48]):
-        cv2.fillPoly(eyes, [np.round(part).astype(np.int32)], 1)
-    eyes = cv2.erode(eyes, np.ones((3, 3), np.uint8)).astype(bool)  # the eyes' inner pixels
+        cv2.fillPoly(outline, [np.round(part).astype(np.int32)], 1)
+    rgb[outline > 0] = (20, 10, 10)  # dark eyes on the green
+    eyes = cv2.erode(outline, np.ones((3, 3), np.uint8)).astype(bool)  # the eyes' inner pixels
     monkeypatch.setattr(unmask, "detect_faces", lambda image, detector="all": [face])
-
-    import torch
 
     class OverTheEyes(_GreenSegmenter):  # green or dark: the eyes too
         def predict(self, image):

@@ -193,10 +193,7 @@ def eye_guard(landmarks: np.ndarray, size: int, grow: float = EYE_GUARD) -> np.n
     eyes = np.zeros((size, size), np.uint8)
     for part in (landmarks[36:42], landmarks[42:48]):
         cv2.fillPoly(eyes, [np.round(part).astype(np.int32)], 1)
-    r = round(grow * size)
-    if r > 0:
-        eyes = cv2.dilate(eyes, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
-    return eyes.astype(bool)
+    return dilate_mask(eyes.astype(bool), grow)
 
 
 def segment_aligned(segmenter: SegmentModel, aligned: np.ndarray) -> np.ndarray:
