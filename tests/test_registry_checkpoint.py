@@ -149,3 +149,27 @@ def test_wrong_checkpoints_give_clear_errors(tiny_name, tmp_path):
     (tmp_path / "short.bin").write_bytes(b"abc")
     with pytest.raises(CheckpointError):
         load_checkpoint(tmp_path / "short.bin")
+
+
+def test_interpolated_checkpoint_lies_between_its_ends(tiny_name, tmp_path):
+    from unmasked.checkpoint import interpolate_checkpoints
+
+    base, _, _ = _trained(tiny_name)
+    tuned = unmasked.create_model(tiny_name, width=5).eval()  # other weights, default BN statistics
+    a = save_checkpoint(base, tmp_path / "a.safetensors", metadata={"inference": {"classical_blend": {
+        "method": "navier_stokes", "width": 4}}})
+    b = save_checkpoint(tuned, tmp_path / "b.safetensors")
+    ends = [interpolate_checkpoints(a, b, t) for t in (0.0, 1.0)]
+    for end, src in zip(ends, (base, tuned)):
+        for key, value in src.state_dict().items():
+            assert torch.equal(end.state_dict()[key], value), key
+    mid = interpolate_checkpoints(a, b, 0.25).state_dict()
+    w_a, w_b = base.net[0].weight.detach(), tuned.net[0].weight.detach()
+    torch.testing.assert_close(mid["net.0.weight"], 0.75 * w_a + 0.25 * w_b)
+    torch.testing.assert_close(mid["net.1.running_var"], 0.75 * base.net[1].running_var + 0.25 * tuned.net[1].running_var)
+    assert ends[0].classical_blend == {"method": "navier_stokes", "width": 4}  # base's inference metadata kept
+    other = save_checkpoint(unmasked.create_model(tiny_name, width=6), tmp_path / "c.safetensors")
+    with pytest.raises(CheckpointError, match="different tensors"):
+        interpolate_checkpoints(a, other, 0.5)
+    with pytest.raises(ValueError, match=r"alpha must lie in \[0, 1\]"):
+        interpolate_checkpoints(a, b, 1.5)

@@ -171,6 +171,33 @@ def load_checkpoint(path: str | os.PathLike, **override_kwargs: Any) -> Model:
     return model.eval()
 
 
+def interpolate_checkpoints(base: str | os.PathLike, tuned: str | os.PathLike, alpha: float) -> Model:
+    """The model whose weights are ``(1 - alpha) * base + alpha * tuned``, in eval mode.
+
+    Weight-space ensembling of a fine-tuned model with the model it was fine-tuned from (WiSE-FT:
+    Wortsman et al., "Robust fine-tuning of zero-shot models", CVPR 2022): the two must hold the
+    same model with the same tensors; the result is built with ``base``'s kwargs (a training-only
+    kwarg such as ``freeze_encoder_bn`` may differ). Floating-point tensors (BatchNorm's running statistics included, as in
+    the paper's "model soups") are interpolated; integer ones (``num_batches_tracked``) are taken
+    from the nearer end. The result keeps ``base``'s inference metadata (its edge blend).
+    """
+    if not 0.0 <= float(alpha) <= 1.0:
+        raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
+    info_a, info_b = read_checkpoint_info(base), read_checkpoint_info(tuned)
+    if info_a["model"] != info_b["model"]:
+        raise CheckpointError(f"{tuned} holds a {info_b['model']} and {base} a {info_a['model']}, "
+                              "so they cannot be interpolated")
+    model = load_checkpoint(base)
+    state_a, state_b = load_state(base), load_state(tuned)
+    if state_a.keys() != state_b.keys() or any(state_a[k].shape != state_b[k].shape for k in state_a):
+        raise CheckpointError(f"{base} and {tuned} hold different tensors, so they cannot be interpolated")
+    nearer = state_b if alpha >= 0.5 else state_a
+    mixed = {k: torch.lerp(a, state_b[k], float(alpha)) if a.is_floating_point() else nearer[k]
+             for k, a in state_a.items()}
+    model.load_state_dict(mixed)
+    return model.eval()
+
+
 #: the diffusion fills a ``classical_blend`` may name (OpenCV's, :data:`unmasked.pipelines.fill.CLASSICAL_FLAGS`)
 CLASSICAL_BLEND_METHODS = ("navier_stokes", "telea")
 
