@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from unmasked.api import DEFAULT_FACE_PRESET, load_model
+from unmasked.api import DEFAULT_UNMASK_PRESET, load_model
 from unmasked.evaluation.run import load_eval_images
 from unmasked.evaluation.unmask_eval import masked_faces
 from unmasked.pipelines.unmask import unmask_array
@@ -24,7 +24,7 @@ from unmasked.pipelines.unmask import unmask_array
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--images", type=Path, required=True, help="<identity>/<image> folder of aligned faces")
-    ap.add_argument("--model", default=DEFAULT_FACE_PRESET)
+    ap.add_argument("--model", default=DEFAULT_UNMASK_PRESET)
     ap.add_argument("--limit", type=int, default=100, help="the evaluation's face count (picks the same faces)")
     ap.add_argument("--seamless", action="store_true", help="gradient-domain paste-back")
     ap.add_argument("--out", type=Path, required=True)

@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 from skimage import data
 
-from unmasked.api import DEFAULT_FACE_PRESET, load_model
+from unmasked.api import DEFAULT_UNMASK_PRESET, load_model
 from unmasked.conventions import load_image, save_image
 from unmasked.faces import DEFAULT_DETECTOR, DETECTORS, detect_faces
 from unmasked.masks.face_mask import put_face_mask
@@ -78,7 +78,7 @@ def best_of(fn, repeats: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", default=DEFAULT_FACE_PRESET, help="face model (default: unmask's)")
+    ap.add_argument("--model", default=DEFAULT_UNMASK_PRESET, help="face model (default: unmask's)")
     ap.add_argument("--detector", default=DEFAULT_DETECTOR, choices=DETECTORS, help="unmask's face detector")
     ap.add_argument("--compare", choices=DETECTORS, help="also time unmask with this detector")
     ap.add_argument("--group-figure", type=Path, help="write the group photo before | after here")

@@ -22,6 +22,7 @@ from unmasked.hub import (  # noqa: F401 (the names callers know them by)
     CHECKPOINT_SUFFIXES,
     DEFAULT_FACE_PRESET,
     DEFAULT_SKETCH_MODEL,
+    DEFAULT_UNMASK_PRESET,
     PRESET_ALIASES,
     WEIGHTS_DIR,
     shipped_weights,
@@ -123,7 +124,7 @@ class Inpainter:
 def unmask(
     image,
     *,
-    model: str | os.PathLike | InpaintModel = DEFAULT_FACE_PRESET,
+    model: str | os.PathLike | InpaintModel = DEFAULT_UNMASK_PRESET,
     region: str = "segmenter",
     boxes=None,
     detector: str = "blazeface",

@@ -33,9 +33,15 @@ CHECKPOINT_SUFFIXES = (".safetensors",)
 
 #: short names for shipped presets (the names the issues and README use)
 PRESET_ALIASES = {"deepfill_v2-faces": "deepfill_v2_faces128", "deepfill_v2-sketch": "deepfill_v2_sketch_faces128"}
-#: the face model of `unmask`, `auto` and the web page: the best-scoring face preset on held-out
-#: worn-mask holes (README, "Remove face masks": 27.35 dB against 25.83 for deepfill_v2_faces128)
+#: the face model of `fill` (`auto` on faces, the web page's face square): the best-scoring face preset
+#: on held-out worn-mask holes that needs no landmarks (README, "Remove face masks": 27.35 dB against
+#: 25.83 for deepfill_v2_faces128)
 DEFAULT_FACE_PRESET = "pconv_unet_faces128"
+#: the face model of `unmask` (CLI, Python, /unmask): the landmark-guided face model, which `unmask` gives
+#: FaceMesh's guess of the hidden mouth and jaw, fine-tuned on the holes `unmask` finds on real photos;
+#: through `unmask` it scores as DEFAULT_FACE_PRESET does and paints fewer banded or doubled mouths on
+#: real photos (README, "How real the restored face looks at 256²")
+DEFAULT_UNMASK_PRESET = "pconv_unet_faces128_landmarks"
 #: what `auto` fills outside faces with (README, "Which model fills by default" and "Remove an object"):
 #: Telea's low band corrected by the learned 64 px layout (scene_layout64), PatchMatch's texture. On
 #: held-out scenes its PSNR is above Telea's in every hole-ratio bucket, with the NVIDIA holes (+0.30 dB)

@@ -91,14 +91,24 @@ def test_cli_fill_defaults_to_auto_and_says_so(tmp_path, astronaut):
     assert "auto" in CliRunner().invoke(main, ["models"]).output
 
 
-def test_one_face_default_everywhere():
-    from unmasked.api import DEFAULT_FACE_PRESET
+def test_one_face_default_for_fill_and_one_for_unmask_everywhere():
+    """`fill` (auto, the server's face square) uses the face preset; `unmask` (CLI, Python, /unmask,
+    eval-unmask's `unmask` filler) the landmark-guided preset, which only it can give landmarks."""
+    import inspect
+
+    from unmasked import api
+    from unmasked.api import DEFAULT_FACE_PRESET, DEFAULT_UNMASK_PRESET, load_model
     from unmasked.pipelines.auto import AUTO_FACE_MODEL
     from unmasked.server import worker
-    from unmasked.server.schemas import UnmaskParams
 
     assert worker.DEFAULT_FACE_MODEL == AUTO_FACE_MODEL == DEFAULT_FACE_PRESET
-    assert UnmaskParams.model_fields["model"].default == DEFAULT_FACE_PRESET
+    assert not load_model(DEFAULT_FACE_PRESET).uses_landmarks and load_model(DEFAULT_UNMASK_PRESET).uses_landmarks
+    assert inspect.signature(api.unmask).parameters["model"].default == DEFAULT_UNMASK_PRESET
+    assert worker.ModelStore().default_unmask == DEFAULT_UNMASK_PRESET
+    assert worker.ModelStore(allowed=["telea", DEFAULT_FACE_PRESET]).default_unmask == DEFAULT_FACE_PRESET
+    assert f"default: {DEFAULT_UNMASK_PRESET}" in CliRunner().invoke(main, ["unmask", "--help"]).output
+    listed = {line.split()[0]: line for line in CliRunner().invoke(main, ["models"]).output.splitlines() if line}
+    assert "the default of unmask" in listed[DEFAULT_UNMASK_PRESET] and "default" not in listed[DEFAULT_FACE_PRESET]
 
 
 def test_auto_keeps_the_scene_fill_where_the_hole_swallows_a_whole_face(auto, astronaut):

@@ -76,6 +76,25 @@ def test_health_and_models(client):
     assert by_name["deepfill_v2_faces128"]["face_model"] and by_name["deepfill_v2_faces128"]["working_size"] == 128
     assert not by_name["telea"]["face_model"] and by_name["telea"]["kind"] == "classical"
     assert body["default_fill"] == "auto" and body["default_face"] == "pconv_unet_faces128"
+    assert body["default_unmask"] == "pconv_unet_faces128_landmarks"
+    assert by_name["pconv_unet_faces128_landmarks"]["uses_landmarks"] and not by_name["pconv_unet_faces128"]["uses_landmarks"]
+
+
+def test_the_landmark_guided_model_removes_masks_by_default_and_is_refused_by_fill(client, photo, hole):
+    """/unmask finds the landmarks the guided model needs and uses it when no model is named; /fill has none
+    to give it, so it answers 422 with what to do instead of failing inside the model."""
+    r = client.post("/api/v1/unmask", files={"image": ("a.png", png(photo))},
+                    data={"boxes": "10,5,50,50", "region": "landmarks", "response_format": "json"})
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["model"] == "pconv_unet_faces128_landmarks"
+    region = decode(base64.b64decode(out["mask"])) > 127
+    result = decode(base64.b64decode(out["image"]))
+    assert region.any() and (result[region] != photo[region]).any(axis=-1).mean() > 0.5
+    np.testing.assert_array_equal(result[~region], photo[~region])
+    r = client.post("/api/v1/inpaint", files=files(photo, hole), data={"model": "pconv_unet_faces128_landmarks",
+                                                                       "box": "10,0,60,60"})
+    assert r.status_code == 422 and "only /unmask finds" in r.json()["detail"]
 
 
 def test_inpaint_multipart_returns_png_changed_only_in_the_hole(client, photo, hole):

@@ -208,6 +208,20 @@ def test_unmask_flow_with_a_face_square(server, driver, photo_path):
     assert overlay.shape[:2] == (H, W) and (overlay[..., :3] != rgb).any()  # masks/boxes drawn over the photo
 
 
+def test_a_landmark_guided_model_is_offered_for_remove_masks_only(server, driver, photo_path):
+    """The fill has no landmarks to give it: Fill is disabled and says why; Remove masks runs it, and
+    with a model that is not a face model selected, Remove masks uses the server's default_unmask."""
+    path, _ = photo_path
+    _open(driver, server, path, "pconv_unet_faces128_landmarks")
+    run = _by_id(driver, "run")
+    assert not run.is_enabled() and "only Remove masks finds" in run.get_attribute("title")
+    assert _by_id(driver, "unmask").is_enabled()
+    _open(driver, server, path, "telea")
+    assert _by_id(driver, "run").is_enabled()
+    _by_id(driver, "unmask").click()
+    _wait(driver, lambda d: "with pconv_unet_faces128_landmarks in" in _by_id(d, "status").text, timeout=60)
+
+
 def test_errors_from_the_api_are_shown(server, driver, tmp_path, photo_path):
     big = tmp_path / "big.png"
     Image.fromarray(np.full((300, 400, 3), 90, np.uint8)).save(big)  # 120,000 pixels > MAX_PIXELS

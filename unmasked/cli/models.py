@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from unmasked.hub import catalogue
+from unmasked.hub import DEFAULT_UNMASK_PRESET, catalogue
 
 
 @click.command("models")
@@ -15,7 +15,8 @@ def models_cmd() -> None:
         if e.kind == "trained":
             line = f"{e.architecture} {e.kwargs} (model card: {e.path.with_suffix('.md')})"
             if e.uses_landmarks:
-                click.echo(f"{e.name:24s} trained    {line} (unmask --model only: it draws the face's landmarks)")
+                default = ", the default of unmask" if e.name == DEFAULT_UNMASK_PRESET else ""
+                click.echo(f"{e.name:24s} trained    {line} (unmask only: it draws the face's landmarks{default})")
             elif e.task == "inpaint":
                 click.echo(f"{e.name:24s} trained    {line}")
             else:  # the worn-mask segmenter, the identity embedder, the scene layout: inside pipelines, never as --model

@@ -13,7 +13,7 @@ from unmasked.cli.common import MAX_PIXELS_HELP, parse_box, run
 from unmasked.conventions import DEFAULT_MAX_PIXELS, load_image, save_image
 from unmasked.conventions import save_mask as write_mask
 from unmasked.data.datasets import list_images
-from unmasked.hub import DEFAULT_FACE_PRESET, DEFAULT_REFERENCE_MODEL
+from unmasked.hub import DEFAULT_REFERENCE_MODEL, DEFAULT_UNMASK_PRESET
 from unmasked.pipelines.reference import Gallery, check_reference_box
 from unmasked.pipelines.unmask import check_reference_options, load_segmenter, reference_detector, unmask_array
 
@@ -24,7 +24,7 @@ from unmasked.pipelines.unmask import check_reference_options, load_segmenter, r
               help="Where to write the restored photo (a folder when PHOTO is a folder).")
 @click.option("--model", default=None,
               help="Face model preset or .safetensors checkpoint.  "
-                   f"[default: {DEFAULT_FACE_PRESET}; {DEFAULT_REFERENCE_MODEL} with --reference/--gallery]")
+                   f"[default: {DEFAULT_UNMASK_PRESET}; {DEFAULT_REFERENCE_MODEL} with --reference/--gallery]")
 @click.option("--box", "boxes", multiple=True, metavar="X,Y,W,H", help="Face square to restore (skips detection); repeatable.")
 @click.option("--detector", default="blazeface", show_default=True,
               type=click.Choice(["blazeface", "all", "auto", "hog", "cnn"]),
@@ -67,7 +67,7 @@ def unmask_cmd(photo, output, model, boxes, detector, region, grabcut, save_mask
     ref_box = None if reference_box is None else parse_box(reference_box)
     max_pixels = max_pixels or DEFAULT_MAX_PIXELS
     if model is None:
-        model = DEFAULT_REFERENCE_MODEL if (reference is not None or gallery is not None) else DEFAULT_FACE_PRESET
+        model = DEFAULT_REFERENCE_MODEL if (reference is not None or gallery is not None) else DEFAULT_UNMASK_PRESET
     face_model = run(load_model, model)
     if region == "segmenter":
         run(load_segmenter)

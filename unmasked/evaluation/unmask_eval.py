@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from unmasked.api import DEFAULT_FACE_PRESET, load_model
+from unmasked.api import DEFAULT_UNMASK_PRESET, load_model
 from unmasked.data.landmark_guide import UNDER_MASK_SIZE
 from unmasked.evaluation.realism import KID_LAYERS, STEPS, c2st, hole_patch, kid, texture_features
 from unmasked.faces import detect_faces
@@ -117,7 +117,7 @@ def evaluate_unmask(fillers: Sequence[str], faces: Sequence[MaskedFace], *, real
             if unknown:
                 raise ValueError(f"unknown unmask option {sorted(unknown)[0]!r} in {spec!r}: "
                                  + ", ".join(f"'+{o}'" for o in UNMASK_OPTIONS))
-            model = load_model(name.partition(":")[2] or DEFAULT_FACE_PRESET)
+            model = load_model(name.partition(":")[2] or DEFAULT_UNMASK_PRESET)
             kwargs = {k: v for option in options for k, v in UNMASK_OPTIONS[option].items()}
 
             def run(face, model=model, kwargs=kwargs):

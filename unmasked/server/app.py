@@ -138,7 +138,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     def models() -> ModelList:
         """The models this server offers, with what they can do."""
         return ModelList(models=list(store.infos.values()), default_fill=store.default(face=False),
-                         default_face=store.default(face=True))
+                         default_face=store.default(face=True), default_unmask=store.default_unmask)
 
     app.include_router(fill_routes.router)
     app.include_router(face_routes.router)

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from unmasked.hub import DEFAULT_FACE_PRESET
+from unmasked.hub import DEFAULT_UNMASK_PRESET
 
 
 def _parse_box(value):
@@ -89,7 +89,8 @@ class InpaintJSON(InpaintParams):
 
 
 class UnmaskParams(StrictModel):
-    model: str = Field(DEFAULT_FACE_PRESET, description="Face model from GET /api/v1/models.")
+    model: str | None = Field(None, description=f"Face model from GET /api/v1/models; default: default_unmask there "
+                                                f"({DEFAULT_UNMASK_PRESET} on a server that offers it).")
     boxes: Boxes | None = Field(None, description="Face squares x,y,w,h (skip detection); form: 'x,y,w,h;x,y,w,h'.")
     detector: Detector = Field(
         "blazeface", description="Face detector: blazeface (MediaPipe's BlazeFace + FaceMesh, made for faces under "
@@ -140,12 +141,15 @@ class ModelInfo(BaseModel):
     uses_sketch: bool = Field(False, description="Takes a sketch (DeepFill v2's user-guided mode): lines the fill follows.")
     working_size: int | None = Field(None, description="Training resolution; larger holes are filled crop by crop.")
     face_model: bool = Field(..., description="Trained on aligned faces: use a face square (box) or /unmask.")
+    uses_landmarks: bool = Field(False, description="Guided by the face's landmarks, which /unmask finds: /unmask "
+                                                    "only (/fill refuses it).")
 
 
 class ModelList(BaseModel):
     models: list[ModelInfo]
     default_fill: str
     default_face: str | None
+    default_unmask: str | None = Field(None, description="The face model /unmask uses when none is named.")
 
 
 class Health(BaseModel):

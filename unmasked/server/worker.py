@@ -20,7 +20,7 @@ from typing import Any
 from fastapi import HTTPException
 
 from unmasked.api import load_model
-from unmasked.hub import DEFAULT_FACE_PRESET, DEFAULT_SCENE_MODEL, catalogue, shipped_weights
+from unmasked.hub import DEFAULT_FACE_PRESET, DEFAULT_SCENE_MODEL, DEFAULT_UNMASK_PRESET, catalogue, shipped_weights
 from unmasked.registry import list_models
 from unmasked.server.schemas import ModelInfo
 
@@ -94,21 +94,16 @@ class ModelStore:
         if clash:
             raise ValueError(f"checkpoint name(s) {', '.join(clash)} already name models of the server; pick other names")
         self._paths: dict[str, Path] = {name: Path(path) for name, path in (checkpoints or {}).items()}
-        # a landmark-guided face model is not offered: the server's fill has no landmarks to give it,
-        # and its unmask endpoint uses the default face model
+        # a landmark-guided face model is offered for /unmask, which finds the landmarks; /fill refuses it
         everything = catalogue(self._paths)
-        guided = sorted(e.name for e in everything if e.uses_landmarks and e.name in self._paths)
-        if guided:
-            raise ValueError(f"checkpoint(s) {', '.join(guided)} draw the face's landmarks as a guide, which the server "
-                             "cannot give them; use them with `unmasked unmask --model`")
-        entries = [e for e in everything if e.task == "inpaint" and e.kind != "architecture" and not e.uses_landmarks]
+        entries = [e for e in everything if e.task == "inpaint" and e.kind != "architecture"]
         names = {e.name for e in entries}
         if DEFAULT_FACE_PRESET not in names or DEFAULT_SCENE_MODEL not in names:  # `auto` needs both of its models
             entries = [e for e in entries if e.kind != "auto"]
         why = {"auto": " (chosen from measurements on faces and scenes)"}
         infos = {e.name: ModelInfo(name=e.name, kind=e.kind, uses_reference=e.uses_reference, uses_sketch=e.uses_sketch,
                                    description=e.description + why.get(e.kind, ""), working_size=e.working_size,
-                                   face_model=e.face_model)
+                                   face_model=e.face_model, uses_landmarks=e.uses_landmarks)
                  for e in entries}
         if allowed is not None:
             unknown = sorted(set(allowed) - set(infos))
@@ -153,6 +148,11 @@ class ModelStore:
         if not face and "telea" in self.infos:
             return "telea"
         return next((n for n, i in self.infos.items() if i.face_model == face), None if face else self.names[0])
+
+    @property
+    def default_unmask(self) -> str | None:
+        """The face model of /unmask: DEFAULT_UNMASK_PRESET when offered, else the fill's face default."""
+        return DEFAULT_UNMASK_PRESET if DEFAULT_UNMASK_PRESET in self.infos else self.default(face=True)
 
     def info(self, name: str) -> ModelInfo:
         """The model's description; 404 listing the available names when unknown."""

@@ -39,8 +39,11 @@ async def unmask(request: Request) -> Response:
     """
     store, pool, mp = request.app.state.store, request.app.state.pool, request.app.state.settings.max_pixels
     params, blobs = await payloads.parse_request(request, UnmaskParams, UnmaskJSON, unmask_files)
-    store.info(params.model)
-    store.check_guides(params.model, blobs)
+    name = params.model or store.default_unmask
+    if name is None:
+        raise HTTPException(422, "this server offers no face model; name one with `model`")
+    store.info(name)
+    store.check_guides(name, blobs)
     extra = {} if params.region is None else {"region": params.region}
 
     def job():
@@ -49,7 +52,7 @@ async def unmask(request: Request) -> Response:
             extra["reference"] = payloads.read_image(blobs["reference"], "reference", mp).rgb
         if params.reference_box is not None:
             extra["reference_box"] = params.reference_box
-        model = store.get(params.model)
+        model = store.get(name)
         t0 = time.perf_counter()
         try:
             result = unmask_array(loaded.rgb, model, boxes=params.boxes, detector=params.detector, **extra)
@@ -60,7 +63,7 @@ async def unmask(request: Request) -> Response:
         faces = [FaceInfo(box=f.box, detector=f.detector, hole_ratio=getattr(f, "hole_ratio", None),
                           mask_found=getattr(f, "mask_found", None), mask_area=getattr(f, "mask_area", None)
                           ).model_dump() for f in result.faces]
-        body = {"width": loaded.size[1], "height": loaded.size[0], "model": params.model, "note": result.note,
+        body = {"width": loaded.size[1], "height": loaded.size[0], "model": name, "note": result.note,
                 "elapsed_ms": 1000 * (time.perf_counter() - t0), "faces": faces}
         if params.response_format == "json":
             body["mask"], body["detected"] = b64(mask_png(region)), b64(mask_png(detected))

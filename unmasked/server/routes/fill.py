@@ -33,7 +33,9 @@ async def inpaint(request: Request) -> Response:
     """
     store, pool, mp = request.app.state.store, request.app.state.pool, request.app.state.settings.max_pixels
     params, blobs = await payloads.parse_request(request, InpaintParams, InpaintJSON, inpaint_files)
-    store.info(params.model)
+    if store.info(params.model).uses_landmarks:
+        raise HTTPException(422, f"model {params.model!r} is guided by the face's landmarks, which only /unmask finds; "
+                                 "use /unmask, or another face model here")
     store.check_guides(params.model, blobs)
 
     def job():

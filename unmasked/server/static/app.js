@@ -70,9 +70,15 @@ function sketchBlocked() {  // a sketch is drawn but the selected model cannot t
   return state.hasSketch && !(m && m.uses_sketch);
 }
 
+function unmaskOnly() {  // a landmark-guided model: only Remove masks finds the landmarks it needs
+  const m = currentModel();
+  return Boolean(m && m.uses_landmarks);
+}
+
 function updateButtons() {
-  $("run").disabled = state.busy || !state.file || sketchBlocked();
-  $("run").title = sketchBlocked() ? "The selected model has no sketch channel: see the note under the tools" : "";
+  $("run").disabled = state.busy || !state.file || sketchBlocked() || unmaskOnly();
+  $("run").title = unmaskOnly() ? "This model is guided by the face's landmarks, which only Remove masks finds"
+    : sketchBlocked() ? "The selected model has no sketch channel: see the note under the tools" : "";
   $("unmask").disabled = state.busy || !state.file;
 }
 
@@ -86,13 +92,14 @@ async function loadModels() {
     if (!r.ok) throw new Error(await apiError(r));
     const body = await r.json();
     state.models = body.models;
-    state.defaults = { fill: body.default_fill, face: body.default_face };
+    state.defaults = { fill: body.default_fill, face: body.default_face, unmask: body.default_unmask };
     const select = $("model");
     select.innerHTML = "";
     for (const m of body.models) {
       const opt = document.createElement("option");
       opt.value = m.name;
-      opt.textContent = `${m.name} (${m.face_model ? "face model" : m.kind}${m.uses_sketch ? ", sketch" : ""})`;
+      opt.textContent = `${m.name} (${m.face_model ? "face model" : m.kind}${m.uses_sketch ? ", sketch" : ""}` +
+        `${m.uses_landmarks ? ", Remove masks only" : ""})`;
       select.appendChild(opt);
     }
     select.value = body.default_fill;
@@ -105,7 +112,8 @@ async function loadModels() {
 function onModelChange() {
   const m = currentModel();
   if (!m) return;
-  $("model-help").textContent = m.description + (m.face_model ? " Drag a face square around the face for best results." : "");
+  $("model-help").textContent = m.description + (m.uses_landmarks ? " Use it with Remove masks."
+    : m.face_model ? " Drag a face square around the face for best results." : "");
   $("tool-face").disabled = !m.face_model;
   if (!m.face_model && state.tool === "face") selectTool("brush");
   const anyRef = state.models.some((x) => x.uses_reference);
@@ -420,7 +428,7 @@ async function runFill() {
 
 async function runUnmask() {
   const m = currentModel();
-  const model = m.face_model ? m.name : state.defaults.face || m.name;
+  const model = m.face_model ? m.name : state.defaults.unmask || state.defaults.face || m.name;
   const form = new FormData();
   form.append("image", state.file, state.file.name);
   form.append("model", model);
