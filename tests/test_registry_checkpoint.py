@@ -160,7 +160,7 @@ def test_interpolated_checkpoint_lies_between_its_ends(tiny_name, tmp_path):
         "method": "navier_stokes", "width": 4}}})
     b = save_checkpoint(tuned, tmp_path / "b.safetensors")
     ends = [interpolate_checkpoints(a, b, t) for t in (0.0, 1.0)]
-    for end, src in zip(ends, (base, tuned)):
+    for end, src in zip(ends, (base, tuned), strict=True):
         for key, value in src.state_dict().items():
             assert torch.equal(end.state_dict()[key], value), key
     mid = interpolate_checkpoints(a, b, 0.25).state_dict()
