@@ -177,9 +177,10 @@ def interpolate_checkpoints(base: str | os.PathLike, tuned: str | os.PathLike, a
     Weight-space ensembling of a fine-tuned model with the model it was fine-tuned from (WiSE-FT:
     Wortsman et al., "Robust fine-tuning of zero-shot models", CVPR 2022): the two must hold the
     same model with the same tensors; the result is built with ``base``'s kwargs (a training-only
-    kwarg such as ``freeze_encoder_bn`` may differ). Floating-point tensors (BatchNorm's running statistics included, as in
-    the paper's "model soups") are interpolated; integer ones (``num_batches_tracked``) are taken
-    from the nearer end. The result keeps ``base``'s inference metadata (its edge blend).
+    kwarg such as ``freeze_encoder_bn`` may differ). Floating-point tensors (BatchNorm's running
+    statistics included, as in "model soups", Wortsman et al., ICML 2022) are interpolated; integer
+    ones (``num_batches_tracked``) are taken from the nearer end. The result keeps ``base``'s
+    inference metadata (its edge blend).
     """
     if not 0.0 <= float(alpha) <= 1.0:
         raise ValueError(f"alpha must lie in [0, 1], got {alpha}")

@@ -106,6 +106,8 @@ def test_one_face_default_for_fill_and_one_for_unmask_everywhere():
     assert inspect.signature(api.unmask).parameters["model"].default == DEFAULT_UNMASK_PRESET
     assert worker.ModelStore().default_unmask == DEFAULT_UNMASK_PRESET
     assert worker.ModelStore(allowed=["telea", DEFAULT_FACE_PRESET]).default_unmask == DEFAULT_FACE_PRESET
+    guided_only = worker.ModelStore(allowed=["telea", DEFAULT_UNMASK_PRESET])
+    assert guided_only.default(face=True) is None and guided_only.default_unmask == DEFAULT_UNMASK_PRESET
     assert f"default: {DEFAULT_UNMASK_PRESET}" in CliRunner().invoke(main, ["unmask", "--help"]).output
     listed = {line.split()[0]: line for line in CliRunner().invoke(main, ["models"]).output.splitlines() if line}
     assert "the default of unmask" in listed[DEFAULT_UNMASK_PRESET] and "default" not in listed[DEFAULT_FACE_PRESET]

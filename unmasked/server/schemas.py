@@ -142,7 +142,7 @@ class ModelInfo(BaseModel):
     working_size: int | None = Field(None, description="Training resolution; larger holes are filled crop by crop.")
     face_model: bool = Field(..., description="Trained on aligned faces: use a face square (box) or /unmask.")
     uses_landmarks: bool = Field(False, description="Guided by the face's landmarks, which /unmask finds: /unmask "
-                                                    "only (/fill refuses it).")
+                                                    "only (/inpaint refuses it).")
 
 
 class ModelList(BaseModel):

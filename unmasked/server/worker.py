@@ -147,7 +147,8 @@ class ModelStore:
             return preferred
         if not face and "telea" in self.infos:
             return "telea"
-        return next((n for n, i in self.infos.items() if i.face_model == face), None if face else self.names[0])
+        return next((n for n, i in self.infos.items() if i.face_model == face and not i.uses_landmarks),
+                    None if face else self.names[0])
 
     @property
     def default_unmask(self) -> str | None:
