@@ -189,7 +189,7 @@ def interpolate_checkpoints(base: str | os.PathLike, tuned: str | os.PathLike, a
         raise CheckpointError(f"{tuned} holds a {info_b['model']} and {base} a {info_a['model']}, "
                               "so they cannot be interpolated")
     model = load_checkpoint(base)
-    state_a, state_b = load_state(base), load_state(tuned)
+    state_a, state_b = model.state_dict(), load_state(tuned)  # base's tensors, as loaded (float32)
     if state_a.keys() != state_b.keys() or any(state_a[k].shape != state_b[k].shape for k in state_a):
         raise CheckpointError(f"{base} and {tuned} hold different tensors, so they cannot be interpolated")
     nearer = state_b if alpha >= 0.5 else state_a

@@ -94,7 +94,7 @@ class ModelStore:
         if clash:
             raise ValueError(f"checkpoint name(s) {', '.join(clash)} already name models of the server; pick other names")
         self._paths: dict[str, Path] = {name: Path(path) for name, path in (checkpoints or {}).items()}
-        # a landmark-guided face model is offered for /unmask, which finds the landmarks; /fill refuses it
+        # a landmark-guided face model is offered for /unmask, which finds the landmarks; /inpaint refuses it
         everything = catalogue(self._paths)
         entries = [e for e in everything if e.task == "inpaint" and e.kind != "architecture"]
         names = {e.name for e in entries}
