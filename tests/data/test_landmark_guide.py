@@ -112,3 +112,18 @@ def test_guesses_under_worn_masks_are_made_as_unmask_makes_them_and_cached(share
     again = under_mask_landmarks(root, tmp_path / "guess.npz", exact, variants=2, seed=3)
     for key in guesses:
         np.testing.assert_array_equal(again[key], guesses[key])
+
+
+def test_mouth_opening_is_the_inner_lip_gap_over_the_eye_distance():
+    from unmasked.data.landmark_guide import mouth_opening
+
+    lm = np.zeros((68, 2))
+    lm[36:42] = [30.0, 40.0]
+    lm[42:48] = [130.0, 40.0]  # eye centres 100 px apart
+    lm[62] = [80.0, 120.0]
+    lm[66] = [80.0, 128.0]  # inner lips 8 px apart
+    assert mouth_opening(lm) == pytest.approx(0.08)
+    batch = np.stack([lm, lm * 2.0])  # scale-free, and batched
+    np.testing.assert_allclose(mouth_opening(batch), [0.08, 0.08])
+    with pytest.raises(ValueError, match=r"\(\.\.\., 68, 2\)"):
+        mouth_opening(np.zeros((5, 2)))

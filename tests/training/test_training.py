@@ -500,3 +500,51 @@ def test_landmark_guided_training_needs_an_aligned_identity_folder(tmp_path):
     cfg = _cfg(tmp_path, "guided")  # MNIST
     with pytest.raises(ValueError, match="aligned identity folder"):
         split_landmarks(cfg, "train")
+
+
+def test_max_mouth_open_trains_only_on_closed_mouths(tmp_path):
+    """``data.max_mouth_open`` drops the training faces whose exact landmarks show an open mouth,
+    also when the drawn guide is a guess under a worn mask; a threshold that keeps nothing, a
+    model without landmarks and a non-positive value are refused."""
+    import numpy as np
+
+    from unmasked.data.landmark_guide import mouth_opening
+    from unmasked.training.data import closed_mouths, split_landmarks
+
+    root, cache = _face_folder(tmp_path)
+    with np.load(cache / "faces_lm256_fixedbox.npz") as z:
+        keys, exact = list(z["paths"]), z["landmarks"].copy()
+    closed = exact[0].copy()
+    closed[65:68] = closed[[63, 62, 61]] + [0.0, 0.5]  # lower inner lip half a pixel under the upper: closed
+    opened = exact[0].copy()
+    opened[65:68, 1] += 20.0  # lower inner lip 20 px down at 256: teeth
+    assert 0 < mouth_opening(closed) < 0.01 and mouth_opening(opened) > 0.2
+    is_open = np.array([k.split("/")[0] in ("id0", "id3") or k.endswith("/1.png") for k in keys])
+    exact[:] = np.where(is_open[:, None, None], opened, closed)
+    np.savez(cache / "faces_lm256_fixedbox.npz", paths=np.array(keys), size=np.array(256),
+             missing=np.array([], dtype=str), landmarks=exact)
+    np.savez(cache / "faces_lm256_undermask2.npz", paths=np.array(keys), size=np.array(256), variants=np.array(2),
+             seed=np.array(0), landmarks=np.stack([exact, exact], axis=1))
+    over = {"model_kwargs": {"base_channels": 4, "max_channels": 8, "depth": 3, "working_size": 32,
+                             "landmark_guide": True},
+            "loss": "pconv", "data.kind": "identity", "data.root": str(root), "data.landmarks_cache": str(cache),
+            "data.landmark_source": "under_mask", "masks.kinds": {"face": 1.0}, "max_steps": 2, "val_images": 2}
+    everything = _cfg(tmp_path, "all", model="pconv_unet", discriminator=None, **over)
+    assert closed_mouths(everything, "train") is None
+    cfg = _cfg(tmp_path, "closed", model="pconv_unet", discriminator=None, **over, **{"data.max_mouth_open": 0.06})
+    keep = closed_mouths(cfg, "train")
+    lm = split_landmarks(cfg, "train")
+    assert keep.dtype == bool and len(keep) == len(lm)
+    np.testing.assert_array_equal(keep, mouth_opening(lm[:, 0]) <= 0.06)  # the guesses here are the exact points
+    assert 0 < keep.sum() < len(keep)
+    module = _fit(cfg)
+    samples = module.train_samples
+    assert len(samples.images) == keep.sum() and len(samples.landmarks) == keep.sum()
+    assert (mouth_opening(samples.landmarks[:, 0]) < 0.01).all()  # every face trained on has closed lips
+
+    with pytest.raises(ValueError, match="keeps no training face"):
+        _fit(_cfg(tmp_path, "none", model="pconv_unet", discriminator=None, **over, **{"data.max_mouth_open": 1e-9}))
+    with pytest.raises(ValueError, match="needs a landmark-guided model"):
+        _fit(_cfg(tmp_path, "plain", **{"data.max_mouth_open": 0.06}))
+    with pytest.raises(ValueError, match="max_mouth_open must be > 0"):
+        _cfg(tmp_path, "bad", **{"data.max_mouth_open": 0.0})

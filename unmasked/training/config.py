@@ -45,6 +45,11 @@ class DataConfig:
     landmark_source: str = "exact"
     #: "under_mask": worn masks tried per photo (one of them is drawn at each step)
     landmark_variants: int = 2
+    #: landmark-guided models: train only on faces whose mouth is open at most this much
+    #: (:func:`unmasked.data.landmark_guide.mouth_opening` of FaceMesh's exact points: the inner lips'
+    #: gap over the eyes' distance; closed lips are about 0, a smile showing teeth 0.1 and up). A worn
+    #: mask hides a mouth that is almost always closed; CelebA's faces smile. None: every face
+    max_mouth_open: float | None = None
 
 
 @dataclass
@@ -203,6 +208,8 @@ def validate(cfg: TrainConfig) -> None:
             raise ValueError(f"data.scales must be [low, high] with 0 < low <= high <= 1, got {cfg.data.scales}")
         if cfg.data.kind != "folder":
             raise ValueError(f"data.scales is for data.kind 'folder', not {cfg.data.kind!r}")
+    if cfg.data.max_mouth_open is not None and not cfg.data.max_mouth_open > 0:
+        raise ValueError(f"data.max_mouth_open must be > 0 (or null), got {cfg.data.max_mouth_open}")
     if not cfg.masks.kinds or min(cfg.masks.kinds.values()) <= 0:
         raise ValueError("masks.kinds needs at least one kind with a positive weight")
     if "real_worn" in cfg.masks.kinds and not cfg.masks.real_photos:

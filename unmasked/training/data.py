@@ -9,6 +9,7 @@ indexes arrays.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +22,7 @@ from torch.utils.data import Dataset, Sampler
 from unmasked.api import load_model
 from unmasked.conventions import load_image
 from unmasked.data.datasets import IdentityFolderDataset, ImageFolderDataset, MNISTDataset, file_split, list_images
-from unmasked.data.landmark_guide import draw_landmark_guide, jitter_landmarks
+from unmasked.data.landmark_guide import draw_landmark_guide, jitter_landmarks, mouth_opening
 from unmasked.data.mask_seg import aligned_landmarks, save_npz, under_mask_landmarks
 from unmasked.data.sketch import edge_sketch, training_sketch
 from unmasked.hub import DEFAULT_SEGMENTER, shipped_weights
@@ -116,6 +117,18 @@ def split_landmarks(cfg: TrainConfig, split: str) -> np.ndarray:
         guess = np.stack([guesses[k] for k in keys]).astype(np.float64)
         lm = np.where(np.isfinite(guess), guess, lm[:, None])
     return ((lm + 0.5) * (d.size / 256) - 0.5).astype(np.float32)
+
+
+def closed_mouths(cfg: TrainConfig, split: str) -> np.ndarray | None:
+    """bool (N,): which images of ``split`` to train on under ``data.max_mouth_open`` (None: all).
+
+    Read from FaceMesh's exact points on the unmasked photos (the cache :func:`split_landmarks`
+    uses), whatever ``data.landmark_source`` is: the guess under a worn mask cannot see the mouth.
+    """
+    if cfg.data.max_mouth_open is None:
+        return None
+    exact = split_landmarks(dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, landmark_source="exact")), split)
+    return mouth_opening(exact) <= cfg.data.max_mouth_open
 
 
 def reference_groups(labels: np.ndarray) -> dict[int, np.ndarray]:

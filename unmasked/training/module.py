@@ -44,6 +44,7 @@ from unmasked.training.data import (
     StepSamples,
     build_mask_banks,
     build_split,
+    closed_mouths,
     reference_groups,
     split_landmarks,
     validation_masks,
@@ -202,10 +203,17 @@ class InpaintingModule(L.LightningModule):
         images, labels = build_split(cfg, "train")
         uses_sketch = getattr(self.generator, "uses_sketch", False)
         uses_landmarks = getattr(self.generator, "uses_landmarks", False)
+        if cfg.data.max_mouth_open is not None and not uses_landmarks:
+            raise ValueError("data.max_mouth_open needs a landmark-guided model (it reads the faces' landmarks)")
+        landmarks = split_landmarks(cfg, "train") if uses_landmarks else None
+        keep = closed_mouths(cfg, "train")
+        if keep is not None:
+            if not keep.any():
+                raise ValueError(f"data.max_mouth_open {cfg.data.max_mouth_open} keeps no training face")
+            images, labels, landmarks = images[torch.from_numpy(keep)], labels[keep], landmarks[keep]
         self.train_samples = StepSamples(images, banks, weights, cfg.seed, cfg.data.flip, self.global_rank,
                                          labels=labels if uses_reference else None, sketch=uses_sketch,
-                                         landmarks=split_landmarks(cfg, "train") if uses_landmarks else None,
-                                         jitter_lower=cfg.data.landmark_jitter_lower)
+                                         landmarks=landmarks, jitter_lower=cfg.data.landmark_jitter_lower)
         val, val_labels = build_split(cfg, "val")
         groups = reference_groups(val_labels) if uses_reference else {}
         candidates = np.concatenate(list(groups.values())) if groups else np.arange(len(val))
