@@ -81,6 +81,8 @@ GROW_ZONE = 0.12
 GROW_MAX = 2.0
 #: the eyes (their landmark outlines dilated by this x the crop side) are never part of the hole
 EYE_GUARD = 0.02
+#: the face's outline (the convex hull of its 68 points, guessed under the mask) grown by this x the crop side
+OUTLINE_GROW = 0.05
 #: zoom-outs of the FFHQ crop (about the eyes) tried, in order, when the worn mask runs off its bottom
 REFRAME_ZOOMS = (1.15, 1.3)
 #: the mask "runs off" the crop when the hole covers more than this share of its bottom two rows
@@ -194,6 +196,25 @@ def eye_guard(landmarks: np.ndarray, size: int, grow: float = EYE_GUARD) -> np.n
     for part in (landmarks[36:42], landmarks[42:48]):
         cv2.fillPoly(eyes, [np.round(part).astype(np.int32)], 1)
     return dilate_mask(eyes.astype(bool), grow)
+
+
+def face_outline(landmarks: np.ndarray, size: int, grow: float = OUTLINE_GROW) -> np.ndarray:
+    """bool (size, size): the face inside its outline, the convex hull of 68 landmarks (crop pixels)
+    dilated by ``grow`` x size."""
+    inside = np.zeros((size, size), np.uint8)
+    cv2.fillConvexPoly(inside, cv2.convexHull(np.round(landmarks).astype(np.int32)), 1)
+    return dilate_mask(inside.astype(bool), grow)
+
+
+def fill_outside_face(aligned: np.ndarray, hole: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """uint8 (S, S, 3): ``aligned`` with the part of ``hole`` outside the face (``hole & ~inside``)
+    filled by Telea from the known pixels outside the face only."""
+    unknown = (hole | inside).astype(np.uint8)
+    bg = cv2.inpaint(np.ascontiguousarray(aligned), unknown, 3, cv2.INPAINT_TELEA)
+    out = aligned.copy()
+    part = hole & ~inside
+    out[part] = bg[part]
+    return out
 
 
 def segment_aligned(segmenter: SegmentModel, aligned: np.ndarray) -> np.ndarray:
@@ -348,6 +369,7 @@ def unmask_array(
     seamless: bool = False,
     grabcut: bool = True,
     native: bool = True,
+    outline: bool = False,
 ) -> UnmaskResult:
     """Restore every masked face of ``rgb`` (uint8 (H, W, 3)) with the inpainting ``model``.
 
@@ -436,7 +458,13 @@ def unmask_array(
             # a landmark-guided model learned from unmasked faces' points: FaceMesh's guess under
             # the mask, moved by the displacement a mask causes on average
             points = unmasked_guess(aligned.landmarks, size) if getattr(model, "uses_landmarks", False) else None
-            filled = fill_array(aligned.image, hole, model, landmarks=points).image
+            source, inner = aligned.image, hole
+            if outline:
+                guess = unmasked_guess(aligned.landmarks, size)
+                inside = face_outline(guess, size)
+                if (hole & ~inside).any() and (hole & inside).any():
+                    source, inner = fill_outside_face(aligned.image, hole, inside), hole & inside
+            filled = fill_array(source, inner, model, landmarks=points).image
             guide = ref_face
             if guide is not None:
                 used = "given"
