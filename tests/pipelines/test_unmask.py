@@ -565,3 +565,88 @@ def test_a_landmark_guided_model_is_given_the_face_s_landmarks_in_the_crop(astro
     upper = expected[17:48]  # brows, nose, eyes: not hidden by the mask
     assert np.mean([off_line[int(round(y)), int(round(x))] for x, y in upper]) < 3.0
     assert (drawn > 0.3).mean() < 0.1
+
+
+def _face_on_blue(size: int = 128):
+    """A crop: blue background, a red face within the FFHQ mean landmarks' hull, and the points
+    FaceMesh would give under a mask (the mean moved by the under-mask offset)."""
+    import cv2
+
+    from unmasked.data.landmark_guide import UNDER_MASK_OFFSET
+    from unmasked.layers.face_template import FFHQ_MEAN_LANDMARKS
+
+    mean = np.asarray(FFHQ_MEAN_LANDMARKS, np.float64) * size
+    image = np.zeros((size, size, 3), np.uint8)
+    image[:] = (0, 0, 255)
+    face = np.zeros((size, size), np.uint8)
+    cv2.fillConvexPoly(face, cv2.convexHull(np.round(mean).astype(np.int32)), 1)
+    image[face > 0] = (255, 0, 0)
+    return image, face.astype(bool), mean + UNDER_MASK_OFFSET * (size / 128)
+
+
+def test_the_hole_beside_the_face_is_filled_from_the_background_only():
+    from unmasked.pipelines.unmask import face_outline, split_at_outline
+
+    image, face, points = _face_on_blue()
+    hole = np.zeros(face.shape, bool)
+    hole[70:100, :] = True  # a band across the lower face, out to both edges of the crop
+    image[hole] = (255, 255, 255)  # the mask's fabric
+    source, inner = split_at_outline(image, hole, points)
+    beside = hole & ~inner
+    # the points guessed under the mask, moved back by the offset, are the face's: its outline splits the hole
+    np.testing.assert_array_equal(inner, hole & face_outline(_mean_points(), 128))
+    assert beside.sum() > 0.3 * hole.sum() and inner.sum() > 0.3 * hole.sum()
+    # no skin (red) and no fabric (white) beside the face: only the blue around it
+    assert source[beside][:, 0].max() < 40 and source[beside][:, 1].max() < 40 and source[beside][:, 2].min() > 200
+    # outside the hole and in the face's part of it nothing changed (the face model fills that)
+    np.testing.assert_array_equal(source[~beside], image[~beside])
+    # a hole within the outline is the face model's alone
+    small = np.zeros_like(hole)
+    small[75:85, 55:70] = True
+    same_image, same_hole = split_at_outline(image, small, points)
+    assert same_image is image and same_hole is small
+
+
+def _mean_points(size: int = 128):
+    from unmasked.layers.face_template import FFHQ_MEAN_LANDMARKS
+
+    return np.asarray(FFHQ_MEAN_LANDMARKS, np.float64) * size
+
+
+def test_with_outline_the_face_model_fills_only_the_face_within_its_outline(astronaut):
+    import torch
+
+    from unmasked.data.landmark_guide import unmasked_guess
+    from unmasked.faces import align_face, face_from_box
+    from unmasked.models.base import InpaintModel, InpaintOutput
+    from unmasked.pipelines.unmask import face_outline
+
+    class HoleSpy(InpaintModel):
+        multiple, working_size = 8, 128
+
+        def __init__(self):
+            super().__init__()
+            self.holes = []
+
+        def forward(self, image, mask, reference=None):
+            self.holes.append(mask[0, 0].numpy().astype(bool))
+            green = torch.tensor([-1.0, 1.0, -1.0]).view(1, 3, 1, 1)
+            return InpaintOutput(green.expand_as(image).clone())  # paints pure green
+
+    masked, _, box = _masked_astronaut(astronaut, 1.0)
+    plain, split = HoleSpy(), HoleSpy()
+    before = unmask_array(masked, plain, boxes=[box], keep_stages=True)
+    after = unmask_array(masked, split, boxes=[box], keep_stages=True, outline=True)
+    hole = after.stages[0].hole
+    np.testing.assert_array_equal(before.stages[0].hole, hole)  # the same hole is restored ...
+    aligned = align_face(masked, face_from_box(masked, box), 128)
+    inside = face_outline(unmasked_guess(aligned.landmarks, 128), 128)
+    np.testing.assert_array_equal(plain.holes[0], hole)
+    np.testing.assert_array_equal(split.holes[0], hole & inside)  # ... but the model paints only the face
+    assert (hole & ~inside).sum() > 15  # the surgical mask reaches a little past the astronaut's cheeks
+    beside = hole & ~inside
+    # there the model's green is gone: the colours around the face came in instead
+    assert (before.stages[0].filled[beside] == (0, 255, 0)).all()
+    got = after.stages[0].filled[beside].astype(int)
+    assert not ((got[:, 1] > 150) & (got[:, 1] - got[:, [0, 2]].max(axis=1) > 100)).any()
+    assert (after.stages[0].filled[inside & hole] == (0, 255, 0)).all()

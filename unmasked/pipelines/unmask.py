@@ -199,8 +199,8 @@ def eye_guard(landmarks: np.ndarray, size: int, grow: float = EYE_GUARD) -> np.n
 
 
 def face_outline(landmarks: np.ndarray, size: int, grow: float = OUTLINE_GROW) -> np.ndarray:
-    """bool (size, size): the face inside its outline, the convex hull of 68 landmarks (crop pixels)
-    dilated by ``grow`` x size."""
+    """bool (size, size): the face within its outline: the convex hull of its 68 landmarks (crop
+    pixels: jaw, brows, nose, eyes, lips) dilated by ``grow`` x size."""
     inside = np.zeros((size, size), np.uint8)
     cv2.fillConvexPoly(inside, cv2.convexHull(np.round(landmarks).astype(np.int32)), 1)
     return dilate_mask(inside.astype(bool), grow)
@@ -208,13 +208,33 @@ def face_outline(landmarks: np.ndarray, size: int, grow: float = OUTLINE_GROW) -
 
 def fill_outside_face(aligned: np.ndarray, hole: np.ndarray, inside: np.ndarray) -> np.ndarray:
     """uint8 (S, S, 3): ``aligned`` with the part of ``hole`` outside the face (``hole & ~inside``)
-    filled by Telea from the known pixels outside the face only."""
+    filled by Telea (``cv2.inpaint``) from the known pixels outside the face only, so background,
+    hair or collar continue into it and no skin does. Pixels elsewhere are returned unchanged."""
     unknown = (hole | inside).astype(np.uint8)
-    bg = cv2.inpaint(np.ascontiguousarray(aligned), unknown, 3, cv2.INPAINT_TELEA)
+    background = cv2.inpaint(np.ascontiguousarray(aligned), unknown, 3, cv2.INPAINT_TELEA)
     out = aligned.copy()
     part = hole & ~inside
-    out[part] = bg[part]
+    out[part] = background[part]
     return out
+
+
+def split_at_outline(aligned: np.ndarray, hole: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(image, hole)`` for the face model when the hole runs past the face's outline: the part
+    outside :func:`face_outline` (of FaceMesh's points guessed under the mask,
+    :func:`unmasked.data.landmark_guide.unmasked_guess`) filled from the background
+    (:func:`fill_outside_face`), and the hole left to the face model, the part inside. A hole
+    wholly inside or wholly outside the outline is returned as it is.
+
+    Why: a worn mask often reaches past the face, over the background beside a cheek, a turned
+    face's far side or the hair by the ear, and the face model, which fills every hole as face,
+    paints skin there, so the restored face comes out wider than the person's. Measured in the
+    README ("The face's outline"): not the default.
+    """
+    size = hole.shape[0]
+    inside = face_outline(unmasked_guess(landmarks, size), size)
+    if not (hole & ~inside).any() or not (hole & inside).any():
+        return aligned, hole
+    return fill_outside_face(aligned, hole, inside), hole & inside
 
 
 def segment_aligned(segmenter: SegmentModel, aligned: np.ndarray) -> np.ndarray:
@@ -393,7 +413,9 @@ def unmask_array(
     step shows at the seam. ``grabcut`` (segmenter region only): grow the predicted worn mask by
     colour over fabric the segmenter missed (:func:`grow_by_colour`) before dilating it.
     ``native``: paste a face larger than the crop back from a crop at its own resolution
-    (:func:`paste_at_face_resolution`); False pastes from the fill model's crop.
+    (:func:`paste_at_face_resolution`); False pastes from the fill model's crop. ``outline``: fill
+    the hole's part outside the face's outline from the background, the rest with the face model
+    (:func:`split_at_outline`).
     """
     validate_image(rgb)
     check_reference_options(model, reference, gallery, reference_box)
@@ -458,12 +480,8 @@ def unmask_array(
             # a landmark-guided model learned from unmasked faces' points: FaceMesh's guess under
             # the mask, moved by the displacement a mask causes on average
             points = unmasked_guess(aligned.landmarks, size) if getattr(model, "uses_landmarks", False) else None
-            source, inner = aligned.image, hole
-            if outline:
-                guess = unmasked_guess(aligned.landmarks, size)
-                inside = face_outline(guess, size)
-                if (hole & ~inside).any() and (hole & inside).any():
-                    source, inner = fill_outside_face(aligned.image, hole, inside), hole & inside
+            # with ``outline``, the hole's part beside the face is filled from the background first
+            source, inner = split_at_outline(aligned.image, hole, aligned.landmarks) if outline else (aligned.image, hole)
             filled = fill_array(source, inner, model, landmarks=points).image
             guide = ref_face
             if guide is not None:
@@ -473,7 +491,7 @@ def unmask_array(
                 if match is not None:
                     guide, used, similarity = match.face, str(match.path), match.similarity
             if guide is not None and hole.any():
-                filled = run_model(model, aligned.image, hole, guide)
+                filled = run_model(model, source, inner, guide)
             out = paste_at_face_resolution(out, filled, hole, aligned, zoom, seamless=seamless, native=native)
         result.faces.append(UnmaskedFace(tuple(int(v) for v in face.box), face.detector, found, area,
                                          float(hole.mean()), used, similarity, zoom))
