@@ -34,6 +34,21 @@ def test_guide_draws_the_contours_where_the_landmarks_are():
     assert draw_landmark_guide(lm * [1.0, 0.5], (64, 128)).shape == (64, 128)
 
 
+def test_the_guide_is_the_same_drawing_at_any_working_size():
+    """Lines 1 px wide per 128 px: at 256² the drawing is the 128² one scaled up, so a model grown
+    from 128² to 256² sees its guide with the strength it learned (1 px lines at 256² carried about
+    half the ink)."""
+    import cv2
+
+    mean = np.asarray(FFHQ_MEAN_LANDMARKS, np.float64)
+    small = draw_landmark_guide(mean * 128, 128)
+    big = draw_landmark_guide(mean * 256, 256)
+    shrunk = cv2.resize(big, (128, 128), interpolation=cv2.INTER_AREA)
+    assert 0.8 < shrunk.sum() / small.sum() < 1.4
+    on_lines = small > 0.5
+    assert shrunk[on_lines].mean() > 0.6  # where the 128² drawing has a line, the shrunk 256² one has one too
+
+
 def test_guide_refuses_bad_landmarks():
     with pytest.raises(ValueError, match="68, 2"):
         draw_landmark_guide(np.zeros((5, 2)), 64)

@@ -36,16 +36,18 @@ _SHIFT = 4
 
 def draw_landmark_guide(landmarks: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
     """float32 (H, W) in [0, 1]: the contours of 68 landmarks (x, y in pixels of an image of
-    ``size`` = (H, W), or an int for a square), 1 px anti-aliased lines; what lies outside the
-    image is clipped by the drawing."""
+    ``size`` = (H, W), or an int for a square), anti-aliased lines 1 px wide per 128 px of the
+    shorter side (1 px at 128², 2 px at 256²: the same drawing at any working size); what lies
+    outside the image is clipped by the drawing."""
     lm = np.asarray(landmarks, np.float64)
     if lm.shape != (68, 2) or not np.isfinite(lm).all():
         raise ValueError(f"landmarks must be finite (68, 2), got {lm.shape}")
     h, w = (size, size) if isinstance(size, (int, np.integer)) else size
     canvas = np.zeros((h, w), np.uint8)
     fixed = np.round(lm * (1 << _SHIFT)).astype(np.int32)
+    thickness = max(1, round(min(h, w) / 128))
     for first, last, closed in CONTOURS:
-        cv2.polylines(canvas, [fixed[first:last + 1]], closed, 255, 1, cv2.LINE_AA, _SHIFT)
+        cv2.polylines(canvas, [fixed[first:last + 1]], closed, 255, thickness, cv2.LINE_AA, _SHIFT)
     return canvas.astype(np.float32) / 255.0
 
 
