@@ -27,6 +27,10 @@ Two ways to find the region (``region=``):
 region's hole (:func:`eye_guard`): on real photos the colour growth and the dilation reach them,
 and no worn mask covers them.
 
+**The face's outline** (``outline=True``, off by default): the hole's part beyond the face's
+outline (the hull of FaceMesh's points guessed under the mask) is filled from the background
+around it, and the face model fills only the face within (:func:`split_at_outline`).
+
 **Reframing.** dlib's landmarks come from faces without masks; under a worn mask it tends to place
 the mouth and jaw too high, the FFHQ crop (sized by the eye-to-mouth distance) comes out too small,
 and the mask runs off the crop's bottom edge: the fabric below the crop would stay in the photo.
