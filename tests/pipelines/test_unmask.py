@@ -568,11 +568,9 @@ def test_a_landmark_guided_model_is_given_the_face_s_landmarks_in_the_crop(astro
 
 
 def _face_on_blue(size: int = 128):
-    """A crop: blue background, a red face within the FFHQ mean landmarks' hull, and the points
-    FaceMesh would give under a mask (the mean moved by the under-mask offset)."""
+    """A crop: blue background, a red face within the FFHQ mean landmarks' hull, and those points."""
     import cv2
 
-    from unmasked.data.landmark_guide import UNDER_MASK_OFFSET
     from unmasked.layers.face_template import FFHQ_MEAN_LANDMARKS
 
     mean = np.asarray(FFHQ_MEAN_LANDMARKS, np.float64) * size
@@ -581,7 +579,7 @@ def _face_on_blue(size: int = 128):
     face = np.zeros((size, size), np.uint8)
     cv2.fillConvexPoly(face, cv2.convexHull(np.round(mean).astype(np.int32)), 1)
     image[face > 0] = (255, 0, 0)
-    return image, face.astype(bool), mean + UNDER_MASK_OFFSET * (size / 128)
+    return image, face.astype(bool), mean
 
 
 def test_the_hole_beside_the_face_is_filled_from_the_background_only():
@@ -593,8 +591,7 @@ def test_the_hole_beside_the_face_is_filled_from_the_background_only():
     image[hole] = (255, 255, 255)  # the mask's fabric
     source, inner = split_at_outline(image, hole, points)
     beside = hole & ~inner
-    # the points guessed under the mask, moved back by the offset, are the face's: its outline splits the hole
-    np.testing.assert_array_equal(inner, hole & face_outline(_mean_points(), 128))
+    np.testing.assert_array_equal(inner, hole & face_outline(points, 128))  # the face's outline splits the hole
     assert beside.sum() > 0.3 * hole.sum() and inner.sum() > 0.3 * hole.sum()
     # no skin (red) and no fabric (white) beside the face: only the blue around it
     assert source[beside][:, 0].max() < 40 and source[beside][:, 1].max() < 40 and source[beside][:, 2].min() > 200
@@ -605,12 +602,6 @@ def test_the_hole_beside_the_face_is_filled_from_the_background_only():
     small[75:85, 55:70] = True
     same_image, same_hole = split_at_outline(image, small, points)
     assert same_image is image and same_hole is small
-
-
-def _mean_points(size: int = 128):
-    from unmasked.layers.face_template import FFHQ_MEAN_LANDMARKS
-
-    return np.asarray(FFHQ_MEAN_LANDMARKS, np.float64) * size
 
 
 def test_with_outline_the_face_model_fills_only_the_face_within_its_outline(astronaut):

@@ -224,18 +224,17 @@ def fill_outside_face(aligned: np.ndarray, hole: np.ndarray, inside: np.ndarray)
 
 def split_at_outline(aligned: np.ndarray, hole: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(image, hole)`` for the face model when the hole runs past the face's outline: the part
-    outside :func:`face_outline` (of FaceMesh's points guessed under the mask,
-    :func:`unmasked.data.landmark_guide.unmasked_guess`) filled from the background
-    (:func:`fill_outside_face`), and the hole left to the face model, the part inside. A hole
-    wholly inside or wholly outside the outline is returned as it is.
+    outside :func:`face_outline` of ``landmarks`` (crop pixels; ``unmask`` gives FaceMesh's points
+    guessed under the mask, :func:`unmasked.data.landmark_guide.unmasked_guess`) filled from the
+    background (:func:`fill_outside_face`), and the hole left to the face model, the part inside.
+    A hole wholly inside or wholly outside the outline is returned as it is.
 
     Why: a worn mask often reaches past the face, over the background beside a cheek, a turned
     face's far side or the hair by the ear, and the face model, which fills every hole as face,
     paints skin there, so the restored face comes out wider than the person's. Measured in the
     README ("The face's outline"): not the default.
     """
-    size = hole.shape[0]
-    inside = face_outline(unmasked_guess(landmarks, size), size)
+    inside = face_outline(landmarks, hole.shape[0])
     if not (hole & ~inside).any() or not (hole & inside).any():
         return aligned, hole
     return fill_outside_face(aligned, hole, inside), hole & inside
@@ -483,9 +482,10 @@ def unmask_array(
             hole = hole & ~eye_guard(aligned.landmarks, size)
             # a landmark-guided model learned from unmasked faces' points: FaceMesh's guess under
             # the mask, moved by the displacement a mask causes on average
-            points = unmasked_guess(aligned.landmarks, size) if getattr(model, "uses_landmarks", False) else None
+            guess = unmasked_guess(aligned.landmarks, size)
+            points = guess if getattr(model, "uses_landmarks", False) else None
             # with ``outline``, the hole's part beside the face is filled from the background first
-            source, inner = split_at_outline(aligned.image, hole, aligned.landmarks) if outline else (aligned.image, hole)
+            source, inner = split_at_outline(aligned.image, hole, guess) if outline else (aligned.image, hole)
             filled = fill_array(source, inner, model, landmarks=points).image
             guide = ref_face
             if guide is not None:
