@@ -44,6 +44,7 @@ so a segmenter that loses the mask at the smaller scale changes nothing. Measure
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -57,6 +58,7 @@ from unmasked.faces import align_face, detect_faces, face_from_box, paste_back
 from unmasked.faces.align import scale_of
 from unmasked.faces.detect import box_iou
 from unmasked.faces.landmarks import six_points
+from unmasked.faces.mean_face import load_mean_face, structure_from_mean_face
 from unmasked.hub import DEFAULT_SEGMENTER, load_segmenter
 from unmasked.models.base import InpaintModel, SegmentModel
 from unmasked.pipelines.fill import check_box, fill_array, model_name, run_model, validate_image
@@ -336,7 +338,7 @@ def reframe(rgb: np.ndarray, face, size: int, segmenter: SegmentModel, detected:
 
 
 def paste_at_face_resolution(photo: np.ndarray, filled: np.ndarray, hole: np.ndarray, aligned, zoom: float = 1.0, *,
-                             seamless: bool = False, native: bool = True) -> np.ndarray:
+                             seamless: bool = False, native: bool = True, structure=None) -> np.ndarray:
     """Paste the crop's fill (uint8 (S, S, 3), ``hole`` bool (S, S)) back into ``photo``.
 
     The fill model's crop is small (128²); a face larger in the photo (``px`` photo pixels per crop
@@ -349,20 +351,40 @@ def paste_at_face_resolution(photo: np.ndarray, filled: np.ndarray, hole: np.nda
     Gaussian of :data:`SEAM_SOFTNESS` crop pixels), so the seam stays soft but what lies outside
     it is the photo itself. ``native=False`` (or a smaller face) pastes from the fill model's
     crop as before. Measured in the README ("How real the restored face looks at 256²").
+
+    ``structure``: (a :class:`~unmasked.faces.mean_face.MeanFace`, 68 points in crop pixels: FaceMesh's
+    guess under the mask) or None. The upsampled fill (at least 256², ``2 x`` the crop) takes its
+    structure from the mean face warped onto those points
+    (:func:`~unmasked.faces.mean_face.structure_from_mean_face`) before it is pasted; a face pasted
+    from the crop gets it too, made at 256² and shrunk back.
     """
     px = 1.0 / scale_of(aligned.matrix)  # photo pixels per crop pixel
     factor = min(MAX_PASTE_FACTOR, round(px))
+    size = filled.shape[0]
+    fill_big = None
+    if structure is not None:
+        mean, points = structure
+        up = max(2, factor)
+        fill_big = cv2.resize(filled, (up * size, up * size), interpolation=cv2.INTER_LINEAR)
+        fill_big = structure_from_mean_face(fill_big, (np.asarray(points, np.float64) + 0.5) * up - 0.5, mean)
     if not native or factor < 2:
+        if fill_big is not None:
+            filled = cv2.resize(fill_big, (size, size), interpolation=cv2.INTER_AREA)
         return paste_back(photo, filled, hole, aligned.matrix, seamless=seamless)
-    side = factor * filled.shape[0]
+    side = factor * size
     big = align_face(photo, aligned.face, side, zoom=zoom)
     # the hole at the big crop's resolution with a smooth outline (no staircase of factor-px steps)
     big_hole = (cv2.resize(hole.astype(np.float32), (side, side), interpolation=cv2.INTER_LINEAR) > 0.5).astype(np.uint8)
     grown = cv2.dilate(big_hole, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * factor + 1, 2 * factor + 1)))
     alpha = np.maximum(cv2.GaussianBlur(grown.astype(np.float32), (0, 0), SEAM_SOFTNESS * factor), big_hole)[..., None]
-    fill = cv2.resize(filled, (side, side), interpolation=cv2.INTER_LINEAR).astype(np.float32)
-    crop = np.round(alpha * fill + (1.0 - alpha) * big.image).astype(np.uint8)
+    fill = (fill_big if fill_big is not None else cv2.resize(filled, (side, side), interpolation=cv2.INTER_LINEAR))
+    crop = np.round(alpha * fill.astype(np.float32) + (1.0 - alpha) * big.image).astype(np.uint8)
     return paste_back(photo, crop, alpha[..., 0] > 0.01, big.matrix, dilate_px=0, feather_px=0, seamless=seamless)
+
+
+@functools.lru_cache(maxsize=1)
+def _shipped_mean_face():
+    return load_mean_face()
 
 
 def _to_photo(crop_mask: np.ndarray, matrix: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -393,6 +415,7 @@ def unmask_array(
     grabcut: bool = True,
     native: bool = True,
     outline: bool = False,
+    mean_face: bool = False,
 ) -> UnmaskResult:
     """Restore every masked face of ``rgb`` (uint8 (H, W, 3)) with the inpainting ``model``.
 
@@ -418,7 +441,9 @@ def unmask_array(
     ``native``: paste a face larger than the crop back from a crop at its own resolution
     (:func:`paste_at_face_resolution`); False pastes from the fill model's crop. ``outline``: fill
     the hole's part outside the face's outline from the background, the rest with the face model
-    (:func:`split_at_outline`).
+    (:func:`split_at_outline`). ``mean_face``: the fill's structure (above a Gaussian of 8 px at
+    256²) taken from the shipped mean face warped onto FaceMesh's guess of the hidden landmarks
+    (:mod:`unmasked.faces.mean_face`); not with a reference, whose fill should carry the person's own.
     """
     validate_image(rgb)
     check_reference_options(model, reference, gallery, reference_box)
@@ -437,6 +462,7 @@ def unmask_array(
         return UnmaskResult(rgb.copy(), region=np.zeros((h, w), bool),
                             note="no face found: give the face square with --box x,y,w,h")
     seg = load_segmenter(segmenter) if region == "segmenter" else None
+    mean = _shipped_mean_face() if mean_face else None
 
     size = model.working_size or 128
     ref_face = None
@@ -496,7 +522,9 @@ def unmask_array(
                     guide, used, similarity = match.face, str(match.path), match.similarity
             if guide is not None and hole.any():
                 filled = run_model(model, source, inner, guide)
-            out = paste_at_face_resolution(out, filled, hole, aligned, zoom, seamless=seamless, native=native)
+            structure = (mean, guess) if mean is not None and guide is None else None
+            out = paste_at_face_resolution(out, filled, hole, aligned, zoom, seamless=seamless, native=native,
+                                           structure=structure)
         result.faces.append(UnmaskedFace(tuple(int(v) for v in face.box), face.detector, found, area,
                                          float(hole.mean()), used, similarity, zoom))
         result.masks.append(_to_photo(detected, aligned.matrix, (h, w)) if found else np.zeros((h, w), bool))

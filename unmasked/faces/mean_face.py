@@ -1,0 +1,219 @@
+"""A mean face, and the face's structure taken from it where a worn mask hid the face's own.
+
+**Why.** Under a worn mask the fill model paints the lower face at 128², and on real photos it
+often paints it as several half-mouths stacked in horizontal bands: it is unsure where the
+mouth is, and the adversarial loss it was trained with makes it commit to more than one place.
+``unmask`` already knows where the mouth is: FaceMesh's guess of the hidden landmarks
+(:func:`unmasked.data.landmark_guide.unmasked_guess`). A mean face, warped so that its
+landmarks land on that guess, has one nose, one closed mouth and a chin exactly there.
+
+**The mean face** (:func:`build_mean_face`) is the classic shape-normalised average of face
+photographs (Galton's composites, 1878; Benson & Perrett, "Extracting prototypical facial images
+from exemplars", Perception 1993): the mean of the faces' 68 landmarks is taken, each face is
+warped piecewise-affinely (over the Delaunay triangles of its landmarks and of the image's
+border) so its landmarks land on that mean, and the warped faces are averaged. Averaging aligned
+faces keeps the structure every face shares (the lips' outline, nostrils, the chin's shadow)
+sharp and averages away what is one person's. Only closed mouths are averaged
+(:data:`MAX_MOUTH_OPEN`): under a mask FaceMesh cannot see the mouth, and its guess is a closed one.
+
+**Its use** (:func:`structure_from_mean_face`): two bands, split by a Gaussian of
+:data:`STRUCTURE_SIGMA` px at a 256² face (Burt & Adelson's Laplacian-pyramid split, 1983; the
+scene filler's ``layout_patchmatch`` splits its fill the same way). Below it the fill model's
+colour and shading are kept; above it, inside the face's outline, the warped mean face's
+luminance detail replaces the model's. The bands and doubled mouths live above the split, so
+they go; the person's skin tone and the photo's light, which the model matches to the visible
+face, stay. It is the idea of LaFIn (Yang, Qi & Shi, arXiv:1911.11394, 2019: the landmarks say
+where the parts are) done by warping instead of by a network, and of the two-step face
+hallucination of Liu, Shum & Freeman (IJCV 2007: a global face model for the low band, detail
+added on top), with the roles of the bands swapped: the low band is the person's, the structure
+is the mean's. Measured in the README ("The face's structure from a mean face").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from safetensors import safe_open
+from safetensors.numpy import save_file
+from scipy.interpolate import LinearNDInterpolator
+
+from unmasked.data.landmark_guide import mouth_opening
+
+#: side of the mean face (an FFHQ-aligned square, as the 256² evaluation faces)
+MEAN_FACE_SIZE = 256
+#: only faces whose mouths are at most this open are averaged (:func:`mouth_opening`: ~0 closed)
+MAX_MOUTH_OPEN = 0.03
+#: the split between the model's band and the mean face's, in px of a 256² face (scaled with the side)
+STRUCTURE_SIGMA = 8.0
+#: the face's outline (:func:`unmasked.pipelines.unmask.face_outline`'s hull, grown by this x the side)
+#: within which the mean face's detail is used; its edge is blurred by :data:`OUTLINE_SOFTNESS`
+OUTLINE_GROW = 0.05
+#: px of a 256² face
+OUTLINE_SOFTNESS = 4.0
+#: the shipped mean face, beside FaceMesh's model files (not a fill model, so not among the presets)
+MEAN_FACE_FILE = Path(__file__).parent / "models" / "mean_face256.safetensors"
+MEAN_FACE_FORMAT = "unmasked.mean_face/1"
+
+
+@dataclass(frozen=True)
+class MeanFace:
+    """``image`` uint8 (S, S, 3): the average of shape-normalised faces; ``points`` float64 (68, 2):
+    its landmarks (the faces' mean landmarks, in its pixels); ``count``: how many faces it averages."""
+
+    image: np.ndarray
+    points: np.ndarray
+    count: int
+
+
+def _border(side: int) -> np.ndarray:
+    """Eight points on the square's border: corners and edge middles (so the warp covers the image)."""
+    e, m = side - 1.0, (side - 1) / 2.0
+    return np.array([[0, 0], [m, 0], [e, 0], [e, m], [e, e], [m, e], [0, e], [0, m]], np.float64)
+
+
+def _check_points(points: np.ndarray, what: str = "landmarks") -> np.ndarray:
+    pts = np.asarray(points, np.float64)
+    if pts.shape != (68, 2) or not np.isfinite(pts).all():
+        raise ValueError(f"{what} must be finite (68, 2), got {pts.shape}")
+    return pts
+
+
+def warp_by_landmarks(image: np.ndarray, points: np.ndarray, to_points: np.ndarray, side: int) -> np.ndarray:
+    """``image`` (H, W, C), whose 68 landmarks are ``points`` (its pixels), warped piecewise-affinely
+    to a ``side`` x ``side`` image in which they lie at ``to_points``. The image's border maps to
+    the output's border. Returns float32 (side, side, C).
+
+    The map is computed at 256 px at most and scaled up (it is affine on each triangle, so that
+    loses almost nothing) to keep a large face fast.
+    """
+    points, to_points = _check_points(points), _check_points(to_points, "to_points")
+    h, w = image.shape[:2]
+    if h != w:
+        raise ValueError(f"warp_by_landmarks needs a square image, got {h}x{w}")
+    work = min(side, 256)
+    k = (work - 1) / (side - 1)
+    src = np.concatenate([points, _border(h)])
+    dst = np.concatenate([to_points * k, _border(work)])
+    interp = LinearNDInterpolator(dst, src)  # output pixel -> input pixel, affine per triangle
+    yy, xx = np.mgrid[0:work, 0:work]
+    grid = interp(np.stack([xx.ravel(), yy.ravel()], axis=1).astype(np.float64))
+    grid = np.nan_to_num(grid, nan=0.0).reshape(work, work, 2).astype(np.float32)
+    if work != side:
+        grid = cv2.resize(grid, (side, side), interpolation=cv2.INTER_LINEAR)
+    out = cv2.remap(np.asarray(image, np.float32), grid[..., 0], grid[..., 1], cv2.INTER_LINEAR,
+                    borderMode=cv2.BORDER_REFLECT)
+    return out.reshape(side, side, -1)
+
+
+def build_mean_face(images: np.ndarray, landmarks: np.ndarray, *, max_mouth_open: float = MAX_MOUTH_OPEN) -> MeanFace:
+    """The shape-normalised mean (module docstring) of the faces ``images`` (uint8 (N, S, S, 3),
+    aligned) with landmarks ``landmarks`` (float (N, 68, 2), their pixels), over those whose mouth
+    is at most ``max_mouth_open`` open (:func:`mouth_opening`)."""
+    images = np.asarray(images)
+    lm = np.asarray(landmarks, np.float64)
+    if images.ndim != 4 or images.shape[1] != images.shape[2] or images.shape[3] != 3:
+        raise ValueError(f"images must be (N, S, S, 3), got {images.shape}")
+    if lm.shape != (len(images), 68, 2):
+        raise ValueError(f"landmarks must be ({len(images)}, 68, 2), got {lm.shape}")
+    use = np.isfinite(lm).all(axis=(1, 2))
+    use[use] &= mouth_opening(lm[use]) <= max_mouth_open
+    if not use.any():
+        raise ValueError(f"no face has a mouth at most {max_mouth_open} open")
+    side = images.shape[1]
+    mean_points = lm[use].mean(axis=0)
+    total = np.zeros((side, side, 3), np.float64)
+    for i in np.flatnonzero(use):
+        total += warp_by_landmarks(images[i], lm[i], mean_points, side)
+    image = np.clip(np.round(total / use.sum()), 0, 255).astype(np.uint8)
+    return MeanFace(image, mean_points, int(use.sum()))
+
+
+def save_mean_face(mean: MeanFace, path: str | os.PathLike, *, source: str = "") -> None:
+    """Write ``mean`` as a safetensors file (its image uint8, its points float32, and how it was made)."""
+    meta = {"format": MEAN_FACE_FORMAT, "count": str(mean.count), "source": source,
+            "max_mouth_open": json.dumps(MAX_MOUTH_OPEN)}
+    save_file({"image": np.ascontiguousarray(mean.image, np.uint8),
+               "points": np.ascontiguousarray(mean.points, np.float32)}, os.fspath(path), metadata=meta)
+
+
+def load_mean_face(path: str | os.PathLike = MEAN_FACE_FILE) -> MeanFace:
+    """A mean face written by :func:`save_mean_face` (by default the shipped one); a file of any
+    other kind is refused with a one-line ``ValueError``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"no mean face at {path}")
+    try:
+        with safe_open(os.fspath(path), framework="numpy") as f:
+            meta = f.metadata() or {}
+            if meta.get("format") != MEAN_FACE_FORMAT:
+                raise ValueError(f"{path} is not a mean face (format {meta.get('format')!r})")
+            image, points = f.get_tensor("image"), f.get_tensor("points")
+    except ValueError:
+        raise
+    except Exception as e:  # a damaged or foreign file
+        raise ValueError(f"{path} is not a readable mean face: {e}") from None
+    if image.ndim != 3 or image.shape[0] != image.shape[1] or image.shape[2] != 3 or points.shape != (68, 2):
+        raise ValueError(f"{path} holds an image {image.shape} and points {points.shape}, not (S, S, 3) and (68, 2)")
+    return MeanFace(image.astype(np.uint8), points.astype(np.float64), int(meta.get("count", 0)))
+
+
+def structure_from_mean_face(fill: np.ndarray, points: np.ndarray, mean: MeanFace, *,
+                             sigma: float = STRUCTURE_SIGMA) -> np.ndarray:
+    """``fill`` (uint8 (S, S, 3), an aligned face filled at S px) with its structure above the
+    split (a Gaussian of ``sigma`` px at 256², scaled to S) taken, inside the face's outline, from
+    ``mean`` warped so its landmarks lie at ``points`` (68, 2, the fill's pixels: FaceMesh's guess
+    under the mask). Below the split, and outside the outline, the fill is unchanged. Only the
+    mean face's luminance detail is used (the same in R, G and B), so it adds no colour.
+    Returns uint8 (S, S, 3); the caller pastes back only the hole.
+    """
+    from unmasked.pipelines.unmask import face_outline  # the pipeline's own outline (no import cycle)
+
+    fill = np.asarray(fill)
+    side = fill.shape[0]
+    if fill.ndim != 3 or fill.shape[1] != side or fill.shape[2] != 3:
+        raise ValueError(f"fill must be (S, S, 3), got {fill.shape}")
+    points = _check_points(points)
+    s = sigma * side / 256.0
+    template = warp_by_landmarks(mean.image, mean.points, points, side)
+    detail = template - cv2.GaussianBlur(template, (0, 0), s)
+    detail = np.repeat(detail.mean(axis=2, keepdims=True), 3, axis=2)
+    f = fill.astype(np.float32)
+    low = cv2.GaussianBlur(f, (0, 0), s)
+    inside = face_outline(points, side, OUTLINE_GROW).astype(np.float32)
+    weight = cv2.GaussianBlur(inside, (0, 0), OUTLINE_SOFTNESS * side / 256.0)[..., None]
+    out = low + weight * detail + (1.0 - weight) * (f - low)
+    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Build the mean face of an aligned identity folder's training identities (the held-out ones,
+    which ``eval-unmask`` scores, never enter it) and write it; prints what it averaged."""
+    import argparse
+
+    from unmasked.data.mask_seg import aligned_landmarks
+    from unmasked.evaluation.run import load_eval_images
+
+    ap = argparse.ArgumentParser(prog="python -m unmasked.faces.mean_face", description=main.__doc__.split(";")[0])
+    ap.add_argument("--images", type=Path, required=True, help="<identity>/<image> folder of FFHQ-aligned faces")
+    ap.add_argument("--out", type=Path, default=MEAN_FACE_FILE)
+    ap.add_argument("--cache", type=Path, default=Path("~/.cache/unmasked/landmarks").expanduser(),
+                    help="where the faces' landmarks are cached (shared with training)")
+    args = ap.parse_args(argv)
+    names, pixels = load_eval_images(args.images, MEAN_FACE_SIZE, split="train")
+    found = aligned_landmarks(args.images, args.cache / f"{args.images.resolve().name}_lm256_fixedbox.npz",
+                              size=MEAN_FACE_SIZE)
+    lm = np.stack([found.get(n, np.full((68, 2), np.nan)) for n in names]).astype(np.float64)
+    mean = build_mean_face(pixels, lm)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    save_mean_face(mean, args.out, source=f"{args.images.resolve().name}: training identities "
+                                          f"(identity split, 20 % held out), mouths open <= {MAX_MOUTH_OPEN}")
+    print(f"averaged {mean.count} of {len(names)} training faces (closed mouths) -> {args.out}")
+
+
+if __name__ == "__main__":
+    main()
