@@ -641,3 +641,58 @@ def test_with_outline_the_face_model_fills_only_the_face_within_its_outline(astr
     got = after.stages[0].filled[beside].astype(int)
     assert not ((got[:, 1] > 150) & (got[:, 1] - got[:, [0, 2]].max(axis=1) > 100)).any()
     assert (after.stages[0].filled[inside & hole] == (0, 255, 0)).all()
+
+
+class _GreySpy:
+    """A face model that paints flat mid-grey (0 in [-1, 1]) and records whether it was called."""
+
+    @staticmethod
+    def make():
+        import torch
+
+        from unmasked.models.base import InpaintModel, InpaintOutput
+
+        class GreySpy(InpaintModel):
+            multiple, working_size = 8, 128
+
+            def forward(self, image, mask, reference=None):
+                return InpaintOutput(torch.zeros_like(image))
+
+        return GreySpy()
+
+
+@pytest.mark.parametrize("scale", [1.0, 2.5])  # pasted from the crop (a small face) and at 3x the crop
+def test_the_mean_face_gives_the_restored_face_structure_and_no_colour(astronaut, scale):
+    import cv2
+
+    masked, _, box = _masked_astronaut(astronaut, scale)
+    masked = np.repeat(cv2.cvtColor(masked, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)  # a black-and-white photo
+    model = _GreySpy.make()
+    plain = unmask_array(masked, model, boxes=[box])
+    mean = unmask_array(masked, model, boxes=[box], mean_face=True)
+    assert plain.faces[0].mask_found and mean.faces[0].mask_found
+    # the mean face changes what is pasted, not where (up to 2 px of the paste's resampling)
+    near = cv2.dilate(plain.region.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    assert not (mean.image != plain.image).any(axis=2)[~near].any()
+    # where the spy's flat grey was pasted back whole (the hole, away from its blended edge) ...
+    core = cv2.erode((plain.image == 128).all(axis=2).astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    assert core.sum() > 0.4 * plain.region.sum()
+    grey = mean.image[core].astype(np.int16).mean(axis=1)
+    assert grey.std() > 6 and grey.max() - grey.min() > 40  # ... nose, mouth and chin came in
+    # and the black-and-white photo stayed black and white: the mean face's detail is luminance only
+    out = mean.image.astype(np.int16)
+    assert np.abs(out[..., 0] - out[..., 1]).max() <= 1 and np.abs(out[..., 1] - out[..., 2]).max() <= 1
+
+
+def test_the_cli_takes_the_mean_face(astronaut, tmp_path):
+    masked, _, box = _masked_astronaut(astronaut, 1.0)
+    save_image(tmp_path / "p.png", masked)
+    outs = {}
+    for flag in ("--no-mean-face", "--mean-face"):
+        out = tmp_path / f"o{flag}.png"
+        r = CliRunner().invoke(main, ["unmask", str(tmp_path / "p.png"), "-o", str(out), "--box", ",".join(map(str, box)), flag])
+        assert r.exit_code == 0, r.output
+        outs[flag] = load_image(out).rgb.astype(np.int16)
+    changed = np.abs(outs["--mean-face"] - outs["--no-mean-face"]).max(axis=2)
+    assert (changed > 10).sum() > 500  # the restored face differs ...
+    assert not changed[:, : box[0] - 20].any()  # ... and nothing left of it

@@ -40,6 +40,10 @@ from unmasked.pipelines.unmask import check_reference_options, load_segmenter, r
 @click.option("--outline/--no-outline", default=False, show_default=True,
               help="Fill the part of the mask that lies beside the face (background, hair) from its surroundings, "
                    "and only the face within its outline with the face model: for masks reaching past the face.")
+@click.option("--mean-face/--no-mean-face", default=False, show_default=True,
+              help="Take the restored face's structure (nose, one closed mouth, chin) from a mean face warped onto "
+                   "FaceMesh's guess of the hidden landmarks, keeping the fill's colour and shading: no banded or "
+                   "doubled mouths, but a generic, smooth lower face. Not with --reference or --gallery.")
 @click.option("--save-mask", type=click.Path(path_type=Path),
               help="Also write the detected worn mask(s) as a PNG (white = mask); a folder when PHOTO is a folder.")
 @click.option("--debug-dir", type=click.Path(path_type=Path),
@@ -51,7 +55,7 @@ from unmasked.pipelines.unmask import check_reference_options, load_segmenter, r
               help="A folder of photos (flat, or one sub-folder per person) searched for each face's reference.")
 @click.option("--reference-box", metavar="X,Y,W,H",
               help="The face square on the --reference photo; without it the reference's largest face is used.")
-def unmask_cmd(photo, output, model, boxes, detector, region, grabcut, outline, save_mask, debug_dir, max_pixels, reference,
+def unmask_cmd(photo, output, model, boxes, detector, region, grabcut, outline, mean_face, save_mask, debug_dir, max_pixels, reference,
                gallery, reference_box) -> None:
     """Remove worn face masks in PHOTO (a file or a folder) and restore the faces beneath.
 
@@ -84,7 +88,7 @@ def unmask_cmd(photo, output, model, boxes, detector, region, grabcut, outline, 
     def one(src: Path, dst: Path, mask_path: Path | None, debug: Path | None, echo) -> None:
         loaded = run(load_image, src, max_pixels)
         result = run(unmask_array, loaded.rgb, face_model, boxes=parsed or None, detector=detector, region=region,
-                     grabcut=grabcut, outline=outline, keep_stages=debug is not None, reference=ref_rgb, gallery=gallery,
+                     grabcut=grabcut, outline=outline, mean_face=mean_face, keep_stages=debug is not None, reference=ref_rgb, gallery=gallery,
                      reference_box=ref_box)
         run(save_image, dst, loaded.to_pil(result.image))
         for face in result.faces:

@@ -20,6 +20,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from unmasked.faces.landmarks import mouth_opening  # noqa: F401  (its home was here; training imports it from here)
+
 #: the iBUG-68 contours drawn, as (first, last, closed)
 CONTOURS = (
     (0, 16, False),  # jaw
@@ -90,17 +92,3 @@ def unmasked_guess(landmarks: np.ndarray, size: int) -> np.ndarray:
     they lie on the face beneath, which is what a landmark-guided model was trained on."""
     return np.asarray(landmarks, np.float64) - UNDER_MASK_OFFSET * (size / UNDER_MASK_SIZE)
 
-
-def mouth_opening(landmarks: np.ndarray) -> np.ndarray:
-    """How far open the mouth is: the gap between the inner lips' middles (iBUG points 62 and 66)
-    over the distance between the eyes' centres. float64 (...,) for landmarks (..., 68, 2).
-
-    About 0 for closed lips; on FaceMesh's points of CelebA faces a smile showing teeth is about
-    0.1 and up. Scale-free, so it reads the same at any image size.
-    """
-    lm = np.asarray(landmarks, np.float64)
-    if lm.shape[-2:] != (68, 2):
-        raise ValueError(f"landmarks must be (..., 68, 2), got {lm.shape}")
-    gap = np.linalg.norm(lm[..., 66, :] - lm[..., 62, :], axis=-1)
-    eyes = np.linalg.norm(lm[..., 36:42, :].mean(axis=-2) - lm[..., 42:48, :].mean(axis=-2), axis=-1)
-    return gap / np.maximum(eyes, 1e-6)

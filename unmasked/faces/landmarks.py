@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 
 from unmasked.layers.face_template import FFHQ_MEAN_LANDMARKS
@@ -133,3 +134,30 @@ def jittered_mean_landmarks(size: int, rng: np.random.Generator, jitter: float =
     lm[27:36] += [rng.uniform(-0.04, 0.04) * size * jitter, 0]  # nose
     lm[48:68] += [rng.uniform(-0.02, 0.02) * size * jitter, 0]  # mouth
     return lm
+
+
+def face_outline(landmarks: np.ndarray, size: int, grow: float = 0.05) -> np.ndarray:
+    """bool (size, size): the face within its outline: the convex hull of its 68 landmarks (crop
+    pixels: jaw, brows, nose, eyes, lips) dilated by a disc of radius ``round(grow x size)``
+    (``unmask``'s outline option and its mean face use 0.05)."""
+    inside = np.zeros((size, size), np.uint8)
+    cv2.fillConvexPoly(inside, cv2.convexHull(np.round(np.asarray(landmarks)).astype(np.int32)), 1)
+    r = round(grow * size)
+    if r > 0:
+        inside = cv2.dilate(inside, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    return inside.astype(bool)
+
+
+def mouth_opening(landmarks: np.ndarray) -> np.ndarray:
+    """How far open the mouth is: the gap between the inner lips' middles (iBUG points 62 and 66)
+    over the distance between the eyes' centres. float64 (...,) for landmarks (..., 68, 2).
+
+    About 0 for closed lips; on FaceMesh's points of CelebA faces a smile showing teeth is about
+    0.1 and up. Scale-free, so it reads the same at any image size.
+    """
+    lm = np.asarray(landmarks, np.float64)
+    if lm.shape[-2:] != (68, 2):
+        raise ValueError(f"landmarks must be (..., 68, 2), got {lm.shape}")
+    gap = np.linalg.norm(lm[..., 66, :] - lm[..., 62, :], axis=-1)
+    eyes = np.linalg.norm(lm[..., 36:42, :].mean(axis=-2) - lm[..., 42:48, :].mean(axis=-2), axis=-1)
+    return gap / np.maximum(eyes, 1e-6)

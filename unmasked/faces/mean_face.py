@@ -42,7 +42,7 @@ from safetensors import safe_open
 from safetensors.numpy import save_file
 from scipy.interpolate import LinearNDInterpolator
 
-from unmasked.data.landmark_guide import mouth_opening
+from unmasked.faces.landmarks import face_outline, mouth_opening
 
 #: side of the mean face (an FFHQ-aligned square, as the 256² evaluation faces)
 MEAN_FACE_SIZE = 256
@@ -50,7 +50,7 @@ MEAN_FACE_SIZE = 256
 MAX_MOUTH_OPEN = 0.03
 #: the split between the model's band and the mean face's, in px of a 256² face (scaled with the side)
 STRUCTURE_SIGMA = 8.0
-#: the face's outline (:func:`unmasked.pipelines.unmask.face_outline`'s hull, grown by this x the side)
+#: the face's outline (:func:`unmasked.faces.landmarks.face_outline`: its hull, grown by this x the side)
 #: within which the mean face's detail is used; its edge is blurred by :data:`OUTLINE_SOFTNESS`
 OUTLINE_GROW = 0.05
 #: px of a 256² face
@@ -163,16 +163,15 @@ def load_mean_face(path: str | os.PathLike = MEAN_FACE_FILE) -> MeanFace:
 
 
 def structure_from_mean_face(fill: np.ndarray, points: np.ndarray, mean: MeanFace, *,
-                             sigma: float = STRUCTURE_SIGMA) -> np.ndarray:
+                             sigma: float = STRUCTURE_SIGMA, where: np.ndarray | None = None) -> np.ndarray:
     """``fill`` (uint8 (S, S, 3), an aligned face filled at S px) with its structure above the
     split (a Gaussian of ``sigma`` px at 256², scaled to S) taken, inside the face's outline, from
     ``mean`` warped so its landmarks lie at ``points`` (68, 2, the fill's pixels: FaceMesh's guess
     under the mask). Below the split, and outside the outline, the fill is unchanged. Only the
     mean face's luminance detail is used (the same in R, G and B), so it adds no colour.
-    Returns uint8 (S, S, 3); the caller pastes back only the hole.
+    ``where`` (float or bool (S, S), 1 = the hole) confines the change to the hole, where the fill
+    is the model's (outside it the fill is the photo, whose own detail is real). Returns uint8 (S, S, 3).
     """
-    from unmasked.pipelines.unmask import face_outline  # the pipeline's own outline (no import cycle)
-
     fill = np.asarray(fill)
     side = fill.shape[0]
     if fill.ndim != 3 or fill.shape[1] != side or fill.shape[2] != 3:
@@ -187,33 +186,10 @@ def structure_from_mean_face(fill: np.ndarray, points: np.ndarray, mean: MeanFac
     inside = face_outline(points, side, OUTLINE_GROW).astype(np.float32)
     weight = cv2.GaussianBlur(inside, (0, 0), OUTLINE_SOFTNESS * side / 256.0)[..., None]
     out = low + weight * detail + (1.0 - weight) * (f - low)
+    if where is not None:
+        where = np.asarray(where, np.float32)
+        if where.shape != (side, side):
+            raise ValueError(f"where is {where.shape}, the fill {fill.shape[:2]}")
+        out = f + where[..., None] * (out - f)
     return np.clip(np.round(out), 0, 255).astype(np.uint8)
 
-
-def main(argv: list[str] | None = None) -> None:
-    """Build the mean face of an aligned identity folder's training identities (the held-out ones,
-    which ``eval-unmask`` scores, never enter it) and write it; prints what it averaged."""
-    import argparse
-
-    from unmasked.data.mask_seg import aligned_landmarks
-    from unmasked.evaluation.run import load_eval_images
-
-    ap = argparse.ArgumentParser(prog="python -m unmasked.faces.mean_face", description=main.__doc__.split(";")[0])
-    ap.add_argument("--images", type=Path, required=True, help="<identity>/<image> folder of FFHQ-aligned faces")
-    ap.add_argument("--out", type=Path, default=MEAN_FACE_FILE)
-    ap.add_argument("--cache", type=Path, default=Path("~/.cache/unmasked/landmarks").expanduser(),
-                    help="where the faces' landmarks are cached (shared with training)")
-    args = ap.parse_args(argv)
-    names, pixels = load_eval_images(args.images, MEAN_FACE_SIZE, split="train")
-    found = aligned_landmarks(args.images, args.cache / f"{args.images.resolve().name}_lm256_fixedbox.npz",
-                              size=MEAN_FACE_SIZE)
-    lm = np.stack([found.get(n, np.full((68, 2), np.nan)) for n in names]).astype(np.float64)
-    mean = build_mean_face(pixels, lm)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    save_mean_face(mean, args.out, source=f"{args.images.resolve().name}: training identities "
-                                          f"(identity split, 20 % held out), mouths open <= {MAX_MOUTH_OPEN}")
-    print(f"averaged {mean.count} of {len(names)} training faces (closed mouths) -> {args.out}")
-
-
-if __name__ == "__main__":
-    main()

@@ -57,7 +57,7 @@ from unmasked.data.landmark_guide import unmasked_guess
 from unmasked.faces import align_face, detect_faces, face_from_box, paste_back
 from unmasked.faces.align import scale_of
 from unmasked.faces.detect import box_iou
-from unmasked.faces.landmarks import six_points
+from unmasked.faces.landmarks import face_outline, six_points
 from unmasked.faces.mean_face import load_mean_face, structure_from_mean_face
 from unmasked.hub import DEFAULT_SEGMENTER, load_segmenter
 from unmasked.models.base import InpaintModel, SegmentModel
@@ -204,14 +204,6 @@ def eye_guard(landmarks: np.ndarray, size: int, grow: float = EYE_GUARD) -> np.n
     return dilate_mask(eyes.astype(bool), grow)
 
 
-def face_outline(landmarks: np.ndarray, size: int, grow: float = OUTLINE_GROW) -> np.ndarray:
-    """bool (size, size): the face within its outline: the convex hull of its 68 landmarks (crop
-    pixels: jaw, brows, nose, eyes, lips) dilated by ``grow`` x size."""
-    inside = np.zeros((size, size), np.uint8)
-    cv2.fillConvexPoly(inside, cv2.convexHull(np.round(landmarks).astype(np.int32)), 1)
-    return dilate_mask(inside.astype(bool), grow)
-
-
 def fill_outside_face(aligned: np.ndarray, hole: np.ndarray, inside: np.ndarray) -> np.ndarray:
     """uint8 (S, S, 3): ``aligned`` with the part of ``hole`` outside the face (``hole & ~inside``)
     filled by Telea (``cv2.inpaint``) from the known pixels outside the face only, so background,
@@ -236,7 +228,7 @@ def split_at_outline(aligned: np.ndarray, hole: np.ndarray, landmarks: np.ndarra
     paints skin there, so the restored face comes out wider than the person's. Measured in the
     README ("The face's outline"): not the default.
     """
-    inside = face_outline(landmarks, hole.shape[0])
+    inside = face_outline(landmarks, hole.shape[0], OUTLINE_GROW)
     if not (hole & ~inside).any() or not (hole & inside).any():
         return aligned, hole
     return fill_outside_face(aligned, hole, inside), hole & inside
@@ -354,7 +346,7 @@ def paste_at_face_resolution(photo: np.ndarray, filled: np.ndarray, hole: np.nda
 
     ``structure``: (a :class:`~unmasked.faces.mean_face.MeanFace`, 68 points in crop pixels: FaceMesh's
     guess under the mask) or None. The upsampled fill (at least 256², ``2 x`` the crop) takes its
-    structure from the mean face warped onto those points
+    structure, within the hole, from the mean face warped onto those points
     (:func:`~unmasked.faces.mean_face.structure_from_mean_face`) before it is pasted; a face pasted
     from the crop gets it too, made at 256² and shrunk back.
     """
@@ -366,7 +358,11 @@ def paste_at_face_resolution(photo: np.ndarray, filled: np.ndarray, hole: np.nda
         mean, points = structure
         up = max(2, factor)
         fill_big = cv2.resize(filled, (up * size, up * size), interpolation=cv2.INTER_LINEAR)
-        fill_big = structure_from_mean_face(fill_big, (np.asarray(points, np.float64) + 0.5) * up - 0.5, mean)
+        # only within the hole (a smooth outline, its edge softened as the seam is)
+        where = cv2.resize(hole.astype(np.float32), fill_big.shape[:2], interpolation=cv2.INTER_LINEAR) > 0.5
+        where = np.maximum(cv2.GaussianBlur(where.astype(np.float32), (0, 0), SEAM_SOFTNESS * up), where)
+        fill_big = structure_from_mean_face(fill_big, (np.asarray(points, np.float64) + 0.5) * up - 0.5, mean,
+                                            where=where)
     if not native or factor < 2:
         if fill_big is not None:
             filled = cv2.resize(fill_big, (size, size), interpolation=cv2.INTER_AREA)

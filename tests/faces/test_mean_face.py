@@ -1,0 +1,145 @@
+"""The mean face: its warp, its construction, its file, and the structure it gives a fill."""
+
+import cv2
+import numpy as np
+import pytest
+
+from unmasked.faces.mean_face import (
+    MEAN_FACE_FILE,
+    MeanFace,
+    build_mean_face,
+    load_mean_face,
+    save_mean_face,
+    structure_from_mean_face,
+    warp_by_landmarks,
+)
+from unmasked.layers.face_template import FFHQ_MEAN_LANDMARKS
+
+SIDE = 128
+
+
+def _points(side: int = SIDE) -> np.ndarray:
+    """The FFHQ mean landmarks at ``side`` px, lips closed (the inner lips' middles together)."""
+    pts = np.asarray(FFHQ_MEAN_LANDMARKS, np.float64) * (side - 1)
+    pts[66] = pts[62]
+    return pts
+
+
+def _dot_image(point, side: int = SIDE) -> np.ndarray:
+    img = np.zeros((side, side, 3), np.uint8)
+    cv2.circle(img, tuple(int(round(v)) for v in point), 2, (255, 255, 255), -1)
+    return img
+
+
+def _centre(img: np.ndarray) -> np.ndarray:
+    ys, xs = np.nonzero(img[..., 0] > 100)
+    return np.array([xs.mean(), ys.mean()])
+
+
+def test_warping_to_its_own_points_changes_nothing():
+    rng = np.random.default_rng(0)
+    img = cv2.GaussianBlur(rng.integers(0, 256, (SIDE, SIDE, 3)).astype(np.uint8), (0, 0), 2)
+    out = warp_by_landmarks(img, _points(), _points(), SIDE)
+    assert np.abs(out - img).max() < 1.0
+
+
+def test_a_landmark_moved_carries_the_image_with_it():
+    pts = _points()
+    mouth = pts[62]  # the upper inner lip's middle
+    moved = pts.copy()
+    moved[48:68] += (6.0, 4.0)  # the mouth's 20 points move right and down
+    out = warp_by_landmarks(_dot_image(mouth), pts, moved, SIDE)
+    np.testing.assert_allclose(_centre(out), mouth + (6.0, 4.0), atol=0.6)
+    # the eyes did not move: a dot on an eye stays put
+    eye = pts[36:42].mean(axis=0)
+    np.testing.assert_allclose(_centre(warp_by_landmarks(_dot_image(eye), pts, moved, SIDE)), eye, atol=0.6)
+
+
+def test_the_warp_at_another_size_scales_with_it():
+    pts = _points()
+    out = warp_by_landmarks(_dot_image(pts[30]), pts, pts * (255 / 127), 256)  # the nose tip, at 256²
+    assert out.shape == (256, 256, 3)
+    np.testing.assert_allclose(_centre(out), pts[30] * 255 / 127, atol=1.0)
+
+
+def test_the_mean_face_averages_faces_normalised_to_their_mean_shape_and_closed_mouths_only():
+    pts = _points()
+    shifts = [(-3.0, 0.0), (3.0, 0.0)]
+    faces, marks = [], []
+    for dx, dy in shifts:  # the same face at two places: each warped to the mean shape lands on it
+        p = pts.copy()
+        p[48:68] += (dx, dy)
+        faces.append(_dot_image(pts[62] + (dx, dy)))
+        marks.append(p)
+    open_mouth = pts.copy()
+    open_mouth[66, 1] += 20  # lips far apart
+    faces.append(np.full((SIDE, SIDE, 3), 200, np.uint8))
+    marks.append(open_mouth)
+    mean = build_mean_face(np.stack(faces), np.stack(marks))
+    assert mean.count == 2  # the open mouth is left out (the bright face would show everywhere)
+    np.testing.assert_allclose(mean.points, pts, atol=1e-9)  # the two mouths' mean is the middle
+    np.testing.assert_allclose(_centre(mean.image), pts[62], atol=0.6)  # one dot, where both map to
+    assert mean.image[..., 0].max() > 200  # a sharp dot, not two half-bright ones
+    with pytest.raises(ValueError, match="no face has a mouth"):
+        build_mean_face(np.stack(faces[2:]), np.stack(marks[2:]))
+
+
+def test_a_mean_face_file_round_trips_and_other_files_are_refused(tmp_path):
+    img = np.arange(16 * 16 * 3, dtype=np.uint8).reshape(16, 16, 3)
+    mean = MeanFace(img, _points(16), 7)
+    path = tmp_path / "m.safetensors"
+    save_mean_face(mean, path, source="test")
+    back = load_mean_face(path)
+    np.testing.assert_array_equal(back.image, img)
+    np.testing.assert_allclose(back.points, mean.points, atol=1e-4)
+    assert back.count == 7
+    from unmasked.hub import shipped_weights
+
+    with pytest.raises(ValueError, match="is not a mean face"):
+        load_mean_face(shipped_weights()["mask_segmenter"])
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a safetensors file")
+    with pytest.raises(ValueError, match="not a readable mean face"):
+        load_mean_face(bad)
+    with pytest.raises(ValueError, match="no mean face"):
+        load_mean_face(tmp_path / "missing.safetensors")
+
+
+def test_with_a_flat_mean_face_only_the_fills_low_band_is_kept_inside_the_outline():
+    rng = np.random.default_rng(1)
+    fill = rng.integers(60, 200, (256, 256, 3)).astype(np.uint8)
+    flat = MeanFace(np.full((256, 256, 3), 128, np.uint8), _points(256), 1)
+    out = structure_from_mean_face(fill, _points(256), flat).astype(np.float32)
+    low = cv2.GaussianBlur(fill.astype(np.float32), (0, 0), 8.0)
+    nose = tuple(int(v) for v in _points(256)[30])
+    assert np.abs(out[nose[1], nose[0]] - low[nose[1], nose[0]]).max() <= 1.0  # the face: low band only
+    assert out[100:160, 100:160].std() < 0.3 * fill[100:160, 100:160].astype(np.float32).std()
+    np.testing.assert_array_equal(out[:8, :8], fill[:8, :8])  # far outside the outline: the fill itself
+
+
+def test_the_mean_faces_detail_comes_in_without_colour():
+    mean = load_mean_face()
+    fill = np.zeros((256, 256, 3), np.uint8)
+    fill[:] = (190, 140, 120)  # flat skin
+    out = structure_from_mean_face(fill, mean.points, mean).astype(np.int16)
+    diff = out - fill.astype(np.int16)
+    assert np.abs(diff).max() > 10  # structure came in ...
+    # ... the same in R, G and B (luminance only; rounding aside)
+    assert np.abs(diff[..., 0] - diff[..., 1]).max() <= 1 and np.abs(diff[..., 1] - diff[..., 2]).max() <= 1
+
+
+def test_the_shipped_mean_face_has_one_closed_mouth_where_its_landmarks_say():
+    mean = load_mean_face(MEAN_FACE_FILE)
+    assert mean.image.shape == (256, 256, 3) and mean.count >= 1000
+    grey = cv2.cvtColor(mean.image, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    lips = np.round(mean.points[60:68].mean(axis=0)).astype(int)  # between the inner lips
+    x, y = lips
+    # the line between the lips is the darkest row of the mouth: darker than the lips above and
+    # below it and than the skin of the chin and of the upper lip
+    column = grey[y - 16:y + 17, x - 3:x + 4].mean(axis=1)
+    assert column.argmin() in range(14, 19)
+    assert column[16] < column[0] - 15 and column[16] < column[-1] - 15
+    # nostrils: darker than the nose tip between them
+    tip = np.round(mean.points[30]).astype(int)
+    nostrils = [np.round(mean.points[i]).astype(int) for i in (31, 35)]
+    assert all(grey[p[1], p[0]] < grey[tip[1], tip[0]] for p in nostrils)
