@@ -142,3 +142,23 @@ def test_mouth_opening_is_the_inner_lip_gap_over_the_eye_distance():
     np.testing.assert_allclose(mouth_opening(batch), [0.08, 0.08])
     with pytest.raises(ValueError, match=r"\(\.\.\., 68, 2\)"):
         mouth_opening(np.zeros((5, 2)))
+
+
+def test_the_mean_face_guide_draws_its_dark_lines_where_the_points_put_them():
+    from unmasked.data.landmark_guide import draw_guide
+
+    pts = _mean()
+    guide = draw_guide(pts, 128, "mean_face")
+    assert guide.shape == (128, 128) and guide.dtype == np.float32 and 0 <= guide.min() and guide.max() <= 1
+    assert (guide > 0.3).mean() < 0.1  # soft lines on nothing, as the contours' drawing is
+    x, y = np.round(pts[60:68].mean(axis=0)).astype(int)  # between the lips
+    assert guide[y - 1:y + 2, x - 3:x + 4].max() > 0.6 and guide[y - 6, x - 3:x + 4].max() < 0.3  # not the philtrum
+    moved = pts.copy()
+    moved[48:68] += (0.0, 6.0)  # the mouth 6 px lower: the line goes with it
+    again = draw_guide(moved, 128, "mean_face")
+    assert again[y + 6 - 1:y + 6 + 2, x - 3:x + 4].max() > 0.6 and again[y - 1:y + 2, x - 3:x + 4].max() < 0.3
+    np.testing.assert_array_equal(draw_guide(pts, 128, "lines"), draw_landmark_guide(pts, 128))
+    with pytest.raises(ValueError, match="unknown guide kind"):
+        draw_guide(pts, 128, "photo")
+    with pytest.raises(ValueError, match="square"):
+        draw_guide(pts, (128, 96), "mean_face")

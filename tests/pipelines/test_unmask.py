@@ -696,3 +696,30 @@ def test_the_cli_takes_the_mean_face(astronaut, tmp_path):
     changed = np.abs(outs["--mean-face"] - outs["--no-mean-face"]).max(axis=2)
     assert (changed > 10).sum() > 500  # the restored face differs ...
     assert not changed[:, : box[0] - 20].any()  # ... and nothing left of it
+
+
+def test_a_model_guided_by_the_mean_face_is_given_it(astronaut):
+    from unmasked.data.landmark_guide import draw_guide, unmasked_guess
+    from unmasked.faces import align_face, face_from_box
+    from unmasked.models.base import InpaintModel, InpaintOutput
+    from unmasked.models.pconv_unet import PConvUNet
+
+    class GuideSpy(InpaintModel):
+        multiple, working_size, uses_landmarks, guide_kind = 8, 128, True, "mean_face"
+
+        def __init__(self):
+            super().__init__()
+            self.guides = []
+
+        def forward(self, image, mask, reference=None, guide=None):
+            self.guides.append(guide[0, 0].numpy().copy())
+            return InpaintOutput(image * 0)
+
+    masked, _, box = _masked_astronaut(astronaut, 1.0)
+    spy = GuideSpy()
+    assert unmask_array(masked, spy, boxes=[box]).faces[0].mask_found
+    aligned = align_face(masked, face_from_box(masked, box), 128)
+    expected = draw_guide(unmasked_guess(aligned.landmarks, 128), 128, "mean_face")
+    np.testing.assert_allclose(spy.guides[0], expected, atol=1e-6)
+    with pytest.raises(ValueError, match="guide_kind"):
+        PConvUNet(depth=3, working_size=64, landmark_guide=True, guide_kind="photo")

@@ -13,14 +13,23 @@ Training draws the landmarks of the *unmasked* face, moved the way FaceMesh's gu
 is off (:func:`jitter_landmarks`: the whole drawing by a small similarity transform, the mouth
 and jaw by a little more), so the network learns to follow the drawing without trusting it to
 the pixel.
+
+A second kind of guide (``guide_kind="mean_face"``, :func:`mean_face_guide`) shows the network the
+shipped mean face warped onto the same points: where its luminance detail is dark (the lips' line,
+nostrils, eye contours, chin shadow), the structure ``unmask --mean-face`` pastes in, given to the
+network as soft lines to follow with its own texture instead.
 """
 
 from __future__ import annotations
+
+import functools
 
 import cv2
 import numpy as np
 
 from unmasked.faces.landmarks import mouth_opening  # noqa: F401  (its home was here; training imports it from here)
+from unmasked.faces.mean_face import STRUCTURE_SIGMA, load_mean_face, warp_by_landmarks
+from unmasked.models.pconv_unet import GUIDE_KINDS
 
 #: the iBUG-68 contours drawn, as (first, last, closed)
 CONTOURS = (
@@ -34,6 +43,8 @@ CONTOURS = (
 LOWER = np.r_[0:17, 31:36, 48:68]
 #: sub-pixel precision of the drawing (cv2 ``shift``)
 _SHIFT = 4
+#: the mean face guide is its luminance detail's dark part / this (grey levels), clipped to [0, 1]
+MEAN_FACE_GUIDE_RANGE = 32.0
 
 
 def draw_landmark_guide(landmarks: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
@@ -92,3 +103,36 @@ def unmasked_guess(landmarks: np.ndarray, size: int) -> np.ndarray:
     they lie on the face beneath, which is what a landmark-guided model was trained on."""
     return np.asarray(landmarks, np.float64) - UNDER_MASK_OFFSET * (size / UNDER_MASK_SIZE)
 
+
+
+@functools.lru_cache(maxsize=1)
+def _mean_face():
+    return load_mean_face()
+
+
+def mean_face_guide(landmarks: np.ndarray, size: int) -> np.ndarray:
+    """float32 (size, size) in [0, 1]: the shipped mean face warped so its landmarks lie at
+    ``landmarks`` (68, 2, pixels of a ``size`` square), its luminance above a Gaussian of
+    :data:`~unmasked.faces.mean_face.STRUCTURE_SIGMA` px at 256² (scaled to ``size``), where it is
+    darker than its surroundings, over :data:`MEAN_FACE_GUIDE_RANGE`: the lips' line, nostrils, eye
+    contours and chin shadow as soft lines on 0, like the contours' drawing but the mean face's own."""
+    lm = np.asarray(landmarks, np.float64)
+    if lm.shape != (68, 2) or not np.isfinite(lm).all():
+        raise ValueError(f"landmarks must be finite (68, 2), got {lm.shape}")
+    mean = _mean_face()
+    grey = warp_by_landmarks(mean.image, mean.points, lm, int(size)).mean(axis=2)
+    detail = grey - cv2.GaussianBlur(grey, (0, 0), STRUCTURE_SIGMA * size / 256.0)
+    return np.clip(-detail / MEAN_FACE_GUIDE_RANGE, 0.0, 1.0).astype(np.float32)
+
+
+def draw_guide(landmarks: np.ndarray, size: int | tuple[int, int], kind: str = "lines") -> np.ndarray:
+    """The guide of ``kind`` (:data:`GUIDE_KINDS`) for ``landmarks``: :func:`draw_landmark_guide` or,
+    for a square ``size``, :func:`mean_face_guide`."""
+    if kind == "lines":
+        return draw_landmark_guide(landmarks, size)
+    if kind != "mean_face":
+        raise ValueError(f"unknown guide kind {kind!r}; choose from {', '.join(GUIDE_KINDS)}")
+    h, w = (size, size) if isinstance(size, (int, np.integer)) else size
+    if h != w:
+        raise ValueError(f"a mean face guide is square, got {h}x{w}")
+    return mean_face_guide(landmarks, h)

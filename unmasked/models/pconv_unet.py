@@ -57,7 +57,9 @@ here as a drawing (``guide``, (N, 1, H, W), :mod:`unmasked.data.landmark_guide`)
 convolutions ignore whatever lies in the hole of their input, so the guide does not enter the
 encoder: a small pyramid of plain convolutions (``guide_channels`` wide, one level per decoder
 level) is added to each decoder layer's partial-convolution output, before its BatchNorm,
-through a 1x1 convolution that starts at zero. ``guide_blur`` (px at ``working_size``, no
+through a 1x1 convolution that starts at zero. ``guide_kind`` says what the drawing is (the
+contours, or the mean face warped onto the points: :func:`unmasked.data.landmark_guide.draw_guide`).
+``guide_blur`` (px at ``working_size``, no
 parameters) blurs the drawing first: FaceMesh's guess under a mask is a few pixels off, and a model
 given sharp lines learned to paint them as edges.
 """
@@ -72,6 +74,10 @@ from unmasked.layers.blur import gaussian_kernel
 from unmasked.layers.partial_conv import PartialConv2d
 from unmasked.models.base import InpaintModel, InpaintOutput
 from unmasked.registry import register_model
+
+#: what a landmark guide shows (``guide_kind``): the contours' drawing, or the mean face warped onto
+#: the points (:mod:`unmasked.data.landmark_guide` draws both)
+GUIDE_KINDS = ("lines", "mean_face")
 
 OUTPUT_ACTIVATIONS = ("tanh", "clamp")
 UPSAMPLE_MODES = ("nearest", "bilinear")
@@ -141,6 +147,7 @@ class PConvUNet(InpaintModel):
         landmark_guide: bool = False,
         guide_channels: int = 16,
         guide_blur: float = 0.0,
+        guide_kind: str = "lines",
     ) -> None:
         super().__init__()
         if depth < 1:
@@ -185,6 +192,11 @@ class PConvUNet(InpaintModel):
         if guide_blur < 0:
             raise ValueError(f"guide_blur must be >= 0, got {guide_blur}")
         self.guide_blur = float(guide_blur)
+        if guide_kind not in GUIDE_KINDS:
+            raise ValueError(f"guide_kind must be one of {GUIDE_KINDS}, got {guide_kind!r}")
+        #: what the guide shows (:func:`unmasked.data.landmark_guide.draw_guide`); the pipeline and
+        #: training draw it so, the network only sees the picture
+        self.guide_kind = guide_kind
         if self.uses_landmarks:
             # LaFIn-style guidance (see the module docstring): a pyramid of guide features, one
             # level per decoder level, each added to that decoder layer's partial-conv output

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from unmasked.conventions import composite, image_to_tensor, mask_to_tensor, pad_to_multiple, tensor_to_image, unpad
-from unmasked.data.landmark_guide import draw_landmark_guide
+from unmasked.data.landmark_guide import draw_guide
 from unmasked.models.base import InpaintModel
 
 
@@ -202,7 +202,7 @@ def run_model(
     if getattr(model, "uses_landmarks", False):
         if landmarks is None:
             raise InputError("this model is guided by the face's landmarks: fill faces with it through unmask")
-        drawn = torch.from_numpy(draw_landmark_guide(landmarks, hole.shape))[None, None]
+        drawn = torch.from_numpy(draw_guide(landmarks, hole.shape, getattr(model, "guide_kind", "lines")))[None, None]
         kwargs["guide"] = pad_to_multiple(drawn, model.multiple, mode="constant")[0]
     if avoid is not None and getattr(model, "uses_avoid", False) and avoid.any():
         kwargs["avoid"] = pad_to_multiple(mask_to_tensor(avoid & ~hole), model.multiple, mode="constant")[0]

@@ -22,7 +22,7 @@ from torch.utils.data import Dataset, Sampler
 from unmasked.api import load_model
 from unmasked.conventions import load_image
 from unmasked.data.datasets import IdentityFolderDataset, ImageFolderDataset, MNISTDataset, file_split, list_images
-from unmasked.data.landmark_guide import draw_landmark_guide, jitter_landmarks, mouth_opening
+from unmasked.data.landmark_guide import draw_guide, jitter_landmarks, mouth_opening
 from unmasked.data.mask_seg import aligned_landmarks, save_npz, under_mask_landmarks
 from unmasked.data.sketch import edge_sketch, training_sketch
 from unmasked.hub import DEFAULT_SEGMENTER, shipped_weights
@@ -274,12 +274,12 @@ class StepSamples(Dataset):
 
     def __init__(self, images: torch.Tensor, banks: list[MaskBank], weights: np.ndarray, seed: int,
                  flip: bool = True, rank: int = 0, labels: np.ndarray | None = None, sketch: bool = False,
-                 landmarks: np.ndarray | None = None, jitter_lower: float = 0.012) -> None:
+                 landmarks: np.ndarray | None = None, jitter_lower: float = 0.012, guide_kind: str = "lines") -> None:
         self.images, self.banks, self.weights = images, banks, weights
         self.seed, self.flip, self.rank, self.sketch = seed, flip, rank, sketch
         if landmarks is not None and len(landmarks) != len(images):
             raise ValueError(f"{len(landmarks)} landmark sets for {len(images)} images")
-        self.landmarks, self.jitter_lower = landmarks, jitter_lower
+        self.landmarks, self.jitter_lower, self.guide_kind = landmarks, jitter_lower, guide_kind
         self.groups = None if labels is None else reference_groups(labels)
         if self.groups is not None:
             if not self.groups:
@@ -327,7 +327,7 @@ class StepSamples(Dataset):
                 points = points[rng.integers(len(points))]
             else:
                 points = jitter_landmarks(points, rng, size, lower=self.jitter_lower)
-            guide = draw_landmark_guide(points, size)
+            guide = draw_guide(points, size, self.guide_kind)
             sample["guide"] = torch.from_numpy(np.ascontiguousarray(guide[:, ::-1] if flipped else guide))[None]
         return sample
 

@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader
 
 from unmasked.checkpoint import build_model, load_state, read_checkpoint_info
 from unmasked.conventions import composite, tensor_to_image
-from unmasked.data.landmark_guide import draw_landmark_guide
+from unmasked.data.landmark_guide import draw_guide
 from unmasked.hub import load_identity_network
 from unmasked.losses import PConvLoss, VGG19Relu31, hinge_d_loss, hinge_g_loss
 from unmasked.losses.identity import identity_loss
@@ -56,7 +56,7 @@ DISCRIMINATOR_FORMAT = "unmasked-discriminator/1"
 #: model kwargs that a new stage (``init_from``) may change: they select behaviour, not parameters
 #: (``working_size``: a fully convolutional model fine-tuned at another resolution; a model whose
 #: parameters depend on it fails to load them with a shape error)
-STAGE_SWITCHES = frozenset({"freeze_encoder_bn", "attention", "upsample_mode", "sketch_gain", "working_size",
+STAGE_SWITCHES = frozenset({"freeze_encoder_bn", "attention", "upsample_mode", "sketch_gain", "working_size", "guide_kind",
                             "guide_blur"})
 #: model kwargs that a new stage may switch on: the model's ``load_stage_state`` adds their parameters
 STAGE_GROWTHS = frozenset({"sketch", "sketch_refine", "detail", "landmark_guide"})
@@ -213,7 +213,8 @@ class InpaintingModule(L.LightningModule):
             images, labels, landmarks = images[torch.from_numpy(keep)], labels[keep], landmarks[keep]
         self.train_samples = StepSamples(images, banks, weights, cfg.seed, cfg.data.flip, self.global_rank,
                                          labels=labels if uses_reference else None, sketch=uses_sketch,
-                                         landmarks=landmarks, jitter_lower=cfg.data.landmark_jitter_lower)
+                                         landmarks=landmarks, jitter_lower=cfg.data.landmark_jitter_lower,
+                                         guide_kind=getattr(self.generator, "guide_kind", "lines"))
         val, val_labels = build_split(cfg, "val")
         groups = reference_groups(val_labels) if uses_reference else {}
         candidates = np.concatenate(list(groups.values())) if groups else np.arange(len(val))
@@ -227,7 +228,8 @@ class InpaintingModule(L.LightningModule):
         if uses_landmarks:  # the exact points, or the first guess under a worn mask, as training draws them
             lm = split_landmarks(cfg, "val")[pick]
             lm = lm[:, 0] if lm.ndim == 4 else lm
-            self.val_guides = np.stack([draw_landmark_guide(p, cfg.data.size) for p in lm])
+            kind = getattr(self.generator, "guide_kind", "lines")
+            self.val_guides = np.stack([draw_guide(p, cfg.data.size, kind) for p in lm])
         self.val_references = None
         if uses_reference:  # the next image of the same label (a different photo), fixed
             refs = [int(g[(np.searchsorted(g, i) + 1) % len(g)]) for i in pick for g in [groups[int(val_labels[i])]]]
