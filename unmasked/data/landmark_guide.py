@@ -22,13 +22,11 @@ network as soft lines to follow with its own texture instead.
 
 from __future__ import annotations
 
-import functools
-
 import cv2
 import numpy as np
 
-from unmasked.faces.landmarks import mouth_opening  # noqa: F401  (its home was here; training imports it from here)
-from unmasked.faces.mean_face import STRUCTURE_SIGMA, load_mean_face, warp_by_landmarks
+from unmasked.faces.landmarks import mouth_opening  # noqa: F401  (it lived here; still importable from here)
+from unmasked.faces.mean_face import STRUCTURE_SIGMA, shipped_mean_face, warp_by_landmarks
 from unmasked.models.pconv_unet import GUIDE_KINDS
 
 #: the iBUG-68 contours drawn, as (first, last, closed)
@@ -104,12 +102,6 @@ def unmasked_guess(landmarks: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(landmarks, np.float64) - UNDER_MASK_OFFSET * (size / UNDER_MASK_SIZE)
 
 
-
-@functools.lru_cache(maxsize=1)
-def _mean_face():
-    return load_mean_face()
-
-
 def mean_face_guide(landmarks: np.ndarray, size: int) -> np.ndarray:
     """float32 (size, size) in [0, 1]: the shipped mean face warped so its landmarks lie at
     ``landmarks`` (68, 2, pixels of a ``size`` square), its luminance above a Gaussian of
@@ -119,7 +111,7 @@ def mean_face_guide(landmarks: np.ndarray, size: int) -> np.ndarray:
     lm = np.asarray(landmarks, np.float64)
     if lm.shape != (68, 2) or not np.isfinite(lm).all():
         raise ValueError(f"landmarks must be finite (68, 2), got {lm.shape}")
-    mean = _mean_face()
+    mean = shipped_mean_face()
     grey = warp_by_landmarks(mean.image, mean.points, lm, int(size)).mean(axis=2)
     detail = grey - cv2.GaussianBlur(grey, (0, 0), STRUCTURE_SIGMA * size / 256.0)
     return np.clip(-detail / MEAN_FACE_GUIDE_RANGE, 0.0, 1.0).astype(np.float32)

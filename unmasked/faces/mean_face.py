@@ -31,6 +31,7 @@ is the mean's. Measured in the README ("The face's structure from a mean face").
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import dataclass
@@ -160,6 +161,12 @@ def load_mean_face(path: str | os.PathLike = MEAN_FACE_FILE) -> MeanFace:
     if image.ndim != 3 or image.shape[0] != image.shape[1] or image.shape[2] != 3 or points.shape != (68, 2):
         raise ValueError(f"{path} holds an image {image.shape} and points {points.shape}, not (S, S, 3) and (68, 2)")
     return MeanFace(image.astype(np.uint8), points.astype(np.float64), int(meta.get("count", 0)))
+
+
+@functools.lru_cache(maxsize=1)
+def shipped_mean_face() -> MeanFace:
+    """The shipped mean face (:data:`MEAN_FACE_FILE`), read once per process."""
+    return load_mean_face(MEAN_FACE_FILE)
 
 
 def structure_from_mean_face(fill: np.ndarray, points: np.ndarray, mean: MeanFace, *,

@@ -44,7 +44,6 @@ so a segmenter that loses the mask at the smaller scale changes nothing. Measure
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -58,7 +57,7 @@ from unmasked.faces import align_face, detect_faces, face_from_box, paste_back
 from unmasked.faces.align import scale_of
 from unmasked.faces.detect import box_iou
 from unmasked.faces.landmarks import face_outline, six_points
-from unmasked.faces.mean_face import load_mean_face, structure_from_mean_face
+from unmasked.faces.mean_face import shipped_mean_face, structure_from_mean_face
 from unmasked.hub import DEFAULT_SEGMENTER, load_segmenter
 from unmasked.models.base import InpaintModel, SegmentModel
 from unmasked.pipelines.fill import check_box, fill_array, model_name, run_model, validate_image
@@ -378,11 +377,6 @@ def paste_at_face_resolution(photo: np.ndarray, filled: np.ndarray, hole: np.nda
     return paste_back(photo, crop, alpha[..., 0] > 0.01, big.matrix, dilate_px=0, feather_px=0, seamless=seamless)
 
 
-@functools.lru_cache(maxsize=1)
-def _shipped_mean_face():
-    return load_mean_face()
-
-
 def _to_photo(crop_mask: np.ndarray, matrix: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """bool (H, W): a crop-space mask (S, S) warped back into the photo."""
     inverse = cv2.invertAffineTransform(matrix)
@@ -458,7 +452,7 @@ def unmask_array(
         return UnmaskResult(rgb.copy(), region=np.zeros((h, w), bool),
                             note="no face found: give the face square with --box x,y,w,h")
     seg = load_segmenter(segmenter) if region == "segmenter" else None
-    mean = _shipped_mean_face() if mean_face else None
+    mean = shipped_mean_face() if mean_face else None
 
     size = model.working_size or 128
     ref_face = None
