@@ -14,10 +14,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import cv2
 import numpy as np
 from PIL import Image
 from skimage import data
+from unmask_real_photos import crop_about  # this folder (on sys.path when run as a script): the same crop
 
 from unmasked.api import load_model
 from unmasked.conventions import load_image
@@ -25,20 +25,10 @@ from unmasked.data.datasets import list_images
 from unmasked.faces import detect_faces
 from unmasked.masks.face_mask import put_face_mask
 from unmasked.pipelines.unmask import unmask_array
+from unmasked.training.data import REAL_HOLDOUT_EVERY
 
-CELL = 256
 #: the astronaut's masks, one row each
 KINDS = ("surgical", "n95", "cloth")
-
-
-def crop(rgb: np.ndarray, box, margin: float = 0.25) -> np.ndarray:
-    x, y, w, h = box
-    side = int(max(w, h) * (1 + 2 * margin))
-    cx, cy = x + w // 2, y + h // 2
-    H, W = rgb.shape[:2]
-    x0, y0 = max(0, cx - side // 2), max(0, cy - side // 2)
-    patch = rgb[y0:min(H, y0 + side), x0:min(W, x0 + side)]
-    return cv2.resize(patch, (CELL, CELL), interpolation=cv2.INTER_AREA if patch.shape[0] > CELL else cv2.INTER_CUBIC)
 
 
 def main() -> None:
@@ -53,7 +43,7 @@ def main() -> None:
         face = detect_faces(rgb)[0]
         inputs = [(put_face_mask(rgb, face, np.random.default_rng(0), kind=k)[0], None) for k in KINDS]
     else:
-        inputs = [(load_image(p).rgb, None) for p in list_images(args.photos)[::29]]
+        inputs = [(load_image(p).rgb, None) for p in list_images(args.photos)[::REAL_HOLDOUT_EVERY]]
     rows = []
     for rgb, boxes in inputs:
         plain = unmask_array(rgb, model, boxes=boxes)
@@ -61,7 +51,7 @@ def main() -> None:
         if not found:
             continue
         mean = unmask_array(rgb, model, boxes=boxes, mean_face=True)
-        rows.append(np.concatenate([crop(x, found[0].box) for x in (rgb, plain.image, mean.image)], 1))
+        rows.append(np.concatenate([crop_about(x, found[0].box) for x in (rgb, plain.image, mean.image)], 1))
         if len(rows) == args.count:
             break
     args.out.parent.mkdir(parents=True, exist_ok=True)

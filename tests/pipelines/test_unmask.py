@@ -535,16 +535,12 @@ def test_a_face_at_the_crop_size_is_pasted_from_the_crop(astronaut):
     np.testing.assert_array_equal(native.image, cropres.image)
 
 
-def test_a_landmark_guided_model_is_given_the_face_s_landmarks_in_the_crop(astronaut):
-    """unmask draws FaceMesh's 68 points, moved into the aligned crop, as the guide: its eye and
-    brow lines lie where FFHQ alignment puts the eyes and brows."""
-    import cv2
-
-    from unmasked.layers.face_template import FFHQ_MEAN_LANDMARKS
+def _guide_spy(kind: str):
+    """A landmark-guided face model of guide ``kind`` that records each guide it is given and paints black."""
     from unmasked.models.base import InpaintModel, InpaintOutput
 
     class GuideSpy(InpaintModel):
-        multiple, working_size, uses_landmarks = 8, 128, True
+        multiple, working_size, uses_landmarks, guide_kind = 8, 128, True, kind
 
         def __init__(self):
             super().__init__()
@@ -554,8 +550,18 @@ def test_a_landmark_guided_model_is_given_the_face_s_landmarks_in_the_crop(astro
             self.guides.append(guide[0, 0].numpy().copy())
             return InpaintOutput(image * 0)
 
+    return GuideSpy()
+
+
+def test_a_landmark_guided_model_is_given_the_face_s_landmarks_in_the_crop(astronaut):
+    """unmask draws FaceMesh's 68 points, moved into the aligned crop, as the guide: its eye and
+    brow lines lie where FFHQ alignment puts the eyes and brows."""
+    import cv2
+
+    from unmasked.layers.face_template import FFHQ_MEAN_LANDMARKS
+
     masked, _, box = _masked_astronaut(astronaut, 1.0)
-    spy = GuideSpy()
+    spy = _guide_spy("lines")
     result = unmask_array(masked, spy, boxes=[box])
     assert result.faces[0].mask_found and len(spy.guides) == 1
     drawn = spy.guides[0]
@@ -643,22 +649,19 @@ def test_with_outline_the_face_model_fills_only_the_face_within_its_outline(astr
     assert (after.stages[0].filled[inside & hole] == (0, 255, 0)).all()
 
 
-class _GreySpy:
-    """A face model that paints flat mid-grey (0 in [-1, 1]) and records whether it was called."""
+def _grey_model():
+    """A face model that paints flat mid-grey (0 in [-1, 1])."""
+    import torch
 
-    @staticmethod
-    def make():
-        import torch
+    from unmasked.models.base import InpaintModel, InpaintOutput
 
-        from unmasked.models.base import InpaintModel, InpaintOutput
+    class Grey(InpaintModel):
+        multiple, working_size = 8, 128
 
-        class GreySpy(InpaintModel):
-            multiple, working_size = 8, 128
+        def forward(self, image, mask, reference=None):
+            return InpaintOutput(torch.zeros_like(image))
 
-            def forward(self, image, mask, reference=None):
-                return InpaintOutput(torch.zeros_like(image))
-
-        return GreySpy()
+    return Grey()
 
 
 @pytest.mark.parametrize("scale", [1.0, 2.5])  # pasted from the crop (a small face) and at 3x the crop
@@ -667,7 +670,7 @@ def test_the_mean_face_gives_the_restored_face_structure_and_no_colour(astronaut
 
     masked, _, box = _masked_astronaut(astronaut, scale)
     masked = np.repeat(cv2.cvtColor(masked, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)  # a black-and-white photo
-    model = _GreySpy.make()
+    model = _grey_model()
     plain = unmask_array(masked, model, boxes=[box])
     mean = unmask_array(masked, model, boxes=[box], mean_face=True)
     assert plain.faces[0].mask_found and mean.faces[0].mask_found
@@ -701,22 +704,10 @@ def test_the_cli_takes_the_mean_face(astronaut, tmp_path):
 def test_a_model_guided_by_the_mean_face_is_given_it(astronaut):
     from unmasked.data.landmark_guide import draw_guide, unmasked_guess
     from unmasked.faces import align_face, face_from_box
-    from unmasked.models.base import InpaintModel, InpaintOutput
     from unmasked.models.pconv_unet import PConvUNet
 
-    class GuideSpy(InpaintModel):
-        multiple, working_size, uses_landmarks, guide_kind = 8, 128, True, "mean_face"
-
-        def __init__(self):
-            super().__init__()
-            self.guides = []
-
-        def forward(self, image, mask, reference=None, guide=None):
-            self.guides.append(guide[0, 0].numpy().copy())
-            return InpaintOutput(image * 0)
-
     masked, _, box = _masked_astronaut(astronaut, 1.0)
-    spy = GuideSpy()
+    spy = _guide_spy("mean_face")
     assert unmask_array(masked, spy, boxes=[box]).faces[0].mask_found
     aligned = align_face(masked, face_from_box(masked, box), 128)
     expected = draw_guide(unmasked_guess(aligned.landmarks, 128), 128, "mean_face")
