@@ -17,6 +17,9 @@ from unmasked.hub import DEFAULT_REFERENCE_MODEL, DEFAULT_UNMASK_PRESET
 from unmasked.pipelines.reference import Gallery, check_reference_box
 from unmasked.pipelines.unmask import check_reference_options, load_segmenter, reference_detector, unmask_array
 
+#: ``--mean-face`` -> ``unmask_array(mean_face=)``
+MEAN_FACE_CHOICES = {"off": False, "on": True, "auto": "auto"}
+
 
 @click.command("unmask")
 @click.argument("photo", type=click.Path(path_type=Path))
@@ -40,10 +43,11 @@ from unmasked.pipelines.unmask import check_reference_options, load_segmenter, r
 @click.option("--outline/--no-outline", default=False, show_default=True,
               help="Fill the part of the mask that lies beside the face (background, hair) from its surroundings, "
                    "and only the face within its outline with the face model: for masks reaching past the face.")
-@click.option("--mean-face/--no-mean-face", default=False, show_default=True,
+@click.option("--mean-face", type=click.Choice(list(MEAN_FACE_CHOICES)), default="off", show_default=True,
               help="Take the restored face's structure (nose, one closed mouth, chin) from a mean face warped onto "
                    "FaceMesh's guess of the hidden landmarks, keeping the fill's colour and shading: no banded or "
-                   "doubled mouths, but a generic, smooth lower face. Not with --reference or --gallery.")
+                   "doubled mouths, but a generic, smooth lower face. 'auto': only on faces whose fill runs in "
+                   "horizontal bands. Not with --reference or --gallery.")
 @click.option("--save-mask", type=click.Path(path_type=Path),
               help="Also write the detected worn mask(s) as a PNG (white = mask); a folder when PHOTO is a folder.")
 @click.option("--debug-dir", type=click.Path(path_type=Path),
@@ -88,14 +92,18 @@ def unmask_cmd(photo, output, model, boxes, detector, region, grabcut, outline, 
     def one(src: Path, dst: Path, mask_path: Path | None, debug: Path | None, echo) -> None:
         loaded = run(load_image, src, max_pixels)
         result = run(unmask_array, loaded.rgb, face_model, boxes=parsed or None, detector=detector, region=region,
-                     grabcut=grabcut, outline=outline, mean_face=mean_face, keep_stages=debug is not None, reference=ref_rgb, gallery=gallery,
-                     reference_box=ref_box)
+                     grabcut=grabcut, outline=outline, mean_face=MEAN_FACE_CHOICES[mean_face],
+                     keep_stages=debug is not None, reference=ref_rgb, gallery=gallery, reference_box=ref_box)
         run(save_image, dst, loaded.to_pil(result.image))
         for face in result.faces:
             what = (f"mask found ({100 * face.mask_area:.1f} % of the face crop), restored" if face.mask_found
                     else f"no mask ({100 * face.mask_area:.1f} % of the face crop), left untouched")
             if face.zoom != 1.0:
                 what += f" (the mask ran off the face crop: crop zoomed out {face.zoom:g}x)"
+            if face.mean_face:
+                what += " with the mean face's structure"
+                if face.band_ratio is not None:
+                    what += f" (the fill's horizontal band ratio {face.band_ratio:.2f})"
             if face.reference == "given":
                 what += " with the reference photo"
             elif face.reference is not None:

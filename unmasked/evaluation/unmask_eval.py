@@ -45,9 +45,10 @@ CLASSICAL = ("telea", "navier_stokes", "patchmatch")
 #: "+seamless" (the gradient-domain paste-back), "+nograbcut" (the worn mask not grown by colour),
 #: "+cropres" (a large face pasted back from the fill model's crop, not at its own resolution),
 #: "+outline" (the hole's part beside the face filled from the background, :func:`split_at_outline`),
-#: "+meanface" (the fill's structure from the mean face, :mod:`unmasked.faces.mean_face`)
+#: "+meanface" (the fill's structure from the mean face, :mod:`unmasked.faces.mean_face`), "+meanfaceauto"
+#: (the same, only on faces whose fill runs in horizontal bands)
 UNMASK_OPTIONS = {"seamless": {"seamless": True}, "nograbcut": {"grabcut": False}, "cropres": {"native": False},
-                  "outline": {"outline": True}, "meanface": {"mean_face": True}}
+                  "outline": {"outline": True}, "meanface": {"mean_face": True}, "meanfaceauto": {"mean_face": "auto"}}
 #: the realism classifier's patch side at 256² faces: about the hole's own size, so a fill
 #: upsampled from a smaller resolution is judged at the resolution it is shown at
 REALISM_PATCH = 128

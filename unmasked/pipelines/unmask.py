@@ -57,7 +57,7 @@ from unmasked.faces import align_face, detect_faces, face_from_box, paste_back
 from unmasked.faces.align import scale_of
 from unmasked.faces.detect import box_iou
 from unmasked.faces.landmarks import face_outline, six_points
-from unmasked.faces.mean_face import shipped_mean_face, structure_from_mean_face
+from unmasked.faces.mean_face import BAND_THRESHOLD, horizontal_band_ratio, shipped_mean_face, structure_from_mean_face
 from unmasked.hub import DEFAULT_SEGMENTER, load_segmenter
 from unmasked.models.base import InpaintModel, SegmentModel
 from unmasked.pipelines.fill import check_box, fill_array, model_name, run_model, validate_image
@@ -90,6 +90,8 @@ EYE_GUARD = 0.02
 OUTLINE_GROW = 0.05
 #: zoom-outs of the FFHQ crop (about the eyes) tried, in order, when the worn mask runs off its bottom
 REFRAME_ZOOMS = (1.15, 1.3)
+#: ``unmask_array(mean_face=)``: never, always, or where the fill is banded
+MEAN_FACE_MODES = (False, True, "auto")
 #: the mask "runs off" the crop when the hole covers more than this share of its bottom two rows
 EDGE_SHARE = 0.2
 #: a zoomed crop is used only if its prediction holds this share of the first prediction's pixels
@@ -112,6 +114,10 @@ class UnmaskedFace:
     reference_similarity: float | None = None
     #: the crop's zoom about the eyes: 1 = the FFHQ crop; more when the mask ran off it (reframing)
     zoom: float = 1.0
+    #: whether the restored face's structure came from the mean face (``mean_face``), and the fill's
+    #: :func:`~unmasked.faces.mean_face.horizontal_band_ratio` that ``mean_face="auto"`` decided by
+    mean_face: bool = False
+    band_ratio: float | None = None
 
 
 @dataclass
@@ -405,7 +411,7 @@ def unmask_array(
     grabcut: bool = True,
     native: bool = True,
     outline: bool = False,
-    mean_face: bool = False,
+    mean_face: bool | str = False,
 ) -> UnmaskResult:
     """Restore every masked face of ``rgb`` (uint8 (H, W, 3)) with the inpainting ``model``.
 
@@ -434,6 +440,8 @@ def unmask_array(
     (:func:`split_at_outline`). ``mean_face``: the fill's structure (above a Gaussian of 8 px at
     256²) taken from the shipped mean face warped onto FaceMesh's guess of the hidden landmarks
     (:mod:`unmasked.faces.mean_face`); not with a reference, whose fill should carry the person's own.
+    ``mean_face="auto"``: only for faces whose fill runs in horizontal bands
+    (:func:`~unmasked.faces.mean_face.horizontal_band_ratio` >= :data:`~unmasked.faces.mean_face.BAND_THRESHOLD`).
     """
     validate_image(rgb)
     check_reference_options(model, reference, gallery, reference_box)
@@ -451,6 +459,8 @@ def unmask_array(
     if not faces:
         return UnmaskResult(rgb.copy(), region=np.zeros((h, w), bool),
                             note="no face found: give the face square with --box x,y,w,h")
+    if mean_face not in MEAN_FACE_MODES:
+        raise ValueError(f"mean_face must be one of {', '.join(map(repr, MEAN_FACE_MODES))}, got {mean_face!r}")
     seg = load_segmenter(segmenter) if region == "segmenter" else None
     mean = shipped_mean_face() if mean_face else None
 
@@ -494,6 +504,7 @@ def unmask_array(
             detected = hole = worn_mask_region(aligned.landmarks, size, grow)
             area, found = float(hole.mean()), True
         filled, used, similarity = None, None, None
+        with_mean, band_ratio = False, None
         if found:
             hole = hole & ~eye_guard(aligned.landmarks, size)
             # a landmark-guided model learned from unmasked faces' points: FaceMesh's guess under
@@ -512,11 +523,16 @@ def unmask_array(
                     guide, used, similarity = match.face, str(match.path), match.similarity
             if guide is not None and hole.any():
                 filled = run_model(model, source, inner, guide)
-            structure = (mean, guess) if mean is not None and guide is None else None
+            with_mean = mean is not None and guide is None and bool(hole.any())
+            if with_mean:
+                band_ratio = horizontal_band_ratio(filled, hole, guess)
+                # NaN (too little of the face in the hole) compares False: no mean face
+                with_mean = mean_face != "auto" or band_ratio >= BAND_THRESHOLD
+            structure = (mean, guess) if with_mean else None
             out = paste_at_face_resolution(out, filled, hole, aligned, zoom, seamless=seamless, native=native,
                                            structure=structure)
         result.faces.append(UnmaskedFace(tuple(int(v) for v in face.box), face.detector, found, area,
-                                         float(hole.mean()), used, similarity, zoom))
+                                         float(hole.mean()), used, similarity, zoom, with_mean, band_ratio))
         result.masks.append(_to_photo(detected, aligned.matrix, (h, w)) if found else np.zeros((h, w), bool))
         if keep_stages:
             result.stages.append(FaceStages(aligned.image, prob, hole, filled))
