@@ -46,7 +46,7 @@ def main() -> None:
         inputs = [(load_image(p).rgb, None) for p in list_images(args.photos)[::REAL_HOLDOUT_EVERY]]
     rows = []
     for rgb, boxes in inputs:
-        plain = unmask_array(rgb, model, boxes=boxes)
+        plain = unmask_array(rgb, model, boxes=boxes, mean_face=False)
         found = [f for f in plain.faces if f.mask_found]
         if not found:
             continue

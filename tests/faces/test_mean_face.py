@@ -5,9 +5,11 @@ import numpy as np
 import pytest
 
 from unmasked.faces.mean_face import (
+    BAND_THRESHOLD,
     MEAN_FACE_FILE,
     MeanFace,
     build_mean_face,
+    horizontal_band_ratio,
     load_mean_face,
     save_mean_face,
     structure_from_mean_face,
@@ -143,3 +145,47 @@ def test_the_shipped_mean_face_has_one_closed_mouth_where_its_landmarks_say():
     tip = np.round(mean.points[30]).astype(int)
     nostrils = [np.round(mean.points[i]).astype(int) for i in (31, 35)]
     assert all(grey[p[1], p[0]] < grey[tip[1], tip[0]] for p in nostrils)
+
+
+def _lower_face_hole(side: int) -> np.ndarray:
+    pts = _points(side)
+    hole = np.zeros((side, side), bool)
+    hole[int(pts[29, 1]):, :] = True  # from the nose's bridge down, as a worn mask
+    return hole
+
+
+@pytest.mark.parametrize("side", [128, 256])
+def test_the_band_ratio_tells_horizontal_bands_from_other_structure(side):
+    pts, hole = _points(side), _lower_face_hole(side)
+    yy, xx = np.mgrid[0:128, 0:128]
+    skin = np.zeros((side, side, 3), np.float32) + (180, 140, 120)
+
+    def ratio(pattern):  # drawn at 128², so both sides see the same face
+        pattern = cv2.resize(pattern.astype(np.float32), (side, side), interpolation=cv2.INTER_LINEAR)
+        return horizontal_band_ratio(np.clip(skin + pattern[..., None], 0, 255).astype(np.uint8), hole, pts)
+
+    bands = 25 * np.sin(2 * np.pi * yy / 7)  # stacked horizontal lines, 7 px apart
+    assert ratio(bands) > 100 * BAND_THRESHOLD
+    assert ratio(25 * np.sin(2 * np.pi * xx / 7)) < 0.01  # the same lines turned upright
+    grain = cv2.GaussianBlur(np.random.default_rng(0).normal(0, 25, (128, 128)).astype(np.float32), (0, 0), 1.0)
+    assert 0.4 < ratio(grain) < 0.9  # no orientation: below 1 (its own edges are short), below the threshold
+    assert ratio(grain + 0.5 * bands) > 5 * BAND_THRESHOLD  # bands show through grain
+    # a face's own horizontal edges, a dark line between the lips, add little ...
+    p128 = _points(128)
+    line = np.zeros((128, 128), np.float32)
+    line[int(round(p128[[62, 66], 1].mean())), int(p128[48, 0]):int(p128[54, 0])] = -60
+    assert ratio(grain + line) < ratio(grain) + 0.15
+    # ... and bands outside the hole (the photo's own) nothing
+    assert ratio(np.where(_lower_face_hole(128), 0, bands)) < 0.01
+
+
+def test_the_band_ratio_needs_the_face_in_the_hole_and_matching_shapes():
+    pts = _points()
+    fill = np.full((SIDE, SIDE, 3), 128, np.uint8)
+    tiny = np.zeros((SIDE, SIDE), bool)
+    tiny[60:63, 60:63] = True
+    assert np.isnan(horizontal_band_ratio(fill, tiny, pts))
+    with pytest.raises(ValueError, match="hole"):
+        horizontal_band_ratio(fill, np.ones((64, 64), bool), pts)
+    with pytest.raises(ValueError, match="68"):
+        horizontal_band_ratio(fill, _lower_face_hole(SIDE), pts[:10])

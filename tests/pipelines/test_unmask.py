@@ -8,6 +8,7 @@ from PIL import Image
 from unmasked.api import load_model
 from unmasked.cli import main
 from unmasked.conventions import load_image, save_image
+from unmasked.faces.mean_face import BAND_THRESHOLD
 from unmasked.models.base import SegmentModel
 from unmasked.pipelines.unmask import unmask_array, worn_mask_region
 
@@ -649,8 +650,9 @@ def test_with_outline_the_face_model_fills_only_the_face_within_its_outline(astr
     assert (after.stages[0].filled[inside & hole] == (0, 255, 0)).all()
 
 
-def _grey_model():
-    """A face model that paints flat mid-grey (0 in [-1, 1])."""
+def _grey_model(lines: str | None = None):
+    """A face model that paints flat mid-grey (0 in [-1, 1]), or grey with dark lines 6 px apart:
+    ``lines`` "bands" (horizontal: the stacked half-mouths of a banded fill) or "upright"."""
     import torch
 
     from unmasked.models.base import InpaintModel, InpaintOutput
@@ -659,7 +661,12 @@ def _grey_model():
         multiple, working_size = 8, 128
 
         def forward(self, image, mask, reference=None):
-            return InpaintOutput(torch.zeros_like(image))
+            out = torch.zeros_like(image)
+            if lines == "bands":
+                out[..., ::6, :] = -0.6
+            elif lines == "upright":
+                out[..., ::6] = -0.6
+            return InpaintOutput(out)
 
     return Grey()
 
@@ -671,7 +678,7 @@ def test_the_mean_face_gives_the_restored_face_structure_and_no_colour(astronaut
     masked, _, box = _masked_astronaut(astronaut, scale)
     masked = np.repeat(cv2.cvtColor(masked, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)  # a black-and-white photo
     model = _grey_model()
-    plain = unmask_array(masked, model, boxes=[box])
+    plain = unmask_array(masked, model, boxes=[box], mean_face=False)
     mean = unmask_array(masked, model, boxes=[box], mean_face=True)
     assert plain.faces[0].mask_found and mean.faces[0].mask_found
     # the mean face changes what is pasted, not where (up to 2 px of the paste's resampling)
@@ -687,16 +694,35 @@ def test_the_mean_face_gives_the_restored_face_structure_and_no_colour(astronaut
     assert np.abs(out[..., 0] - out[..., 1]).max() <= 1 and np.abs(out[..., 1] - out[..., 2]).max() <= 1
 
 
+def test_auto_takes_the_mean_face_only_for_a_banded_fill(astronaut):
+    masked, _, box = _masked_astronaut(astronaut, 1.0)
+    for lines in ("upright", "bands"):
+        bands = lines == "bands"
+        model = _grey_model(lines)
+        auto = unmask_array(masked, model, boxes=[box], mean_face="auto")
+        face = auto.faces[0]
+        assert face.mask_found and face.mean_face == bands
+        assert (face.band_ratio > BAND_THRESHOLD) == bands  # upright lines: far below; bands: far above
+        same = unmask_array(masked, model, boxes=[box], mean_face=bands)
+        np.testing.assert_array_equal(auto.image, same.image)
+        assert same.faces[0].mean_face == bands
+        assert (same.faces[0].band_ratio is None) == (not bands)  # measured only when the mean face may be used
+    with pytest.raises(ValueError, match="mean_face must be one of"):
+        unmask_array(masked, model, boxes=[box], mean_face="sometimes")
+
+
 def test_the_cli_takes_the_mean_face(astronaut, tmp_path):
     masked, _, box = _masked_astronaut(astronaut, 1.0)
     save_image(tmp_path / "p.png", masked)
     outs = {}
-    for flag in ("--no-mean-face", "--mean-face"):
-        out = tmp_path / f"o{flag}.png"
-        r = CliRunner().invoke(main, ["unmask", str(tmp_path / "p.png"), "-o", str(out), "--box", ",".join(map(str, box)), flag])
+    for choice in ("off", "on"):
+        out = tmp_path / f"o{choice}.png"
+        r = CliRunner().invoke(main, ["unmask", str(tmp_path / "p.png"), "-o", str(out), "--box", ",".join(map(str, box)),
+                                      "--mean-face", choice])
         assert r.exit_code == 0, r.output
-        outs[flag] = load_image(out).rgb.astype(np.int16)
-    changed = np.abs(outs["--mean-face"] - outs["--no-mean-face"]).max(axis=2)
+        assert ("mean face's structure" in r.output) == (choice == "on")
+        outs[choice] = load_image(out).rgb.astype(np.int16)
+    changed = np.abs(outs["on"] - outs["off"]).max(axis=2)
     assert (changed > 10).sum() > 500  # the restored face differs ...
     assert not changed[:, : box[0] - 20].any()  # ... and nothing left of it
 

@@ -163,6 +163,19 @@ def test_unmask_with_a_box_returns_region_and_faces(client, photo):
     assert r.status_code == 422 and "outside the 80x60 image" in r.json()["detail"]
 
 
+def test_unmask_takes_the_mean_face_choice_and_reports_it(client, photo):
+    data = {"model": "telea", "boxes": "10,5,50,50", "region": "landmarks", "response_format": "json"}
+    outs = {}
+    for choice in ("off", "on"):
+        r = client.post("/api/v1/unmask", files={"image": ("a.png", png(photo))}, data={**data, "mean_face": choice})
+        assert r.status_code == 200, r.text
+        assert r.json()["faces"][0]["mean_face"] is (choice == "on")
+        outs[choice] = decode(base64.b64decode(r.json()["image"])).astype(int)
+    assert (np.abs(outs["on"] - outs["off"]).max(axis=2) > 10).sum() > 50  # the mean face's nose and mouth
+    r = client.post("/api/v1/unmask", files={"image": ("a.png", png(photo))}, data={**data, "mean_face": "sometimes"})
+    assert r.status_code == 422 and "mean_face" in r.text
+
+
 def test_unmask_without_a_face_returns_the_photo_with_a_note(client):
     flat = np.full((64, 64, 3), 120, np.uint8)
     r = client.post("/api/v1/unmask", files={"image": ("a.png", png(flat))}, data={"model": "telea"})

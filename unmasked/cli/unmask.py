@@ -15,10 +15,13 @@ from unmasked.conventions import save_mask as write_mask
 from unmasked.data.datasets import list_images
 from unmasked.hub import DEFAULT_REFERENCE_MODEL, DEFAULT_UNMASK_PRESET
 from unmasked.pipelines.reference import Gallery, check_reference_box
-from unmasked.pipelines.unmask import check_reference_options, load_segmenter, reference_detector, unmask_array
-
-#: ``--mean-face`` -> ``unmask_array(mean_face=)``
-MEAN_FACE_CHOICES = {"off": False, "on": True, "auto": "auto"}
+from unmasked.pipelines.unmask import (
+    MEAN_FACE_CHOICES,
+    check_reference_options,
+    load_segmenter,
+    reference_detector,
+    unmask_array,
+)
 
 
 @click.command("unmask")
@@ -43,7 +46,7 @@ MEAN_FACE_CHOICES = {"off": False, "on": True, "auto": "auto"}
 @click.option("--outline/--no-outline", default=False, show_default=True,
               help="Fill the part of the mask that lies beside the face (background, hair) from its surroundings, "
                    "and only the face within its outline with the face model: for masks reaching past the face.")
-@click.option("--mean-face", type=click.Choice(list(MEAN_FACE_CHOICES)), default="off", show_default=True,
+@click.option("--mean-face", type=click.Choice(list(MEAN_FACE_CHOICES)), default="auto", show_default=True,
               help="Take the restored face's structure (nose, one closed mouth, chin) from a mean face warped onto "
                    "FaceMesh's guess of the hidden landmarks, keeping the fill's colour and shading: no banded or "
                    "doubled mouths, but a generic, smooth lower face. 'auto': only on faces whose fill runs in "

@@ -215,7 +215,9 @@ def horizontal_band_ratio(fill: np.ndarray, hole: np.ndarray, points: np.ndarray
     with anisotropic smoothing that keeps only long edges: sigma 3 px along the edge, 0.6 px
     across, at 128²). It is taken inside the hole and the face's outline (eroded 2 px), leaving out
     the lips (their polygon grown 3 px) and the nostrils, whose edges are horizontal in every face.
-    A photo's cheeks and chin score ~0.3-1; stacked half-mouths and bands score ~1.3-30. ``fill``
+    The hole's own edge counts where the fill does not continue the photo (a flat grey fill in a
+    black-and-white photo scores 1.1-1.5). On the default model's fills of 40 real photos, faces
+    looked at as unbanded scored 0.2-1.9 (median 0.6), banded ones 0.4-28 (median 1.7). ``fill``
     uint8 (S, S, 3), ``hole`` bool (S, S), ``points`` the 68 landmarks (FaceMesh's guess under the
     mask) in the fill's pixels. NaN when too little of the face is in the hole (under 30 px at 128²).
     """

@@ -90,8 +90,10 @@ EYE_GUARD = 0.02
 OUTLINE_GROW = 0.05
 #: zoom-outs of the FFHQ crop (about the eyes) tried, in order, when the worn mask runs off its bottom
 REFRAME_ZOOMS = (1.15, 1.3)
-#: ``unmask_array(mean_face=)``: never, always, or where the fill is banded
-MEAN_FACE_MODES = (False, True, "auto")
+#: ``unmask_array(mean_face=)`` by the name the CLI and the REST API give it: never, where the fill is
+#: banded, always
+MEAN_FACE_CHOICES = {"off": False, "auto": "auto", "on": True}
+MEAN_FACE_MODES = tuple(MEAN_FACE_CHOICES.values())
 #: the mask "runs off" the crop when the hole covers more than this share of its bottom two rows
 EDGE_SHARE = 0.2
 #: a zoomed crop is used only if its prediction holds this share of the first prediction's pixels
@@ -411,7 +413,7 @@ def unmask_array(
     grabcut: bool = True,
     native: bool = True,
     outline: bool = False,
-    mean_face: bool | str = False,
+    mean_face: bool | str = "auto",
 ) -> UnmaskResult:
     """Restore every masked face of ``rgb`` (uint8 (H, W, 3)) with the inpainting ``model``.
 
@@ -437,11 +439,12 @@ def unmask_array(
     ``native``: paste a face larger than the crop back from a crop at its own resolution
     (:func:`paste_at_face_resolution`); False pastes from the fill model's crop. ``outline``: fill
     the hole's part outside the face's outline from the background, the rest with the face model
-    (:func:`split_at_outline`). ``mean_face``: the fill's structure (above a Gaussian of 8 px at
-    256²) taken from the shipped mean face warped onto FaceMesh's guess of the hidden landmarks
-    (:mod:`unmasked.faces.mean_face`); not with a reference, whose fill should carry the person's own.
-    ``mean_face="auto"``: only for faces whose fill runs in horizontal bands
-    (:func:`~unmasked.faces.mean_face.horizontal_band_ratio` >= :data:`~unmasked.faces.mean_face.BAND_THRESHOLD`).
+    (:func:`split_at_outline`). ``mean_face``: True takes the fill's structure (above a Gaussian of 8 px
+    at 256²) from the shipped mean face warped onto FaceMesh's guess of the hidden landmarks
+    (:mod:`unmasked.faces.mean_face`); "auto" (the default) does so only for faces whose fill runs in
+    horizontal bands (:func:`~unmasked.faces.mean_face.horizontal_band_ratio` >=
+    :data:`~unmasked.faces.mean_face.BAND_THRESHOLD`); False never. Not with a reference, whose fill
+    should carry the person's own.
     """
     validate_image(rgb)
     check_reference_options(model, reference, gallery, reference_box)

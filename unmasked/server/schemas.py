@@ -99,6 +99,10 @@ class UnmaskParams(StrictModel):
     region: Literal["segmenter", "landmarks"] | None = Field(
         None, description="How the worn mask is found: the learned segmenter (pipeline default) or the landmark heuristic."
     )
+    mean_face: Literal["off", "auto", "on"] = Field(
+        "auto", description="The restored face's structure (nose, one closed mouth, chin) from a mean face warped onto "
+                            "the face's guessed landmarks: on faces whose fill runs in horizontal bands (auto), on "
+                            "every face (on) or never (off). Not with a reference.")
     reference_box: Box | None = Field(
         None, description="Optional face square x,y,w,h on the reference photo; without it its largest face is used.",
     )
@@ -167,6 +171,7 @@ class FaceInfo(BaseModel):
     hole_ratio: float | None = Field(None, description="Fraction of the aligned face crop that was filled")
     mask_found: bool | None = Field(None, description="Whether a worn mask was found on this face")
     mask_area: float | None = Field(None, description="Fraction of the aligned face crop the worn mask covers")
+    mean_face: bool | None = Field(None, description="Whether the restored face's structure came from the mean face")
 
 
 class FilledImage(BaseModel):

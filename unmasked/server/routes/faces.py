@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from unmasked.faces import detect_faces, face_from_box
 from unmasked.masks.face_mask import put_face_masks
 from unmasked.pipelines.inpaint import check_box
-from unmasked.pipelines.unmask import unmask_array
+from unmasked.pipelines.unmask import MEAN_FACE_CHOICES, unmask_array
 from unmasked.server import payloads
 from unmasked.server.payloads import b64, mask_png, png_bytes
 from unmasked.server.responses import API, image_response, image_responses, openapi_body
@@ -45,6 +45,7 @@ async def unmask(request: Request) -> Response:
     store.info(name)
     store.check_guides(name, blobs)
     extra = {} if params.region is None else {"region": params.region}
+    extra["mean_face"] = MEAN_FACE_CHOICES[params.mean_face]
 
     def job():
         loaded = payloads.read_image(blobs["image"], "image", mp)
@@ -61,8 +62,8 @@ async def unmask(request: Request) -> Response:
         region = result.region if result.region is not None else np.zeros(loaded.size, bool)
         detected = getattr(result, "mask", region)  # union of the worn masks found (older pipelines: region)
         faces = [FaceInfo(box=f.box, detector=f.detector, hole_ratio=getattr(f, "hole_ratio", None),
-                          mask_found=getattr(f, "mask_found", None), mask_area=getattr(f, "mask_area", None)
-                          ).model_dump() for f in result.faces]
+                          mask_found=getattr(f, "mask_found", None), mask_area=getattr(f, "mask_area", None),
+                          mean_face=getattr(f, "mean_face", None)).model_dump() for f in result.faces]
         body = {"width": loaded.size[1], "height": loaded.size[0], "model": name, "note": result.note,
                 "elapsed_ms": 1000 * (time.perf_counter() - t0), "faces": faces}
         if params.response_format == "json":
