@@ -435,6 +435,7 @@ async function runUnmask() {
   form.append("response_format", "json");
   if (state.faceBox) form.append("boxes", state.faceBox.join(","));
   if ($("region").value) form.append("region", $("region").value);
+  form.append("mean_face", $("mean-face").value);
   const info = state.models.find((x) => x.name === model);
   const withReference = Boolean(state.reference && info && info.uses_reference);
   if (withReference) appendReference(form);
@@ -445,7 +446,9 @@ async function runUnmask() {
   const overlay = await detectedOverlay(body);
   const n = body.faces.length;
   const restored = body.faces.filter((f) => f.mask_found !== false).length;
-  $("status").textContent = `${n} face${n === 1 ? "" : "s"} found, ${restored} restored with ${model} in ${(body.elapsed_ms / 1000).toFixed(2)} s.`;
+  const withMean = body.faces.filter((f) => f.mean_face).length;
+  const mean = withMean ? ` (${withMean} with the mean face's structure)` : "";
+  $("status").textContent = `${n} face${n === 1 ? "" : "s"} found, ${restored} restored${mean} with ${model} in ${(body.elapsed_ms / 1000).toFixed(2)} s.`;
   showResults(result, overlay, "detected masks and faces", body.note ? `Note: ${body.note}` : "", withReference);
 }
 
