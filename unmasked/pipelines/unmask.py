@@ -58,6 +58,7 @@ from unmasked.faces.align import scale_of
 from unmasked.faces.detect import box_iou
 from unmasked.faces.landmarks import face_outline, six_points
 from unmasked.faces.mean_face import BAND_THRESHOLD, horizontal_band_ratio, shipped_mean_face, structure_from_mean_face
+from unmasked.faces.skin_texture import skin_texture
 from unmasked.hub import DEFAULT_SEGMENTER, load_segmenter
 from unmasked.models.base import InpaintModel, SegmentModel
 from unmasked.pipelines.fill import check_box, fill_array, model_name, run_model, validate_image
@@ -337,7 +338,7 @@ def reframe(rgb: np.ndarray, face, size: int, segmenter: SegmentModel, detected:
 
 
 def paste_at_face_resolution(photo: np.ndarray, filled: np.ndarray, hole: np.ndarray, aligned, zoom: float = 1.0, *,
-                             seamless: bool = False, native: bool = True, structure=None) -> np.ndarray:
+                             seamless: bool = False, native: bool = True, structure=None, grain=None) -> np.ndarray:
     """Paste the crop's fill (uint8 (S, S, 3), ``hole`` bool (S, S)) back into ``photo``.
 
     The fill model's crop is small (128²); a face larger in the photo (``px`` photo pixels per crop
@@ -355,27 +356,38 @@ def paste_at_face_resolution(photo: np.ndarray, filled: np.ndarray, hole: np.nda
     guess under the mask) or None. The upsampled fill (at least 256², ``2 x`` the crop) takes its
     structure, within the hole, from the mean face warped onto those points
     (:func:`~unmasked.faces.mean_face.structure_from_mean_face`) before it is pasted; a face pasted
-    from the crop gets it too, made at 256² and shrunk back.
+    from the crop gets it too, made at 256² and shrunk back. ``grain``: the same 68 points, or None;
+    with them the upsampled fill gets, within the hole and the face's outline, the photo's own skin
+    grain (:func:`~unmasked.faces.skin_texture.skin_texture`).
     """
     px = 1.0 / scale_of(aligned.matrix)  # photo pixels per crop pixel
     factor = min(MAX_PASTE_FACTOR, round(px))
     size = filled.shape[0]
-    fill_big = None
-    if structure is not None:
-        mean, points = structure
+    fill_big = big = None
+    if structure is not None or grain is not None:
         up = max(2, factor)
         fill_big = cv2.resize(filled, (up * size, up * size), interpolation=cv2.INTER_LINEAR)
         # only within the hole (a smooth outline, its edge softened as the seam is)
-        where = cv2.resize(hole.astype(np.float32), fill_big.shape[:2], interpolation=cv2.INTER_LINEAR) > 0.5
-        where = np.maximum(cv2.GaussianBlur(where.astype(np.float32), (0, 0), SEAM_SOFTNESS * up), where)
-        fill_big = structure_from_mean_face(fill_big, (np.asarray(points, np.float64) + 0.5) * up - 0.5, mean,
-                                            where=where)
+        inside_hole = cv2.resize(hole.astype(np.float32), fill_big.shape[:2], interpolation=cv2.INTER_LINEAR) > 0.5
+        where = np.maximum(cv2.GaussianBlur(inside_hole.astype(np.float32), (0, 0), SEAM_SOFTNESS * up), inside_hole)
+        if structure is not None:
+            mean, points = structure
+            fill_big = structure_from_mean_face(fill_big, (np.asarray(points, np.float64) + 0.5) * up - 0.5, mean,
+                                                where=where)
+        if grain is not None:
+            big = align_face(photo, aligned.face, up * size, zoom=zoom)
+            points = (np.asarray(grain, np.float64) + 0.5) * up - 0.5
+            texture = skin_texture(big.image, inside_hole, points, up)
+            if texture is not None:
+                face = cv2.GaussianBlur(face_outline(points, up * size, 0.0).astype(np.float32), (0, 0), 2.0 * up)
+                fill_big = np.clip(np.round(fill_big + (texture * where * face)[..., None]), 0, 255).astype(np.uint8)
     if not native or factor < 2:
         if fill_big is not None:
             filled = cv2.resize(fill_big, (size, size), interpolation=cv2.INTER_AREA)
         return paste_back(photo, filled, hole, aligned.matrix, seamless=seamless)
     side = factor * size
-    big = align_face(photo, aligned.face, side, zoom=zoom)
+    if big is None or big.image.shape[0] != side:
+        big = align_face(photo, aligned.face, side, zoom=zoom)
     # the hole at the big crop's resolution with a smooth outline (no staircase of factor-px steps)
     big_hole = (cv2.resize(hole.astype(np.float32), (side, side), interpolation=cv2.INTER_LINEAR) > 0.5).astype(np.uint8)
     grown = cv2.dilate(big_hole, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * factor + 1, 2 * factor + 1)))
@@ -414,6 +426,7 @@ def unmask_array(
     native: bool = True,
     outline: bool = False,
     mean_face: bool | str = "auto",
+    grain: bool = False,
 ) -> UnmaskResult:
     """Restore every masked face of ``rgb`` (uint8 (H, W, 3)) with the inpainting ``model``.
 
@@ -444,7 +457,8 @@ def unmask_array(
     (:mod:`unmasked.faces.mean_face`); "auto" (the default) does so only for faces whose fill runs in
     horizontal bands (:func:`~unmasked.faces.mean_face.horizontal_band_ratio` >=
     :data:`~unmasked.faces.mean_face.BAND_THRESHOLD`); False never. Not with a reference, whose fill
-    should carry the person's own.
+    should carry the person's own. ``grain``: add the photo's own skin grain, synthesised from the
+    visible skin, to the restored face (:mod:`unmasked.faces.skin_texture`).
     """
     validate_image(rgb)
     check_reference_options(model, reference, gallery, reference_box)
@@ -533,7 +547,7 @@ def unmask_array(
                 with_mean = mean_face != "auto" or band_ratio >= BAND_THRESHOLD
             structure = (mean, guess) if with_mean else None
             out = paste_at_face_resolution(out, filled, hole, aligned, zoom, seamless=seamless, native=native,
-                                           structure=structure)
+                                           structure=structure, grain=guess if grain and hole.any() else None)
         result.faces.append(UnmaskedFace(tuple(int(v) for v in face.box), face.detector, found, area,
                                          float(hole.mean()), used, similarity, zoom, with_mean, band_ratio))
         result.masks.append(_to_photo(detected, aligned.matrix, (h, w)) if found else np.zeros((h, w), bool))
