@@ -694,6 +694,24 @@ def test_the_mean_face_gives_the_restored_face_structure_and_no_colour(astronaut
     assert np.abs(out[..., 0] - out[..., 1]).max() <= 1 and np.abs(out[..., 1] - out[..., 2]).max() <= 1
 
 
+@pytest.mark.parametrize("scale", [1.0, 2.5])  # pasted from the crop (a small face) and at 3x the crop
+def test_grain_adds_the_photos_skin_texture_inside_the_restored_face_only(astronaut, scale):
+    import cv2
+
+    masked, _, box = _masked_astronaut(astronaut, scale)
+    model = _grey_model()
+    plain = unmask_array(masked, model, boxes=[box], mean_face=False)
+    grained = unmask_array(masked, model, boxes=[box], mean_face=False, grain=True)
+    near = cv2.dilate(plain.region.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    assert not (grained.image != plain.image).any(axis=2)[~near].any()  # nothing beyond the paste region
+    core = cv2.erode((plain.image == 128).all(axis=2).astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
+    assert core.sum() > 200
+    lum = cv2.cvtColor(grained.image, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    high = np.abs(lum - cv2.GaussianBlur(lum, (0, 0), 1.5))
+    assert high[core].mean() > 0.5  # the flat grey got grain ...
+    assert high[core].mean() < 3 * high[~near & (np.abs(lum - 128) < 200)].mean()  # ... not more than the photo has
+
+
 def test_auto_takes_the_mean_face_only_for_a_banded_fill(astronaut):
     masked, _, box = _masked_astronaut(astronaut, 1.0)
     for lines in ("upright", "bands"):

@@ -9,8 +9,9 @@ from the person's visible skin.
 **How** (:func:`skin_texture`). The luminance's high band (the image minus a Gaussian of
 ``sigma`` px of the fill's crop) is cut into square patches on the visible skin: inside the
 face's outline, away from the hole, the eyes and the brows, with luminance near the skin's median
-(no hair, no fabric). Patches with more than 1.5 times the median contrast are dropped (a hair, a
-wrinkle's edge). Random patches are overlap-added on a grid at half their side with a raised-cosine
+(no hair, no fabric), and softly limited (tanh) to :data:`CLIP` robust deviations, so point
+outliers (a highlight, a pore, a watermark's stroke) do not become specks. Patches with more than
+1.5 times the median contrast are dropped (a hair, a wrinkle's edge). Random patches are overlap-added on a grid at half their side with a raised-cosine
 window and divided by the root of the summed squared weights, so the blend keeps the patches'
 variance instead of averaging it away: the variance-preserving blending of Heitz & Neyret
 ("High-Performance By-Example Noise using a Histogram-Preserving Blending Operator", HPG 2018),
@@ -32,6 +33,8 @@ GRAIN_SIGMA = 0.75
 PATCH = 4
 #: patches with more than this times the median contrast are not used
 MAX_CONTRAST = 1.5
+#: the high band is softly limited to this many robust deviations of the skin's (0: not limited)
+CLIP = 2.0
 #: how many patches are drawn from the skin
 PATCHES = 400
 
@@ -78,6 +81,9 @@ def skin_texture(image: np.ndarray, hole: np.ndarray, points: np.ndarray, scale:
     high = lum - cv2.GaussianBlur(lum, (0, 0), GRAIN_SIGMA * scale)
     p = max(4, int(round(PATCH * scale)))
     skin = skin_mask(image, hole, points, scale)
+    if CLIP and skin.any():  # point outliers (highlights, pores, a watermark's strokes) read as specks
+        spread = 1.4826 * np.median(np.abs(high[skin]))
+        high = spread * CLIP * np.tanh(high / max(spread * CLIP, 1e-6))
     whole = cv2.erode(skin.astype(np.uint8), np.ones((p, p), np.uint8)).astype(bool)  # patch centres
     ys, xs = np.nonzero(whole)
     ys, xs = ys - p // 2, xs - p // 2
