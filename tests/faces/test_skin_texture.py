@@ -39,10 +39,11 @@ def test_the_grain_has_the_visible_skins_contrast_and_none_of_the_holes_content(
     image[hole & (np.arange(SIDE)[:, None] % 6 == 0)] = 255  # nor do bands there
     grain = skin_texture(image, hole, _points(), 2.0)
     skin = skin_mask(image, hole, _points(), 2.0)
-    assert skin.sum() > 2000
+    assert skin.sum() > 1000  # between the brows and the nose: the hull of the 68 points ends at the brows
     visible = _high(image, 2.0)[skin].std()
     assert abs(grain[hole].mean()) < 0.05 * visible
-    assert 0.8 * visible < grain[hole].std() < 1.25 * visible  # the skin's own contrast, kept by the blend
+    # the skin's own contrast, kept by the blend (the soft limit takes ~15 % off a Gaussian grain)
+    assert 0.7 * visible < grain[hole].std() < 1.1 * visible
     # no bands: rows of the grain do not differ more than columns do
     rows, cols = grain[hole.any(axis=1)].mean(axis=1).std(), grain[:, hole.any(axis=0)].mean(axis=0).std()
     assert rows < 0.2 * grain[hole].std() and cols < 0.2 * grain[hole].std()

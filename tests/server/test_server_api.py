@@ -174,6 +174,10 @@ def test_unmask_takes_the_mean_face_choice_and_reports_it(client, photo):
     assert (np.abs(outs["on"] - outs["off"]).max(axis=2) > 10).sum() > 50  # the mean face's nose and mouth
     r = client.post("/api/v1/unmask", files={"image": ("a.png", png(photo))}, data={**data, "mean_face": "sometimes"})
     assert r.status_code == 422 and "mean_face" in r.text
+    r = client.post("/api/v1/unmask", files={"image": ("a.png", png(photo))}, data={**data, "mean_face": "off", "grain": "false"})
+    assert r.status_code == 200, r.text
+    r = client.post("/api/v1/unmask", files={"image": ("a.png", png(photo))}, data={**data, "grain": "sometimes"})
+    assert r.status_code == 422 and "grain" in r.text
 
 
 def test_unmask_without_a_face_returns_the_photo_with_a_note(client):

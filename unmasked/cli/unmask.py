@@ -51,6 +51,9 @@ from unmasked.pipelines.unmask import (
                    "FaceMesh's guess of the hidden landmarks, keeping the fill's colour and shading: no banded or "
                    "doubled mouths, but a generic, smooth lower face. 'auto': only on faces whose fill runs in "
                    "horizontal bands. Not with --reference or --gallery.")
+@click.option("--grain/--no-grain", default=True, show_default=True,
+              help="Add the photo's own skin grain, synthesised from the visible skin above the mask, to the "
+                   "restored face.")
 @click.option("--save-mask", type=click.Path(path_type=Path),
               help="Also write the detected worn mask(s) as a PNG (white = mask); a folder when PHOTO is a folder.")
 @click.option("--debug-dir", type=click.Path(path_type=Path),
@@ -62,7 +65,7 @@ from unmasked.pipelines.unmask import (
               help="A folder of photos (flat, or one sub-folder per person) searched for each face's reference.")
 @click.option("--reference-box", metavar="X,Y,W,H",
               help="The face square on the --reference photo; without it the reference's largest face is used.")
-def unmask_cmd(photo, output, model, boxes, detector, region, grabcut, outline, mean_face, save_mask, debug_dir, max_pixels, reference,
+def unmask_cmd(photo, output, model, boxes, detector, region, grabcut, outline, mean_face, grain, save_mask, debug_dir, max_pixels, reference,
                gallery, reference_box) -> None:
     """Remove worn face masks in PHOTO (a file or a folder) and restore the faces beneath.
 
@@ -96,7 +99,7 @@ def unmask_cmd(photo, output, model, boxes, detector, region, grabcut, outline, 
         loaded = run(load_image, src, max_pixels)
         result = run(unmask_array, loaded.rgb, face_model, boxes=parsed or None, detector=detector, region=region,
                      grabcut=grabcut, outline=outline, mean_face=MEAN_FACE_CHOICES[mean_face],
-                     keep_stages=debug is not None, reference=ref_rgb, gallery=gallery, reference_box=ref_box)
+                     grain=grain, keep_stages=debug is not None, reference=ref_rgb, gallery=gallery, reference_box=ref_box)
         run(save_image, dst, loaded.to_pil(result.image))
         for face in result.faces:
             what = (f"mask found ({100 * face.mask_area:.1f} % of the face crop), restored" if face.mask_found

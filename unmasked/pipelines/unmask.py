@@ -379,11 +379,15 @@ def paste_at_face_resolution(photo: np.ndarray, filled: np.ndarray, hole: np.nda
             points = (np.asarray(grain, np.float64) + 0.5) * up - 0.5
             texture = skin_texture(big.image, inside_hole, points, up)
             if texture is not None:
+                # inside the hole only (rising from 0 at its edge, so the photo around it is not touched)
+                # and the face's outline
+                inner = np.clip(2.0 * cv2.GaussianBlur(inside_hole.astype(np.float32), (0, 0), SEAM_SOFTNESS * up) - 1.0,
+                                0.0, 1.0)
                 face = cv2.GaussianBlur(face_outline(points, up * size, 0.0).astype(np.float32), (0, 0), 2.0 * up)
-                fill_big = np.clip(np.round(fill_big + (texture * where * face)[..., None]), 0, 255).astype(np.uint8)
+                fill_big = np.clip(np.round(fill_big + (texture * inner * face)[..., None]), 0, 255).astype(np.uint8)
     if not native or factor < 2:
-        if fill_big is not None:
-            filled = cv2.resize(fill_big, (size, size), interpolation=cv2.INTER_AREA)
+        if fill_big is not None:  # the hole's pixels only: outside it the crop stays the photo's, not resampled
+            filled = np.where(hole[..., None], cv2.resize(fill_big, (size, size), interpolation=cv2.INTER_AREA), filled)
         return paste_back(photo, filled, hole, aligned.matrix, seamless=seamless)
     side = factor * size
     if big is None or big.image.shape[0] != side:
@@ -426,7 +430,7 @@ def unmask_array(
     native: bool = True,
     outline: bool = False,
     mean_face: bool | str = "auto",
-    grain: bool = False,
+    grain: bool = True,
 ) -> UnmaskResult:
     """Restore every masked face of ``rgb`` (uint8 (H, W, 3)) with the inpainting ``model``.
 
@@ -457,8 +461,8 @@ def unmask_array(
     (:mod:`unmasked.faces.mean_face`); "auto" (the default) does so only for faces whose fill runs in
     horizontal bands (:func:`~unmasked.faces.mean_face.horizontal_band_ratio` >=
     :data:`~unmasked.faces.mean_face.BAND_THRESHOLD`); False never. Not with a reference, whose fill
-    should carry the person's own. ``grain``: add the photo's own skin grain, synthesised from the
-    visible skin, to the restored face (:mod:`unmasked.faces.skin_texture`).
+    should carry the person's own. ``grain`` (default True): add the photo's own skin grain,
+    synthesised from the visible skin, to the restored face (:mod:`unmasked.faces.skin_texture`).
     """
     validate_image(rgb)
     check_reference_options(model, reference, gallery, reference_box)

@@ -103,6 +103,8 @@ class UnmaskParams(StrictModel):
         "auto", description="The restored face's structure (nose, one closed mouth, chin) from a mean face warped onto "
                             "the face's guessed landmarks: on faces whose fill runs in horizontal bands (auto), on "
                             "every face (on) or never (off). Not with a reference.")
+    grain: bool = Field(True, description="Add the photo's own skin grain, synthesised from the visible skin, to "
+                                          "the restored face.")
     reference_box: Box | None = Field(
         None, description="Optional face square x,y,w,h on the reference photo; without it its largest face is used.",
     )

@@ -46,6 +46,7 @@ async def unmask(request: Request) -> Response:
     store.check_guides(name, blobs)
     extra = {} if params.region is None else {"region": params.region}
     extra["mean_face"] = MEAN_FACE_CHOICES[params.mean_face]
+    extra["grain"] = params.grain
 
     def job():
         loaded = payloads.read_image(blobs["image"], "image", mp)

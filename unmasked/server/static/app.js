@@ -436,6 +436,7 @@ async function runUnmask() {
   if (state.faceBox) form.append("boxes", state.faceBox.join(","));
   if ($("region").value) form.append("region", $("region").value);
   form.append("mean_face", $("mean-face").value);
+  form.append("grain", $("grain").checked ? "true" : "false");
   const info = state.models.find((x) => x.name === model);
   const withReference = Boolean(state.reference && info && info.uses_reference);
   if (withReference) appendReference(form);
