@@ -91,6 +91,10 @@ EYE_GUARD = 0.02
 OUTLINE_GROW = 0.05
 #: zoom-outs of the FFHQ crop (about the eyes) tried, in order, when the worn mask runs off its bottom
 REFRAME_ZOOMS = (1.15, 1.3)
+#: hide from the fill model the worn mask's fabric that the eye guard keeps out of the hole
+HIDE_GUARDED_FABRIC = True
+REPAINT_GUARDED_FABRIC = True
+REPAINT_GUARD = 0.008
 #: ``unmask_array(mean_face=)`` by the name the CLI and the REST API give it: never, where the fill is
 #: banded, always
 MEAN_FACE_CHOICES = {"off": False, "auto": "auto", "on": True}
@@ -527,13 +531,22 @@ def unmask_array(
         filled, used, similarity = None, None, None
         with_mean, band_ratio = False, None
         if found:
-            hole = hole & ~eye_guard(aligned.landmarks, size)
+            # the eyes stay the photo's, and so does the fabric beside them within the guard; but the
+            # model does not see that fabric (only the eyes themselves), or it carries its colour
+            # into the fill (a teal strip under the eyes)
+            shown = eye_guard(aligned.landmarks, size, grow=0 if HIDE_GUARDED_FABRIC else EYE_GUARD)
+            hole, hidden = hole & ~eye_guard(aligned.landmarks, size), hole & ~shown
+            if REPAINT_GUARDED_FABRIC:
+                hole = hole | (detected & ~eye_guard(aligned.landmarks, size, grow=REPAINT_GUARD))
+                hidden = hidden | hole
+            if not hole.any():
+                hidden = hole
             # a landmark-guided model learned from unmasked faces' points: FaceMesh's guess under
             # the mask, moved by the displacement a mask causes on average
             guess = unmasked_guess(aligned.landmarks, size)
             points = guess if getattr(model, "uses_landmarks", False) else None
             # with ``outline``, the hole's part beside the face is filled from the background first
-            source, inner = split_at_outline(aligned.image, hole, guess) if outline else (aligned.image, hole)
+            source, inner = split_at_outline(aligned.image, hidden, guess) if outline else (aligned.image, hidden)
             filled = fill_array(source, inner, model, landmarks=points).image
             guide = ref_face
             if guide is not None:
@@ -544,6 +557,7 @@ def unmask_array(
                     guide, used, similarity = match.face, str(match.path), match.similarity
             if guide is not None and hole.any():
                 filled = run_model(model, source, inner, guide)
+            filled = np.where(hole[..., None], filled, aligned.image)  # the hidden fabric by the eyes stays
             with_mean = mean is not None and guide is None and bool(hole.any())
             if with_mean:
                 band_ratio = horizontal_band_ratio(filled, hole, guess)
