@@ -385,6 +385,52 @@ def test_the_eyes_are_never_part_of_the_hole(monkeypatch):
     assert change(unguarded).mean() > 40  # the eyes were painted over with the green around them
 
 
+def test_fabric_beside_the_eyes_is_hidden_from_the_model_and_repainted_but_the_eyes_are_not(monkeypatch):
+    """A worn mask reaching up to the eyes: the eye guard keeps the eyes out of the hole, but the
+    fabric in the guard's ring is neither shown to the model (it would carry its colour into the
+    fill) nor left in the photo: only the eyes themselves are kept."""
+    import cv2
+    import torch
+
+    import unmasked.pipelines.unmask as unmask
+    from unmasked.faces import align_face
+    from unmasked.models.base import InpaintModel, InpaintOutput
+
+    rgb, face = _photo_with_a_long_green_mask()
+    lm = face.landmarks
+    rgb[:] = (90, 60, 120)
+    rgb[int(lm[19, 1]) : int(lm[8, 1]), int(lm[0, 0]) : int(lm[16, 0])] = (0, 255, 0)  # brows to chin
+    eyes = np.zeros(rgb.shape[:2], np.uint8)
+    for part in (lm[36:42], lm[42:48]):
+        cv2.fillPoly(eyes, [np.round(part).astype(np.int32)], 1)
+    rgb[eyes > 0] = (20, 10, 10)
+    monkeypatch.setattr(unmask, "detect_faces", lambda image, detector="all": [face])
+
+    class Spy(InpaintModel):  # paints mid-grey and keeps the hole it was given
+        multiple, working_size = 8, 128
+        holes = []
+
+        def forward(self, image, mask, reference=None):
+            self.holes.append(mask[0, 0].numpy() > 0.5)
+            return InpaintOutput(torch.zeros_like(image))
+
+    spy = Spy()
+    result = unmask_array(rgb, spy, segmenter=_GreenSegmenter(), zooms=(), mean_face=False, grain=False,
+                          keep_stages=True)
+    aligned = align_face(rgb, face, 128)
+    crop_eyes = unmask.eye_guard(aligned.landmarks, 128, grow=0)
+    ring = unmask.eye_guard(aligned.landmarks, 128) & ~unmask.eye_guard(aligned.landmarks, 128, grow=0.016)
+    green = (aligned.image[..., 1] > 200) & (aligned.image[..., 0] < 60)
+    assert (ring & green).sum() > 20
+    seen = cv2.resize(spy.holes[0].astype(np.uint8), (128, 128), interpolation=cv2.INTER_NEAREST).astype(bool)
+    assert seen[ring & green].mean() > 0.95  # the fabric by the eyes is hidden from the model ...
+    assert not seen[cv2.erode(crop_eyes.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)].any()  # ... the eyes are not
+    hole = result.stages[0].hole
+    assert hole[ring & green].all() and not (hole & crop_eyes).any()  # repainted, down to the eyes' own outline
+    inner = cv2.erode(eyes, np.ones((3, 3), np.uint8)).astype(bool)
+    assert np.abs(result.image.astype(int) - rgb.astype(int)).max(axis=2)[inner].max() <= 2  # the eyes untouched
+
+
 @pytest.mark.data
 def test_a_real_dark_mask_below_the_crop_is_removed(shared_data):
     from unmasked.pipelines.unmask import runs_off_bottom
@@ -617,7 +663,7 @@ def test_with_outline_the_face_model_fills_only_the_face_within_its_outline(astr
     from unmasked.data.landmark_guide import unmasked_guess
     from unmasked.faces import align_face, face_from_box
     from unmasked.models.base import InpaintModel, InpaintOutput
-    from unmasked.pipelines.unmask import face_outline
+    from unmasked.pipelines.unmask import eye_guard, face_outline
 
     class HoleSpy(InpaintModel):
         multiple, working_size = 8, 128
@@ -639,8 +685,9 @@ def test_with_outline_the_face_model_fills_only_the_face_within_its_outline(astr
     np.testing.assert_array_equal(before.stages[0].hole, hole)  # the same hole is restored ...
     aligned = align_face(masked, face_from_box(masked, box), 128)
     inside = face_outline(unmasked_guess(aligned.landmarks, 128), 128)
-    np.testing.assert_array_equal(plain.holes[0], hole)
-    np.testing.assert_array_equal(split.holes[0], hole & inside)  # ... but the model paints only the face
+    # the model is given the hole and, hidden, the part of the mask that the eye guard keeps
+    assert plain.holes[0][hole].all() and not (plain.holes[0] & ~hole & ~eye_guard(aligned.landmarks, 128)).any()
+    np.testing.assert_array_equal(split.holes[0], plain.holes[0] & inside)  # ... but the model paints only the face
     assert (hole & ~inside).sum() > 15  # the surgical mask reaches a little past the astronaut's cheeks
     beside = hole & ~inside
     # there the model's green is gone: the colours around the face came in instead

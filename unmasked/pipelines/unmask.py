@@ -85,16 +85,15 @@ DILATE = 0.03
 GROW_ZONE = 0.12
 #: a colour growth larger than this x the segmenter's area is taken for a run-away and dropped
 GROW_MAX = 2.0
-#: the eyes (their landmark outlines dilated by this x the crop side) are never part of the hole
+#: the eyes (their landmark outlines dilated by this x the crop side) are kept out of the hole, all but
+#: the fabric the segmenter marked there (:data:`EYE_MARGIN`)
 EYE_GUARD = 0.02
+#: fabric the segmenter marked inside the guard is repainted down to the eyes' outline grown by this x the crop side (1 px at 128²)
+EYE_MARGIN = 0.008
 #: the face's outline (the convex hull of its 68 points, guessed under the mask) grown by this x the crop side
 OUTLINE_GROW = 0.05
 #: zoom-outs of the FFHQ crop (about the eyes) tried, in order, when the worn mask runs off its bottom
 REFRAME_ZOOMS = (1.15, 1.3)
-#: hide from the fill model the worn mask's fabric that the eye guard keeps out of the hole
-HIDE_GUARDED_FABRIC = True
-REPAINT_GUARDED_FABRIC = True
-REPAINT_GUARD = 0.008
 #: ``unmask_array(mean_face=)`` by the name the CLI and the REST API give it: never, where the fill is
 #: banded, always
 MEAN_FACE_CHOICES = {"off": False, "auto": "auto", "on": True}
@@ -202,7 +201,8 @@ def worn_mask_region(landmarks: np.ndarray, size: int, grow: float = 0.05) -> np
 
 def eye_guard(landmarks: np.ndarray, size: int, grow: float = EYE_GUARD) -> np.ndarray:
     """bool (size, size): both eyes (the outlines of landmarks 36-41 and 42-47, in crop pixels)
-    dilated by ``grow`` x size; :func:`unmask_array` takes them out of every hole.
+    dilated by ``grow`` x size; :func:`unmask_array` takes them out of every hole (all but the fabric
+    the segmenter marked in them, which it repaints down to the eyes' outline grown by :data:`EYE_MARGIN`).
 
     A worn mask never covers the eyes, and the face models never learned to paint them (no
     synthetic mask reaches them), but on real photos the hole did: a skin-coloured mask lets
@@ -531,16 +531,15 @@ def unmask_array(
         filled, used, similarity = None, None, None
         with_mean, band_ratio = False, None
         if found:
-            # the eyes stay the photo's, and so does the fabric beside them within the guard; but the
-            # model does not see that fabric (only the eyes themselves), or it carries its colour
-            # into the fill (a teal strip under the eyes)
-            shown = eye_guard(aligned.landmarks, size, grow=0 if HIDE_GUARDED_FABRIC else EYE_GUARD)
-            hole, hidden = hole & ~eye_guard(aligned.landmarks, size), hole & ~shown
-            if REPAINT_GUARDED_FABRIC:
-                hole = hole | (detected & ~eye_guard(aligned.landmarks, size, grow=REPAINT_GUARD))
-                hidden = hidden | hole
-            if not hole.any():
-                hidden = hole
+            # The eyes stay the photo's: the guard (the eyes grown by EYE_GUARD) is taken out of the
+            # hole. But fabric in the guard's ring that the segmenter marked is repainted, down to the
+            # eyes' own outline (grown by EYE_MARGIN), and the fill model sees nothing of the ring:
+            # shown as valid context, a mask's fabric beside the eyes was carried into the fill (a teal
+            # strip under the eyes, a white nose)
+            fabric = detected if seg is not None else np.zeros_like(hole)
+            hidden = hole & ~eye_guard(aligned.landmarks, size, grow=0)
+            hole = (hole & ~eye_guard(aligned.landmarks, size)) | (fabric & ~eye_guard(aligned.landmarks, size, EYE_MARGIN))
+            hidden = hidden | hole if hole.any() else hole
             # a landmark-guided model learned from unmasked faces' points: FaceMesh's guess under
             # the mask, moved by the displacement a mask causes on average
             guess = unmasked_guess(aligned.landmarks, size)
