@@ -741,11 +741,10 @@ def test_the_mean_face_gives_the_restored_face_structure_and_no_colour(astronaut
     assert np.abs(out[..., 0] - out[..., 1]).max() <= 1 and np.abs(out[..., 1] - out[..., 2]).max() <= 1
 
 
-@pytest.mark.parametrize("scale", [1.0, 2.5])  # pasted from the crop (a small face) and at 3x the crop
-def test_grain_adds_the_photos_skin_texture_inside_the_restored_face_only(astronaut, scale):
+def test_grain_adds_the_photos_skin_texture_inside_a_large_restored_face_only(astronaut):
     import cv2
 
-    masked, _, box = _masked_astronaut(astronaut, scale)
+    masked, _, box = _masked_astronaut(astronaut, 2.5)  # pasted at 3x the crop
     model = _grey_model()
     plain = unmask_array(masked, model, boxes=[box], mean_face=False, grain=False)
     grained = unmask_array(masked, model, boxes=[box], mean_face=False)  # grain is the default
@@ -755,8 +754,11 @@ def test_grain_adds_the_photos_skin_texture_inside_the_restored_face_only(astron
     assert core.sum() > 200
     lum = cv2.cvtColor(grained.image, cv2.COLOR_RGB2GRAY).astype(np.float32)
     high = np.abs(lum - cv2.GaussianBlur(lum, (0, 0), 1.5))
-    assert high[core].mean() > 0.5  # the flat grey got grain ...
-    assert high[core].mean() < 3 * high[~near & (np.abs(lum - 128) < 200)].mean()  # ... not more than the photo has
+    assert high[core].mean() > 0.5  # the flat grey got grain
+    # a face smaller than twice the crop has no grain finer than the fill's: none is added
+    masked, _, box = _masked_astronaut(astronaut, 1.0)
+    np.testing.assert_array_equal(unmask_array(masked, model, boxes=[box], mean_face=False).image,
+                                  unmask_array(masked, model, boxes=[box], mean_face=False, grain=False).image)
 
 
 def test_auto_takes_the_mean_face_only_for_a_banded_fill(astronaut):

@@ -362,12 +362,16 @@ def paste_at_face_resolution(photo: np.ndarray, filled: np.ndarray, hole: np.nda
     (:func:`~unmasked.faces.mean_face.structure_from_mean_face`) before it is pasted; a face pasted
     from the crop gets it too, made at 256² and shrunk back. ``grain``: the same 68 points, or None;
     with them the upsampled fill gets, within the hole and the face's outline, the photo's own skin
-    grain (:func:`~unmasked.faces.skin_texture.skin_texture`).
+    grain (:func:`~unmasked.faces.skin_texture.skin_texture`), on a face pasted at its own resolution only.
     """
     px = 1.0 / scale_of(aligned.matrix)  # photo pixels per crop pixel
     factor = min(MAX_PASTE_FACTOR, round(px))
     size = filled.shape[0]
     fill_big = big = None
+    if factor < 2 or not native:
+        # a face smaller in the photo than twice the crop has no grain finer than the fill: the
+        # crop's high band would be its edges, upsampled (on a 56-px face, glasses became dark specks)
+        grain = None
     if structure is not None or grain is not None:
         up = max(2, factor)
         fill_big = cv2.resize(filled, (up * size, up * size), interpolation=cv2.INTER_LINEAR)
