@@ -4,7 +4,13 @@
         --model pconv_unet_faces128 --model runs/pconv_faces-128-landmarks-guess/generator.safetensors \\
         --out runs/real20.png
 
-The photos are every ``--every``-th of the sorted folder, kept while the default pipeline finds
+    # the default pipeline against itself without two of its stages, on the second set (from the 15th)
+    python benchmarks/unmask_real_photos.py --photos ../shared/data/real_masked_photos --offset 14 \\
+        --model unmask+nomeanface+nograin --model unmask --out runs/real20_set2.png
+
+A model may carry ``unmask`` options as ``eval-unmask``'s fillers do (``+nomeanface``, ``+nograin``,
+``+meanface``, ...; ``unmask`` alone is the default face model). The photos are every
+``--every``-th of the sorted folder from the ``--offset``-th, kept while the default pipeline finds
 a face and a worn mask on them, up to ``--count`` (with the defaults, the selection rule of the
 README's "20 real photos"; training's ``real_worn`` holes never come from these photos).
 Each row is one photo's first restored face, cropped about its box: the photo | each model's
@@ -21,9 +27,10 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from unmasked.api import load_model
+from unmasked.api import DEFAULT_UNMASK_PRESET, load_model
 from unmasked.conventions import load_image
 from unmasked.data.datasets import list_images
+from unmasked.evaluation.unmask_eval import UNMASK_OPTIONS
 from unmasked.pipelines.unmask import unmask_array
 from unmasked.training.data import REAL_HOLDOUT_EVERY
 
@@ -41,20 +48,34 @@ def crop_about(rgb: np.ndarray, box: tuple[int, int, int, int], margin: float = 
     return cv2.resize(patch, (CELL, CELL), interpolation=cv2.INTER_AREA if patch.shape[0] > CELL else cv2.INTER_CUBIC)
 
 
-def main() -> None:
+def parse_spec(spec: str) -> tuple[str, dict]:
+    """``"name+option+option"`` -> (the model, :func:`unmask_array` keyword arguments); ``unmask`` is
+    the default face model. Raises ``ValueError`` for an unknown option."""
+    name, *options = spec.split("+")
+    unknown = [o for o in options if o not in UNMASK_OPTIONS]
+    if unknown:
+        raise ValueError(f"unknown option {unknown[0]!r} in {spec!r}: " + ", ".join(f"'+{o}'" for o in UNMASK_OPTIONS))
+    kwargs = {k: v for o in options for k, v in UNMASK_OPTIONS[o].items()}
+    return (DEFAULT_UNMASK_PRESET if name == "unmask" else name), kwargs
+
+
+def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--photos", type=Path, required=True)
-    ap.add_argument("--model", action="append", required=True, help="a preset or checkpoint path; repeat")
+    ap.add_argument("--model", action="append", required=True,
+                    help="a preset or checkpoint path ('unmask': the default), with '+option's; repeat")
+    ap.add_argument("--offset", type=int, default=0, help="the first photo's index in the sorted folder")
     ap.add_argument("--every", type=int, default=REAL_HOLDOUT_EVERY,
                     help="every n-th photo (the default: the photos no real_worn training hole comes from)")
     ap.add_argument("--count", type=int, default=20)
     ap.add_argument("--out", type=Path, required=True)
-    args = ap.parse_args()
-    models = [load_model(m) for m in args.model]
+    args = ap.parse_args(argv)
+    specs = [parse_spec(m) for m in args.model]
+    models = [(load_model(name), kwargs) for name, kwargs in specs]
     rows = []
-    for path in list_images(args.photos)[:: args.every]:
+    for path in list_images(args.photos)[args.offset :: args.every]:
         rgb = load_image(path).rgb
-        results = [unmask_array(rgb, m) for m in models]
+        results = [unmask_array(rgb, m, **kwargs) for m, kwargs in models]
         restored = [f for f in results[0].faces if f.mask_found]
         if not restored:
             continue

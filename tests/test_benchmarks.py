@@ -1,4 +1,4 @@
-"""Benchmarks stay runnable (slow: excluded from the default run; `pytest -m slow`)."""
+"""Benchmarks stay runnable (the slow ones are excluded from the default run; `pytest -m slow`)."""
 
 import json
 import subprocess
@@ -64,3 +64,37 @@ def test_real_holes_on_faces_benchmark_ranks_the_face_model_above_telea(tmp_path
             if line.startswith("| pconv") or line.startswith("| telea")}
     assert set(rows) == {"pconv_unet_faces128", "telea"}
     assert float(rows["pconv_unet_faces128"][0]) > float(rows["telea"][0]) + 1  # PSNR, dB (measured: +3.6 on 100)
+
+
+def test_the_real_photo_figure_takes_unmask_options(tmp_path):
+    """benchmarks/unmask_real_photos.py: a model with eval-unmask's options, and a set's offset."""
+    import importlib.util
+
+    import numpy as np
+    from PIL import Image
+    from skimage import data
+
+    from unmasked.faces import detect_faces
+    from unmasked.masks.face_mask import put_face_mask
+
+    spec = importlib.util.spec_from_file_location("unmask_real_photos", ROOT / "benchmarks" / "unmask_real_photos.py")
+    fig = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fig)
+    assert fig.parse_spec("unmask+nomeanface+nograin")[1] == {"mean_face": False, "grain": False}
+    with pytest.raises(ValueError, match="unknown option 'shiny'"):
+        fig.parse_spec("unmask+shiny")
+    rgb = data.astronaut()
+    face = detect_faces(rgb)[0]
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(np.full((64, 64, 3), 90, np.uint8)).save(photos / "0_faceless.png")  # skipped by the offset
+    for i, kind in enumerate(("surgical", "cloth")):
+        Image.fromarray(put_face_mask(rgb, face, np.random.default_rng(i), kind=kind)[0]).save(photos / f"{i + 1}.png")
+    fig.main(["--photos", str(photos), "--offset", "1", "--every", "1", "--count", "2",
+              "--model", "unmask+nomeanface", "--model", "unmask+meanface", "--out", str(tmp_path / "f.png")])
+    a, b = (np.asarray(Image.open(tmp_path / f"f_{s}.png")) for s in ("a", "b"))
+    assert a.shape == b.shape == (fig.CELL, 3 * fig.CELL, 3)  # one photo a half: the photo | two restorations
+    assert (a[:, fig.CELL:2 * fig.CELL] != a[:, 2 * fig.CELL:]).any()  # the options changed the restoration
+    fig.main(["--photos", str(photos), "--offset", "2", "--every", "1", "--model", "unmask", "--out", str(tmp_path / "g.png")])
+    assert (tmp_path / "g_a.png").is_file() and not (tmp_path / "g_b.png").exists()  # from the third photo: one left
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "g_a.png"))[:, :fig.CELL], b[:, :fig.CELL])
