@@ -92,6 +92,9 @@ EYE_GUARD = 0.02
 EYE_MARGIN = 0.008
 #: the face's outline (the convex hull of its 68 points, guessed under the mask) grown by this x the crop side
 OUTLINE_GROW = 0.05
+#: :func:`smooth_jaw_line`: the band about the guessed jaw line (3 px at 128²) and the median's window (7 px)
+JAW_BAND = 3 / 128
+JAW_MEDIAN = 6 / 128
 #: zoom-outs of the FFHQ crop (about the eyes) tried, in order, when the worn mask runs off its bottom
 REFRAME_ZOOMS = (1.15, 1.3)
 #: ``unmask_array(mean_face=)`` by the name the CLI and the REST API give it: never, where the fill is
@@ -214,6 +217,25 @@ def eye_guard(landmarks: np.ndarray, size: int, grow: float = EYE_GUARD) -> np.n
     for part in (landmarks[36:42], landmarks[42:48]):
         cv2.fillPoly(eyes, [np.round(part).astype(np.int32)], 1)
     return dilate_mask(eyes.astype(bool), grow)
+
+
+def smooth_jaw_line(filled: np.ndarray, hole: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """uint8 (S, S, 3): ``filled`` with, inside ``hole``, a band of :data:`JAW_BAND` x S about the
+    jaw line (landmarks 0-16 of ``points``, crop pixels) replaced by its median (a window of
+    :data:`JAW_MEDIAN` x S). The landmark-guided model, trained on exact points, paints the guide's
+    jaw line as a dotted stroke where the guessed jaw lies inside the hole (a turned face's cheek, a
+    chin under a low mask); the median takes the dots and keeps the jaw's step from skin to neck."""
+    size = filled.shape[0]
+    line = np.zeros((size, size), np.uint8)
+    cv2.polylines(line, [np.round(points[0:17]).astype(np.int32)], False, 1, thickness=1)
+    r = max(1, round(JAW_BAND * size))
+    band = cv2.dilate(line, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))).astype(bool) & hole
+    if not band.any():
+        return filled
+    k = 2 * max(1, round(JAW_MEDIAN * size / 2)) + 1
+    out = filled.copy()
+    out[band] = cv2.medianBlur(np.ascontiguousarray(filled), k)[band]
+    return out
 
 
 def fill_outside_face(aligned: np.ndarray, hole: np.ndarray, inside: np.ndarray) -> np.ndarray:
@@ -567,6 +589,8 @@ def unmask_array(
                 # NaN (too little of the face in the hole) compares False: no mean face
                 with_mean = mean_face != "auto" or band_ratio >= BAND_THRESHOLD
             structure = (mean, guess) if with_mean else None
+            if points is not None and guide is None:  # the landmark guide's jaw line, painted as dots
+                filled = smooth_jaw_line(filled, hole, guess)
             out = paste_at_face_resolution(out, filled, hole, aligned, zoom, seamless=seamless, native=native,
                                            structure=structure, grain=guess if grain and hole.any() else None)
         result.faces.append(UnmaskedFace(tuple(int(v) for v in face.box), face.detector, found, area,
