@@ -431,6 +431,35 @@ def test_fabric_beside_the_eyes_is_hidden_from_the_model_and_repainted_but_the_e
     assert np.abs(result.image.astype(int) - rgb.astype(int)).max(axis=2)[inner].max() <= 2  # the eyes untouched
 
 
+def test_the_dotted_jaw_stroke_is_smoothed_and_the_jaws_edge_kept():
+    import cv2
+
+    from unmasked.layers.face_template import FFHQ_MEAN_LANDMARKS
+    from unmasked.pipelines.unmask import smooth_jaw_line
+
+    pts = np.asarray(FFHQ_MEAN_LANDMARKS, np.float64) * 127
+    jaw = np.zeros((128, 128), np.uint8)
+    cv2.fillPoly(jaw, [np.round(np.r_[pts[0:17], [[127, 127], [0, 127]]]).astype(np.int32)], 1)
+    fill = np.where(jaw[..., None] > 0, 120, 200).astype(np.uint8).repeat(3, axis=2)  # the face lighter than the neck
+    fill = np.ascontiguousarray(fill[..., 0:3])
+    for x, y in np.round(pts[4:13]).astype(int):  # dots on the jaw line, as the model paints them
+        cv2.circle(fill, (int(x), int(y)), 1, (60, 40, 40), -1)
+    hole = np.zeros((128, 128), bool)
+    hole[int(pts[29, 1]):, 20:108] = True
+    out = smooth_jaw_line(fill, hole, pts)
+    dots = np.zeros((128, 128), bool)
+    for x, y in np.round(pts[4:13]).astype(int):
+        dots[y, x] = True
+    assert (out[dots & hole] >= 110).all()  # the dots took their surroundings' values
+    np.testing.assert_array_equal(out[~hole], fill[~hole])  # nothing outside the hole
+    near = cv2.dilate(cv2.polylines(np.zeros((128, 128), np.uint8), [np.round(pts[0:17]).astype(np.int32)], False, 1),
+                      np.ones((9, 9), np.uint8)).astype(bool)
+    np.testing.assert_array_equal(out[~near], fill[~near])  # nor away from the jaw line
+    # the jaw's edge stays an edge: inside the band, face and neck keep their levels
+    inside, below = out[hole & near & (jaw == 0)], out[hole & near & (jaw > 0)]
+    assert np.median(inside) >= 190 and np.median(below) <= 130
+
+
 @pytest.mark.data
 def test_a_real_dark_mask_below_the_crop_is_removed(shared_data):
     from unmasked.pipelines.unmask import runs_off_bottom

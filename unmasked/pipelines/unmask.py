@@ -95,6 +95,8 @@ OUTLINE_GROW = 0.05
 #: :func:`smooth_jaw_line`: the band about the guessed jaw line (3 px at 128²) and the median's window (7 px)
 JAW_BAND = 3 / 128
 JAW_MEDIAN = 6 / 128
+#: ... and the grey levels a pixel must differ from that median by to be taken for a dot
+JAW_DOT = 12
 #: zoom-outs of the FFHQ crop (about the eyes) tried, in order, when the worn mask runs off its bottom
 REFRAME_ZOOMS = (1.15, 1.3)
 #: ``unmask_array(mean_face=)`` by the name the CLI and the REST API give it: never, where the fill is
@@ -222,7 +224,7 @@ def eye_guard(landmarks: np.ndarray, size: int, grow: float = EYE_GUARD) -> np.n
 def smooth_jaw_line(filled: np.ndarray, hole: np.ndarray, points: np.ndarray) -> np.ndarray:
     """uint8 (S, S, 3): ``filled`` with, inside ``hole``, a band of :data:`JAW_BAND` x S about the
     jaw line (landmarks 0-16 of ``points``, crop pixels) replaced by its median (a window of
-    :data:`JAW_MEDIAN` x S). The landmark-guided model, trained on exact points, paints the guide's
+    :data:`JAW_MEDIAN` x S) where it differs from it by more than :data:`JAW_DOT` grey levels. The landmark-guided model, trained on exact points, paints the guide's
     jaw line as a dotted stroke where the guessed jaw lies inside the hole (a turned face's cheek, a
     chin under a low mask); the median takes the dots and keeps the jaw's step from skin to neck."""
     size = filled.shape[0]
@@ -233,8 +235,11 @@ def smooth_jaw_line(filled: np.ndarray, hole: np.ndarray, points: np.ndarray) ->
     if not band.any():
         return filled
     k = 2 * max(1, round(JAW_MEDIAN * size / 2)) + 1
+    median = cv2.medianBlur(np.ascontiguousarray(filled), k)
+    # only the dots (pixels far from the median), so the band keeps the fill's texture
+    dots = band & (np.abs(filled.astype(np.int16) - median).max(axis=2) > JAW_DOT)
     out = filled.copy()
-    out[band] = cv2.medianBlur(np.ascontiguousarray(filled), k)[band]
+    out[dots] = median[dots]
     return out
 
 
