@@ -345,14 +345,10 @@ def test_reframing_is_skipped_when_the_zoomed_prediction_disagrees(monkeypatch):
     assert Shrinking.calls == 3 and result.faces[0].zoom == 1.0  # both zooms tried, neither trusted
 
 
-def test_the_eyes_are_never_part_of_the_hole(monkeypatch):
-    """A segmenter (or GrabCut on a skin-coloured mask) that runs up over the eyes: the hole spares
-    both eyes, so the photo's eyes come back untouched; without the guard they are repainted."""
+def _green_up_to_the_eyes():
+    """The long-green-mask photo with its green from the brows to the chin and dark eyes on it:
+    (photo, face, uint8 map of the eyes' landmark outlines)."""
     import cv2
-    import torch
-
-    import unmasked.pipelines.unmask as unmask
-    from unmasked.faces import align_face
 
     rgb, face = _photo_with_a_long_green_mask()
     lm = face.landmarks
@@ -362,6 +358,19 @@ def test_the_eyes_are_never_part_of_the_hole(monkeypatch):
     for part in (lm[36:42], lm[42:48]):
         cv2.fillPoly(outline, [np.round(part).astype(np.int32)], 1)
     rgb[outline > 0] = (20, 10, 10)  # dark eyes on the green
+    return rgb, face, outline
+
+
+def test_the_eyes_are_never_part_of_the_hole(monkeypatch):
+    """A segmenter (or GrabCut on a skin-coloured mask) that runs up over the eyes: the hole spares
+    both eyes, so the photo's eyes come back untouched; without the guard they are repainted."""
+    import cv2
+    import torch
+
+    import unmasked.pipelines.unmask as unmask
+    from unmasked.faces import align_face
+
+    rgb, face, outline = _green_up_to_the_eyes()
     eyes = cv2.erode(outline, np.ones((3, 3), np.uint8)).astype(bool)  # the eyes' inner pixels
     monkeypatch.setattr(unmask, "detect_faces", lambda image, detector="all": [face])
 
@@ -396,14 +405,7 @@ def test_fabric_beside_the_eyes_is_hidden_from_the_model_and_repainted_but_the_e
     from unmasked.faces import align_face
     from unmasked.models.base import InpaintModel, InpaintOutput
 
-    rgb, face = _photo_with_a_long_green_mask()
-    lm = face.landmarks
-    rgb[:] = (90, 60, 120)
-    rgb[int(lm[19, 1]) : int(lm[8, 1]), int(lm[0, 0]) : int(lm[16, 0])] = (0, 255, 0)  # brows to chin
-    eyes = np.zeros(rgb.shape[:2], np.uint8)
-    for part in (lm[36:42], lm[42:48]):
-        cv2.fillPoly(eyes, [np.round(part).astype(np.int32)], 1)
-    rgb[eyes > 0] = (20, 10, 10)
+    rgb, face, eyes = _green_up_to_the_eyes()
     monkeypatch.setattr(unmask, "detect_faces", lambda image, detector="all": [face])
 
     class Spy(InpaintModel):  # paints mid-grey and keeps the hole it was given

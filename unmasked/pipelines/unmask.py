@@ -395,7 +395,8 @@ def paste_at_face_resolution(photo: np.ndarray, filled: np.ndarray, hole: np.nda
     factor = min(MAX_PASTE_FACTOR, round(px))
     size = filled.shape[0]
     fill_big = big = None
-    if factor < 2 or not native:
+    from_crop = not native or factor < 2
+    if from_crop:
         # a face smaller in the photo than twice the crop has no grain finer than the fill: the
         # crop's high band would be its edges, upsampled (on a 56-px face, glasses became dark specks)
         grain = None
@@ -420,7 +421,7 @@ def paste_at_face_resolution(photo: np.ndarray, filled: np.ndarray, hole: np.nda
                                 0.0, 1.0)
                 face = cv2.GaussianBlur(face_outline(points, up * size, 0.0).astype(np.float32), (0, 0), 2.0 * up)
                 fill_big = np.clip(np.round(fill_big + (texture * inner * face)[..., None]), 0, 255).astype(np.uint8)
-    if not native or factor < 2:
+    if from_crop:
         if fill_big is not None:  # the hole's pixels only: outside it the crop stays the photo's, not resampled
             filled = np.where(hole[..., None], cv2.resize(fill_big, (size, size), interpolation=cv2.INTER_AREA), filled)
         return paste_back(photo, filled, hole, aligned.matrix, seamless=seamless)
@@ -568,8 +569,9 @@ def unmask_array(
             # shown as valid context, a mask's fabric beside the eyes was carried into the fill (a teal
             # strip under the eyes, a white nose)
             fabric = detected if seg is not None else np.zeros_like(hole)
-            hidden = hole & ~eye_guard(aligned.landmarks, size, grow=0)
-            hole = (hole & ~eye_guard(aligned.landmarks, size)) | (fabric & ~eye_guard(aligned.landmarks, size, EYE_MARGIN))
+            lm = aligned.landmarks
+            hidden = hole & ~eye_guard(lm, size, grow=0)
+            hole = (hole & ~eye_guard(lm, size)) | (fabric & ~eye_guard(lm, size, EYE_MARGIN))
             hidden = hidden | hole if hole.any() else hole
             # a landmark-guided model learned from unmasked faces' points: FaceMesh's guess under
             # the mask, moved by the displacement a mask causes on average
