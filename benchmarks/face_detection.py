@@ -31,7 +31,11 @@ import numpy as np
 from unmasked.conventions import load_image
 from unmasked.data.datasets import list_images
 from unmasked.faces import blazeface, detect_faces
+from unmasked.faces.align import align_face
+from unmasked.faces.detect import second_look_faces
 from unmasked.faces.facemesh import MIN_PRESENCE, mesh_for_detection
+from unmasked.hub import DEFAULT_SEGMENTER, load_segmenter
+from unmasked.pipelines.unmask import MAX_MASK_AREA, MIN_MASK_AREA, segment_aligned
 
 #: scenes in ../shared/data/scenes that show people (by eye; CBSD68 has portraits, a couple, a poster):
 #: their faces are real, so false faces are counted on the other scenes only
@@ -45,12 +49,30 @@ def spread(paths: list[Path], limit: int | None) -> list[Path]:
     return paths[:: max(1, len(paths) // limit)][:limit]
 
 
+def wears_mask(rgb: np.ndarray, face, segmenter) -> bool:
+    """Whether ``unmask``'s segmenter finds a worn mask on ``face`` (its aligned 128² crop, no reframing)."""
+    area = float((segment_aligned(segmenter, align_face(rgb, face, 128).image) > 0.5).mean())
+    return MIN_MASK_AREA <= area <= MAX_MASK_AREA
+
+
 def run_detector(name: str, images: list[np.ndarray]) -> tuple[list[list], float]:
-    """(boxes per image, seconds per image) for a detect_faces detector or an ablation row."""
+    """(boxes per image, seconds per image) for a detect_faces detector or an ablation row.
+
+    "blazeface+second-look" is what ``unmask`` restores faces from: the default detector's faces
+    of at least 20 px (``unmask``'s size) and, on a photo where the segmenter finds a worn mask on
+    none of them, the second look's faces on which it does
+    (:func:`~unmasked.faces.detect.second_look_faces`); compare its "face >= 20 px" column."""
     out = []
+    segmenter = load_segmenter(DEFAULT_SEGMENTER) if name == "blazeface+second-look" else None
     start = time.perf_counter()
     for rgb in images:
-        if name.startswith("bf-"):  # ablation: one BlazeFace model, optionally with the mesh filter
+        if segmenter is not None:
+            faces = detect_faces(rgb, detector="blazeface")
+            if not any(wears_mask(rgb, f, segmenter) for f in faces):
+                faces += [f for f in second_look_faces(rgb, exclude=[f.box for f in faces])
+                          if wears_mask(rgb, f, segmenter)]
+            out.append([(f.box, f.landmarks) for f in faces])
+        elif name.startswith("bf-"):  # ablation: one BlazeFace model, optionally with the mesh filter
             model, _, filt = name[3:].partition("+")
             dets = blazeface.detect(rgb, model)
             if filt:
@@ -94,7 +116,8 @@ def main() -> None:
     ap.add_argument("--scenes", type=Path, help="folder of photos without faces")
     ap.add_argument("--detectors", nargs="+", default=["blazeface", "bf-full", "bf-short", "bf-full+mesh",
                                                         "bf-short+mesh", "all"],
-                    help="detect_faces detectors, or ablations bf-full / bf-short (+mesh: with the presence filter)")
+                    help="detect_faces detectors, ablations bf-full / bf-short (+mesh: with the presence filter), "
+                         "or blazeface+second-look (the faces unmask restores from)")
     ap.add_argument("--limit", type=int, help="photos per folder, spread over it (default all)")
     ap.add_argument("--sheet", type=Path, help="write a contact sheet of the first detector's real-photo faces here")
     ap.add_argument("--sheet-n", type=int, default=50)

@@ -55,7 +55,7 @@ from unmasked.conventions import image_to_tensor
 from unmasked.data.landmark_guide import unmasked_guess
 from unmasked.faces import align_face, detect_faces, face_from_box, paste_back
 from unmasked.faces.align import scale_of
-from unmasked.faces.detect import box_iou
+from unmasked.faces.detect import box_iou, second_look_faces
 from unmasked.faces.landmarks import face_outline, six_points
 from unmasked.faces.mean_face import BAND_THRESHOLD, horizontal_band_ratio, shipped_mean_face, structure_from_mean_face
 from unmasked.faces.skin_texture import skin_texture
@@ -467,6 +467,7 @@ def unmask_array(
     outline: bool = False,
     mean_face: bool | str = "auto",
     grain: bool = True,
+    second_look: bool = True,
 ) -> UnmaskResult:
     """Restore every masked face of ``rgb`` (uint8 (H, W, 3)) with the inpainting ``model``.
 
@@ -499,6 +500,10 @@ def unmask_array(
     :data:`~unmasked.faces.mean_face.BAND_THRESHOLD`); False never. Not with a reference, whose fill
     should carry the person's own. ``grain`` (default True): add the photo's own skin grain,
     synthesised from the visible skin, to the restored face (:mod:`unmasked.faces.skin_texture`).
+    ``second_look`` (default True; the "blazeface" detector and the segmenter region, no ``boxes``):
+    when no face with a worn mask was found, BlazeFace's doubtful boxes are looked at again
+    (:func:`~unmasked.faces.detect.second_look_faces`), and a face from them is restored, and
+    reported, only where the segmenter finds a worn mask on it.
     """
     validate_image(rgb)
     check_reference_options(model, reference, gallery, reference_box)
@@ -513,11 +518,13 @@ def unmask_array(
         faces = [face_from_box(rgb, tuple(b)) for b in boxes]
     else:
         faces = detect_faces(rgb, detector=detector)
-    if not faces:
-        return UnmaskResult(rgb.copy(), region=np.zeros((h, w), bool),
-                            note="no face found: give the face square with --box x,y,w,h")
     if mean_face not in MEAN_FACE_MODES:
         raise ValueError(f"mean_face must be one of {', '.join(map(repr, MEAN_FACE_MODES))}, got {mean_face!r}")
+    # BlazeFace's doubtful boxes get a second look when no masked face was found, checked by the segmenter
+    second_look = second_look and not boxes and detector == "blazeface" and region == "segmenter"
+    no_face = "no face found: give the face square with --box x,y,w,h"
+    if not faces and not second_look:
+        return UnmaskResult(rgb.copy(), region=np.zeros((h, w), bool), note=no_face)
     seg = load_segmenter(segmenter) if region == "segmenter" else None
     mean = shipped_mean_face() if mean_face else None
 
@@ -533,7 +540,9 @@ def unmask_array(
     out = rgb.copy()
     result = UnmaskResult(out)
     notes: list[str] = []
-    def restore(face) -> bool:
+    def restore(face, tentative: bool = False) -> bool:
+        """Restore ``face`` if it wears a mask; a ``tentative`` face (a second look's) is not even
+        reported unless the segmenter finds one."""
         nonlocal out
         aligned = align_face(out, face, size)
         prob, zoom = None, 1.0
@@ -542,6 +551,8 @@ def unmask_array(
             detected = prob > 0.5
             area = float(detected.mean())
             found = min_area <= area <= MAX_MASK_AREA
+            if tentative and not found:
+                return False
             if area > MAX_MASK_AREA:
                 notes.append(f"the segmenter marked {100 * area:.0f} % of the face at {face.box} as mask, which is "
                              "implausible: face left untouched (try region='landmarks')")
@@ -608,6 +619,11 @@ def unmask_array(
         return found
 
     found_any = [restore(face) for face in faces]
+    if second_look and not any(found_any):
+        for face in second_look_faces(rgb, exclude=[f.box for f in faces]):
+            restore(face, tentative=True)
+    if not result.faces:
+        return UnmaskResult(rgb.copy(), region=np.zeros((h, w), bool), note=no_face)
     if not boxes and detector == "auto" and not any(found_any):
         # a worn mask hides the cues HOG relies on: it can miss the masked face, or find only
         # something else; then the CNN detector (robust to masks, slower) gets its turn

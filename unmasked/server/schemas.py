@@ -105,6 +105,9 @@ class UnmaskParams(StrictModel):
                             "every face (on) or never (off). Not with a reference.")
     grain: bool = Field(True, description="Add the photo's own skin grain, synthesised from the visible skin, to "
                                           "the restored face.")
+    second_look: bool = Field(True, description="With the blazeface detector: when no masked face is found, look "
+                                                "again at the detector's doubtful boxes and restore those on which a "
+                                                "worn mask is found (their detector is blazeface-second-look).")
     reference_box: Box | None = Field(
         None, description="Optional face square x,y,w,h on the reference photo; without it its largest face is used.",
     )

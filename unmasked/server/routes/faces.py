@@ -47,6 +47,7 @@ async def unmask(request: Request) -> Response:
     extra = {} if params.region is None else {"region": params.region}
     extra["mean_face"] = MEAN_FACE_CHOICES[params.mean_face]
     extra["grain"] = params.grain
+    extra["second_look"] = params.second_look
 
     def job():
         loaded = payloads.read_image(blobs["image"], "image", mp)
