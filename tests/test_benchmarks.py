@@ -40,15 +40,18 @@ def test_face_detection_benchmark_runs(tmp_path, shared_data):
     out = tmp_path / "faces.json"
     r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "face_detection.py"),
                         "--real", str(shared_data / "real_masked_photos"), "--scenes", str(shared_data / "scenes"),
-                        "--limit", "40", "--detectors", "blazeface", "bf-short", "--sheet", str(tmp_path / "s.png"),
+                        "--limit", "40", "--detectors", "blazeface", "bf-short", "blazeface+second-look", "--sheet", str(tmp_path / "s.png"),
                         "--sheet-n", "10", "--json", str(out)], capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-2000:]
     result = json.loads(out.read_text())
     rows = result["results"]
-    assert result["real"] == 40 and set(rows) == {"blazeface", "bf-short"}
+    assert result["real"] == 40 and set(rows) == {"blazeface", "bf-short", "blazeface+second-look"}
     # the FaceMesh check removes most of the short-range model's false faces, and finds faces in most photos
     assert rows["blazeface"]["false_faces"] < rows["bf-short"]["false_faces"]
     assert rows["blazeface"]["photos_with_face"] > 0.6
+    # the second look only adds faces that wear a mask, and none on the scenes
+    assert rows["blazeface+second-look"]["photos_with_face_20px"] >= rows["blazeface"]["photos_with_face_20px"]
+    assert rows["blazeface+second-look"]["false_faces"] <= rows["blazeface"]["false_faces"]
     assert (tmp_path / "s.png").is_file()
 
 
@@ -81,6 +84,7 @@ def test_the_real_photo_figure_takes_unmask_options(tmp_path):
     fig = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(fig)
     assert fig.parse_spec("unmask+nomeanface+nograin")[1] == {"mean_face": False, "grain": False}
+    assert fig.parse_spec("unmask+nosecondlook")[1] == {"second_look": False}
     with pytest.raises(ValueError, match="unknown option 'shiny'"):
         fig.parse_spec("unmask+shiny")
     rgb = data.astronaut()

@@ -60,6 +60,20 @@ def test_no_face_returns_copy_with_note():
         unmask_array(rgb, load_model("telea"), boxes=[(40, 40, 50, 50)])
 
 
+def test_cli_unmask_passes_the_second_look_choice(tmp_path, monkeypatch):
+    import unmasked.cli.unmask as cli
+
+    seen = []
+    real = cli.unmask_array
+    monkeypatch.setattr(cli, "unmask_array", lambda *a, **k: seen.append(k["second_look"]) or real(*a, **k))
+    save_image(tmp_path / "flat.png", np.full((64, 64, 3), 120, np.uint8))
+    for flag, want in (("--no-second-look", False), ("--second-look", True), (None, True)):
+        r = CliRunner().invoke(main, ["unmask", str(tmp_path / "flat.png"), "-o", str(tmp_path / "o.png"), "--model",
+                                      "telea", *([flag] if flag else [])])
+        assert r.exit_code == 0 and "no face found" in r.output, r.output
+        assert seen[-1] is want
+
+
 @pytest.mark.data
 def test_cli_unmask_with_box_and_mask_output(shared_data, tmp_path):
     img, rgb, _ = _masked_face(shared_data)
@@ -838,3 +852,63 @@ def test_a_model_guided_by_the_mean_face_is_given_it(astronaut):
     np.testing.assert_allclose(spy.guides[0], expected, atol=1e-6)
     with pytest.raises(ValueError, match="guide_kind"):
         PConvUNet(depth=3, working_size=64, landmark_guide=True, guide_kind="photo")
+
+
+def test_second_look_faces_are_restored_only_where_the_segmenter_finds_a_mask(monkeypatch):
+    """No face from the detector: the second look's faces are tried, a face without a worn mask on it
+    is not even reported, and ``second_look=False`` (or given boxes) skips it."""
+    import unmasked.pipelines.unmask as unmask
+    from unmasked.faces import Face
+
+    rgb, masked = _photo_with_a_long_green_mask()
+    plain = Face((10, 10, 60, 60), masked.landmarks * 0.375 + 5)  # a small face-shaped spot, no green on it
+    calls = []
+
+    def second_look(image, exclude=()):
+        calls.append(list(exclude))
+        return [Face(plain.box, plain.landmarks, 0.3, "blazeface-second-look"),
+                Face(masked.box, masked.landmarks, 0.3, "blazeface-second-look")]
+
+    monkeypatch.setattr(unmask, "detect_faces", lambda image, detector="all": [])
+    monkeypatch.setattr(unmask, "second_look_faces", second_look)
+    telea, seg = load_model("telea"), _GreenSegmenter()
+    result = unmask_array(rgb, telea, segmenter=seg, zooms=(), mean_face=False, grain=False)
+    assert calls == [[]]
+    assert [f.detector for f in result.faces] == ["blazeface-second-look"] and result.faces[0].box == masked.box
+    assert result.faces[0].mask_found and len(result.masks) == 1 and result.note is None
+    green = np.all(rgb == (0, 255, 0), axis=2)
+    assert (green & result.region).sum() > 0.5 * green.sum()  # restored
+    for kwargs in ({"second_look": False}, {"detector": "hog"}, {"region": "landmarks"}):
+        off = unmask_array(rgb, telea, segmenter=seg, zooms=(), **kwargs)
+        assert not off.faces and "no face found" in off.note
+        np.testing.assert_array_equal(off.image, rgb)
+    assert len(calls) == 1
+    # a detected face that wears no mask does not stop the second look; one that does, does
+    monkeypatch.setattr(unmask, "detect_faces", lambda image, detector="all": [plain])
+    result = unmask_array(rgb, telea, segmenter=seg, zooms=(), mean_face=False, grain=False)
+    assert calls[-1] == [plain.box] and [f.mask_found for f in result.faces] == [False, True]
+    monkeypatch.setattr(unmask, "detect_faces", lambda image, detector="all": [masked])
+    unmask_array(rgb, telea, segmenter=seg, zooms=(), mean_face=False, grain=False)
+    assert len(calls) == 2
+
+
+@pytest.mark.data
+def test_second_look_finds_a_masked_face_the_detector_passes_over(shared_data):
+    """Real photos: a woman in a teal mask that neither BlazeFace model finds with the usual checks,
+    found on a second look and restored by ``unmask``; a scene whose tile box the short-range
+    model scores 0.79 (and 0.64 on the second look) that the full-range model rejects."""
+    from unmasked.faces import detect_faces
+    from unmasked.faces.detect import second_look_faces
+
+    rgb = load_image(shared_data / "real_masked_photos" / "0008_0146.jpg").rgb
+    assert detect_faces(rgb) == []
+    found = second_look_faces(rgb)
+    assert len(found) == 1 and found[0].detector == "blazeface-second-look"
+    result = unmask_array(rgb, load_model("telea"), grain=False)
+    assert [f.detector for f in result.faces] == ["blazeface-second-look"] and result.faces[0].mask_found
+    x, y, w, h = found[0].box
+    mouth = found[0].mouth_centre.round().astype(int)
+    assert x <= mouth[0] <= x + w and y <= mouth[1] <= y + h and result.region[mouth[1], mouth[0]]
+    assert second_look_faces(rgb, exclude=[found[0].box]) == []
+    scene = load_image(shared_data / "scenes" / "CBSD68" / "33039.jpg").rgb
+    assert detect_faces(scene) == [] and second_look_faces(scene) == []
