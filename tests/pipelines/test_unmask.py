@@ -912,3 +912,55 @@ def test_second_look_finds_a_masked_face_the_detector_passes_over(shared_data):
     assert second_look_faces(rgb, exclude=[found[0].box]) == []
     scene = load_image(shared_data / "scenes" / "CBSD68" / "33039.jpg").rgb
     assert detect_faces(scene) == [] and second_look_faces(scene) == []
+
+
+def test_a_fill_in_a_monochrome_photo_takes_the_photos_tone():
+    """Grey or toned photos get a fill of their own tone (its lightness kept); colour photos keep the fill's colour."""
+    import cv2
+
+    from unmasked.pipelines.unmask import match_monochrome
+
+    rng = np.random.default_rng(0)
+    grey = np.repeat(rng.integers(30, 220, (128, 128, 1), dtype=np.uint8), 3, axis=2)
+    hole = np.zeros((128, 128), bool)
+    hole[60:110, 30:100] = True
+    pink = np.where(hole[..., None], np.uint8([200, 120, 150]), grey).astype(np.uint8)
+
+    def lab(x):
+        return cv2.cvtColor(x, cv2.COLOR_RGB2LAB).astype(float)
+
+    out = match_monochrome(pink, hole, grey)
+    np.testing.assert_array_equal(out[~hole], grey[~hole])
+    assert np.abs(lab(out)[hole][:, 1:] - 128).max() <= 1  # no colour left
+    assert np.abs(lab(out)[hole][:, 0] - lab(pink)[hole][:, 0]).max() <= 2  # the same lightness
+    sepia = cv2.cvtColor(np.dstack([lab(grey)[..., 0], np.full((128, 128), 140.0), np.full((128, 128), 150.0)])
+                         .astype(np.uint8), cv2.COLOR_LAB2RGB)
+    toned = lab(match_monochrome(np.where(hole[..., None], pink, sepia).astype(np.uint8), hole, sepia))[hole]
+    assert np.abs(toned[:, 1:] - [140, 150]).max() <= 2
+    colour = rng.integers(0, 256, (128, 128, 3), dtype=np.uint8)
+    mixed = np.where(hole[..., None], pink, colour).astype(np.uint8)
+    np.testing.assert_array_equal(match_monochrome(mixed, hole, colour), mixed)
+
+
+def test_unmask_paints_no_colour_into_a_black_and_white_photo(monkeypatch):
+    import torch
+
+    import unmasked.pipelines.unmask as unmask
+    from unmasked.models.base import InpaintModel, InpaintOutput
+
+    rgb, face = _photo_with_a_long_green_mask()
+    green = np.all(rgb == (0, 255, 0), axis=2)
+    grey = np.repeat(rgb.mean(axis=2, keepdims=True).astype(np.uint8), 3, axis=2)
+    photo = np.where(green[..., None], rgb, grey).astype(np.uint8)  # a grey photo, a green mask
+    monkeypatch.setattr(unmask, "detect_faces", lambda image, detector="all": [face])
+
+    class Pink(InpaintModel):
+        multiple, working_size = 8, 128
+
+        def forward(self, image, mask, reference=None):
+            return InpaintOutput(torch.tensor([0.6, -0.1, 0.2]).view(1, 3, 1, 1).expand_as(image).clone())
+
+    result = unmask_array(photo, Pink(), segmenter=_GreenSegmenter(), mean_face=False, grain=False)
+    assert result.faces[0].mask_found and result.region.sum() > 0.5 * green.sum()
+    restored = result.image[result.region].astype(int)
+    assert (restored.max(axis=1) - restored.min(axis=1)).max() <= 3  # grey, not pink
