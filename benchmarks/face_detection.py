@@ -32,8 +32,8 @@ from unmasked.conventions import load_image
 from unmasked.data.datasets import list_images
 from unmasked.faces import blazeface, detect_faces
 from unmasked.faces.align import align_face
-from unmasked.faces.detect import second_look_faces
 from unmasked.faces.facemesh import MIN_PRESENCE, mesh_for_detection
+from unmasked.faces.second_look import second_look_faces
 from unmasked.hub import DEFAULT_SEGMENTER, load_segmenter
 from unmasked.pipelines.unmask import MAX_MASK_AREA, MIN_MASK_AREA, segment_aligned
 
@@ -61,7 +61,7 @@ def run_detector(name: str, images: list[np.ndarray]) -> tuple[list[list], float
     "blazeface+second-look" is what ``unmask`` restores faces from: the default detector's faces
     of at least 20 px (``unmask``'s size) and, on a photo where the segmenter finds a worn mask on
     none of them, the second look's faces on which it does
-    (:func:`~unmasked.faces.detect.second_look_faces`); compare its "face >= 20 px" column."""
+    (:func:`~unmasked.faces.second_look.second_look_faces`); compare its "face >= 20 px" column."""
     out = []
     segmenter = load_segmenter(DEFAULT_SEGMENTER) if name == "blazeface+second-look" else None
     start = time.perf_counter()

@@ -898,7 +898,7 @@ def test_second_look_finds_a_masked_face_the_detector_passes_over(shared_data):
     found on a second look and restored by ``unmask``; a scene whose tile box the short-range
     model scores 0.79 (and 0.64 on the second look) that the full-range model rejects."""
     from unmasked.faces import detect_faces
-    from unmasked.faces.detect import second_look_faces
+    from unmasked.faces.second_look import second_look_faces
 
     rgb = load_image(shared_data / "real_masked_photos" / "0008_0146.jpg").rgb
     assert detect_faces(rgb) == []

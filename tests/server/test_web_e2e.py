@@ -195,6 +195,9 @@ def test_unmask_flow_with_a_face_square(server, driver, photo_path):
     _wait(driver, lambda d: "Face square: 100, 40, 120, 120" in _by_id(d, "face-box-text").text)
     Select(_by_id(driver, "region")).select_by_value("landmarks")
     Select(_by_id(driver, "mean-face")).select_by_value("on")
+    second_look = _by_id(driver, "second-look")
+    assert second_look.is_selected()
+    second_look.click()  # sent as second_look=false, which the server must accept
     _by_id(driver, "unmask").click()
     _wait(driver, lambda d: "with deepfill_v2_faces128 in" in _by_id(d, "status").text, timeout=60)
     assert "1 face found, 1 restored (1 with the mean face's structure)" in _by_id(driver, "status").text

@@ -55,9 +55,10 @@ from unmasked.conventions import image_to_tensor
 from unmasked.data.landmark_guide import unmasked_guess
 from unmasked.faces import align_face, detect_faces, face_from_box, paste_back
 from unmasked.faces.align import scale_of
-from unmasked.faces.detect import box_iou, second_look_faces
+from unmasked.faces.detect import box_iou
 from unmasked.faces.landmarks import face_outline, six_points
 from unmasked.faces.mean_face import BAND_THRESHOLD, horizontal_band_ratio, shipped_mean_face, structure_from_mean_face
+from unmasked.faces.second_look import second_look_faces
 from unmasked.faces.skin_texture import skin_texture
 from unmasked.hub import DEFAULT_SEGMENTER, load_segmenter
 from unmasked.models.base import InpaintModel, SegmentModel
@@ -534,7 +535,7 @@ def unmask_array(
     synthesised from the visible skin, to the restored face (:mod:`unmasked.faces.skin_texture`).
     ``second_look`` (default True; the "blazeface" detector and the segmenter region, no ``boxes``):
     when no face with a worn mask was found, BlazeFace's doubtful boxes are looked at again
-    (:func:`~unmasked.faces.detect.second_look_faces`), and a face from them is restored, and
+    (:func:`~unmasked.faces.second_look.second_look_faces`), and a face from them is restored, and
     reported, only where the segmenter finds a worn mask on it.
     """
     validate_image(rgb)
