@@ -110,6 +110,33 @@ def contact_sheet(images: list[np.ndarray], found: list[list], n: int, seed: int
     return sheet
 
 
+def second_look_sheet(images: list[np.ndarray], cell: int = 128, cols: int = 6) -> tuple[np.ndarray | None, int]:
+    """Before | after crops of every face ``unmask`` (default model) restores from the second look, for
+    the by-eye check; (sheet or None, face count)."""
+    from unmasked.api import DEFAULT_UNMASK_PRESET, load_model
+    from unmasked.pipelines.unmask import unmask_array
+
+    model, tiles = load_model(DEFAULT_UNMASK_PRESET), []
+    for rgb in images:
+        result = unmask_array(rgb, model)
+        for face in result.faces:
+            if face.detector != "blazeface-second-look":
+                continue
+            x, y, w, h = face.box
+            m = int(0.35 * w)
+            y0, x0 = max(0, y - m), max(0, x - m)
+            pair = [cv2.resize(im[y0:y + h + m, x0:x + w + m], (cell, cell), interpolation=cv2.INTER_CUBIC)
+                    for im in (rgb, result.image)]
+            tile = np.hstack(pair)
+            cv2.putText(tile, str(len(tiles)), (3, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 0), 1)
+            tiles.append(tile)
+    if not tiles:
+        return None, 0
+    n = len(tiles)
+    tiles += [np.zeros_like(tiles[0])] * (-n % cols)
+    return np.vstack([np.hstack(tiles[i:i + cols]) for i in range(0, len(tiles), cols)]), n
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--real", type=Path, required=True, help="folder of real photos of people wearing masks")
@@ -122,6 +149,8 @@ def main() -> None:
     ap.add_argument("--sheet", type=Path, help="write a contact sheet of the first detector's real-photo faces here")
     ap.add_argument("--sheet-n", type=int, default=50)
     ap.add_argument("--json", type=Path, help="write the results here")
+    ap.add_argument("--second-look-sheet", type=Path,
+                    help="write before | after crops of every real-photo face unmask restores from the second look here")
     args = ap.parse_args()
 
     real_paths = spread(list_images(args.real), args.limit)
@@ -149,6 +178,11 @@ def main() -> None:
         if args.sheet and name == args.detectors[0]:
             cv2.imwrite(str(args.sheet), cv2.cvtColor(contact_sheet(real, found, args.sheet_n), cv2.COLOR_RGB2BGR))
             print(f"contact sheet: {args.sheet}")
+    if args.second_look_sheet:
+        sheet, n = second_look_sheet(real)
+        if sheet is not None:
+            cv2.imwrite(str(args.second_look_sheet), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+        print(f"{n} faces restored from the second look" + (f": {args.second_look_sheet}" if sheet is not None else ""))
     if args.json:
         args.json.write_text(json.dumps({"real": len(real), "scenes": len(scenes), "results": results}, indent=2))
 

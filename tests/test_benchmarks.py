@@ -41,7 +41,8 @@ def test_face_detection_benchmark_runs(tmp_path, shared_data):
     r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "face_detection.py"),
                         "--real", str(shared_data / "real_masked_photos"), "--scenes", str(shared_data / "scenes"),
                         "--limit", "40", "--detectors", "blazeface", "bf-short", "blazeface+second-look", "--sheet", str(tmp_path / "s.png"),
-                        "--sheet-n", "10", "--json", str(out)], capture_output=True, text=True, timeout=900)
+                        "--sheet-n", "10", "--json", str(out), "--second-look-sheet", str(tmp_path / "sl.png")],
+                       capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-2000:]
     result = json.loads(out.read_text())
     rows = result["results"]
@@ -53,6 +54,7 @@ def test_face_detection_benchmark_runs(tmp_path, shared_data):
     assert rows["blazeface+second-look"]["photos_with_face_20px"] >= rows["blazeface"]["photos_with_face_20px"]
     assert rows["blazeface+second-look"]["false_faces"] <= rows["blazeface"]["false_faces"]
     assert (tmp_path / "s.png").is_file()
+    assert "faces restored from the second look" in r.stdout
 
 
 @pytest.mark.slow
