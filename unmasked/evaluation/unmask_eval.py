@@ -50,8 +50,8 @@ CLASSICAL = ("telea", "navier_stokes", "patchmatch")
 #: skin grain, :mod:`unmasked.faces.skin_texture`), "+nosecondlook" (no second look for faces the detector
 #: passed over, :func:`~unmasked.faces.second_look.second_look_faces`)
 UNMASK_OPTIONS = {"seamless": {"seamless": True}, "nograbcut": {"grabcut": False}, "cropres": {"native": False},
-                  "outline": {"outline": True}, "meanface": {"mean_face": True}, "nomeanface": {"mean_face": False}, "nograin": {"grain": False},
-                 "nosecondlook": {"second_look": False}}
+                  "outline": {"outline": True}, "meanface": {"mean_face": True}, "nomeanface": {"mean_face": False},
+                  "nograin": {"grain": False}, "nosecondlook": {"second_look": False}}
 #: the realism classifier's patch side at 256² faces: about the hole's own size, so a fill
 #: upsampled from a smaller resolution is judged at the resolution it is shown at
 REALISM_PATCH = 128

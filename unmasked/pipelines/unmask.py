@@ -256,8 +256,8 @@ def match_monochrome(filled: np.ndarray, hole: np.ndarray, aligned: np.ndarray) 
     (``aligned``) decide: when 90 % of them lie within the first of :data:`MONO_CHROMA` of their median
     a*b* (CIELAB), the photo is monochrome, and the fill's a*b* inside the hole become that median
     (grey, or the photo's sepia or blue tone), its lightness kept. A colour photo, with skin, hair
-    and background of different hues, is left as it is (from its second on; a blend
-    between). Of 284 faces ``unmask`` restores on every third real photo, 5 are exactly grey and 2
+    and background of different hues, is left as it is (a spread from the second of
+    :data:`MONO_CHROMA` on; a blend between). Of 284 faces ``unmask`` restores on every third real photo, 5 are exactly grey and 2
     more nearly so (2.2-3.0); the palest colour photo measured 4.5.
     """
     outside = ~hole
