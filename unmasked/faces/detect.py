@@ -195,16 +195,23 @@ def _tiles(h: int, w: int) -> list[tuple[int, int, int]]:
     return out
 
 
+def tile_detections(rgb: np.ndarray, model: str, min_score: float | None = None) -> list[blazeface.Detection]:
+    """BlazeFace's ``model`` run on each of the photo's tiles (:func:`_tiles`), at least ``min_score``
+    (default: the model's own threshold), boxes and key points in the photo's pixels."""
+    out = []
+    for x0, y0, side in _tiles(*rgb.shape[:2]):
+        for d in blazeface.detect(rgb[y0:y0 + side, x0:x0 + side], model, min_score=min_score):
+            out.append(blazeface.Detection((d.box[0] + x0, d.box[1] + y0, d.box[2], d.box[3]), d.score,
+                                           d.keypoints + [x0, y0]))
+    return out
+
+
 def _blazeface_faces(rgb: np.ndarray, min_size: float) -> list[Face]:
     """The "blazeface" detector (module docstring): BlazeFace full + short range on the photo and
     the full-range model on tiles, checked with FaceMesh, which also gives the landmarks."""
-    h, w = rgb.shape[:2]
     # (detection, model, from a tile)
     cands = [(d, m, False) for m in ("full", "short") for d in blazeface.detect(rgb, m, min_score=AGREE_SCORE)]
-    for x0, y0, side in _tiles(h, w):
-        for d in blazeface.detect(rgb[y0:y0 + side, x0:x0 + side], "full"):
-            cands.append((blazeface.Detection((d.box[0] + x0, d.box[1] + y0, d.box[2], d.box[3]), d.score,
-                                              d.keypoints + [x0, y0]), "full", True))
+    cands += [(d, "full", True) for d in tile_detections(rgb, "full")]
     confident = [c for c in cands if c[0].score >= blazeface.MODELS[c[1]][3] and min(c[0].box[2], c[0].box[3]) >= min_size]
     confident.sort(key=lambda c: (c[2], -c[0].score))  # the whole photo's boxes first, best first
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from unmasked.faces import blazeface
 from unmasked.faces.align import align_face
-from unmasked.faces.detect import MERGE_IOU, Face, _tiles, box_iou, check_rgb
+from unmasked.faces.detect import MERGE_IOU, Face, box_iou, check_rgb, tile_detections
 from unmasked.faces.facemesh import mesh_for_detection
 
 #: the lowest BlazeFace score of a candidate box on the whole photo and on a tile, and at most this
@@ -51,13 +51,8 @@ def second_look_faces(rgb: np.ndarray, exclude=(), min_size: int = 20) -> list[F
     (measured in the README, "Finding faces"). ``Face.detector`` is "blazeface-second-look".
     """
     rgb = check_rgb(rgb)
-    h, w = rgb.shape[:2]
     cands = [d for m in ("short", "full") for d in blazeface.detect(rgb, m, min_score=SECOND_LOOK_MIN[0])]
-    for x0, y0, side in _tiles(h, w):
-        for m in ("short", "full"):
-            for d in blazeface.detect(rgb[y0:y0 + side, x0:x0 + side], m, min_score=SECOND_LOOK_MIN[1]):
-                cands.append(blazeface.Detection((d.box[0] + x0, d.box[1] + y0, d.box[2], d.box[3]), d.score,
-                                                 d.keypoints + [x0, y0]))
+    cands += [d for m in ("short", "full") for d in tile_detections(rgb, m, SECOND_LOOK_MIN[1])]
     kept: list[blazeface.Detection] = []
     for d in sorted(cands, key=lambda d: -d.score):
         taken = [*exclude, *(k.box for k in kept)]
