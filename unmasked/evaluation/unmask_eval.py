@@ -48,10 +48,12 @@ CLASSICAL = ("telea", "navier_stokes", "patchmatch")
 #: "+meanface" (the fill's structure from the mean face, :mod:`unmasked.faces.mean_face`, on every face, not
 #: only on those whose fill runs in horizontal bands), "+nomeanface" (on none), "+nograin" (without the photo's
 #: skin grain, :mod:`unmasked.faces.skin_texture`), "+nosecondlook" (no second look for faces the detector
-#: passed over, :func:`~unmasked.faces.second_look.second_look_faces`)
+#: passed over, :func:`~unmasked.faces.second_look.second_look_faces`), "+noearloops" (the mask's
+#: straps beside the repainted region left as they are, :mod:`unmasked.faces.ear_loops`)
 UNMASK_OPTIONS = {"seamless": {"seamless": True}, "nograbcut": {"grabcut": False}, "cropres": {"native": False},
                   "outline": {"outline": True}, "meanface": {"mean_face": True}, "nomeanface": {"mean_face": False},
-                  "nograin": {"grain": False}, "nosecondlook": {"second_look": False}}
+                  "nograin": {"grain": False}, "nosecondlook": {"second_look": False},
+                  "noearloops": {"ear_loops": False}}
 #: the realism classifier's patch side at 256² faces: about the hole's own size, so a fill
 #: upsampled from a smaller resolution is judged at the resolution it is shown at
 REALISM_PATCH = 128

@@ -44,6 +44,7 @@ so a segmenter that loses the mask at the smaller scale changes nothing. Measure
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -56,6 +57,7 @@ from unmasked.data.landmark_guide import unmasked_guess
 from unmasked.faces import align_face, detect_faces, face_from_box, paste_back
 from unmasked.faces.align import scale_of
 from unmasked.faces.detect import box_iou
+from unmasked.faces.ear_loops import LOOP_SIZE, find_ear_loops, remove_ear_loops
 from unmasked.faces.landmarks import face_outline, six_points
 from unmasked.faces.mean_face import BAND_THRESHOLD, horizontal_band_ratio, shipped_mean_face, structure_from_mean_face
 from unmasked.faces.second_look import second_look_faces
@@ -501,6 +503,7 @@ def unmask_array(
     mean_face: bool | str = "auto",
     grain: bool = True,
     second_look: bool = True,
+    ear_loops: bool = True,
 ) -> UnmaskResult:
     """Restore every masked face of ``rgb`` (uint8 (H, W, 3)) with the inpainting ``model``.
 
@@ -536,7 +539,10 @@ def unmask_array(
     ``second_look`` (default True; the "blazeface" detector and the segmenter region, no ``boxes``):
     when no face with a worn mask was found, BlazeFace's doubtful boxes are looked at again
     (:func:`~unmasked.faces.second_look.second_look_faces`), and a face from them is restored, and
-    reported, only where the segmenter finds a worn mask on it.
+    reported, only where the segmenter finds a worn mask on it. ``ear_loops`` (default True; the
+    segmenter region): the mask's straps beside the repainted region are found on the photo before
+    the paste (:func:`~unmasked.faces.ear_loops.find_ear_loops`) and filled from their surroundings
+    after it (:func:`~unmasked.faces.ear_loops.remove_ear_loops`).
     """
     validate_image(rgb)
     check_reference_options(model, reference, gallery, reference_box)
@@ -643,8 +649,16 @@ def unmask_array(
             structure = (mean, guess) if with_mean else None
             if points is not None and guide is None:  # the landmark guide's jaw line, painted as dots
                 filled = smooth_jaw_line(filled, hole, guess)
+            loops = None
+            if ear_loops and seg is not None and hole.any():
+                big = align_face(out, aligned.face, LOOP_SIZE, zoom)
+                up = functools.partial(cv2.resize, dsize=(LOOP_SIZE, LOOP_SIZE), interpolation=cv2.INTER_NEAREST)
+                loops = find_ear_loops(big.image, up(detected.astype(np.uint8)) > 0, up(hole.astype(np.uint8)) > 0,
+                                       big.landmarks)
             out = paste_at_face_resolution(out, filled, hole, aligned, zoom, seamless=seamless, native=native,
                                            structure=structure, grain=guess if grain and hole.any() else None)
+            if loops is not None:
+                out = remove_ear_loops(out, loops, big.matrix)
         result.faces.append(UnmaskedFace(tuple(int(v) for v in face.box), face.detector, found, area,
                                          float(hole.mean()), used, similarity, zoom, with_mean, band_ratio))
         result.masks.append(_to_photo(detected, aligned.matrix, (h, w)) if found else np.zeros((h, w), bool))
