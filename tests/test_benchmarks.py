@@ -104,3 +104,17 @@ def test_the_real_photo_figure_takes_unmask_options(tmp_path):
     fig.main(["--photos", str(photos), "--offset", "2", "--every", "1", "--model", "unmask", "--out", str(tmp_path / "g.png")])
     assert (tmp_path / "g_a.png").is_file() and not (tmp_path / "g_b.png").exists()  # from the third photo: one left
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "g_a.png"))[:, :fig.CELL], b[:, :fig.CELL])
+
+
+@pytest.mark.slow
+@pytest.mark.data
+def test_ear_loop_benchmark_leaves_fewer_straps_with_the_finder(tmp_path, shared_data):
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "ear_loops.py"),
+                        "--images", str(shared_data / "faces" / "celeba_wild256"), "--limit", "12",
+                        "--sheet", str(tmp_path / "s.png")], capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-2000:]
+    left = {line.split(":")[0].strip(): float(line.split("left")[1].split("%")[0])
+            for line in r.stdout.splitlines() if "strap pixels left" in line}
+    assert set(left) == {"without ear_loops", "with ear_loops"}
+    assert left["with ear_loops"] < left["without ear_loops"]
+    assert "faces without straps: the loop finder changed" in r.stdout and (tmp_path / "s.png").is_file()

@@ -60,16 +60,18 @@ def test_no_face_returns_copy_with_note():
         unmask_array(rgb, load_model("telea"), boxes=[(40, 40, 50, 50)])
 
 
-def test_cli_unmask_passes_the_second_look_choice(tmp_path, monkeypatch):
+@pytest.mark.parametrize("option", ["second_look", "ear_loops"])
+def test_cli_unmask_passes_the_second_look_and_ear_loop_choices(tmp_path, monkeypatch, option):
     import unmasked.cli.unmask as cli
 
     seen = []
     real = cli.unmask_array
-    monkeypatch.setattr(cli, "unmask_array", lambda *a, **k: seen.append(k["second_look"]) or real(*a, **k))
+    monkeypatch.setattr(cli, "unmask_array", lambda *a, **k: seen.append(k[option]) or real(*a, **k))
     save_image(tmp_path / "flat.png", np.full((64, 64, 3), 120, np.uint8))
-    for flag, want in (("--no-second-look", False), ("--second-look", True), (None, True)):
+    flag = "--" + option.replace("_", "-")
+    for given, want in ((flag.replace("--", "--no-"), False), (flag, True), (None, True)):
         r = CliRunner().invoke(main, ["unmask", str(tmp_path / "flat.png"), "-o", str(tmp_path / "o.png"), "--model",
-                                      "telea", *([flag] if flag else [])])
+                                      "telea", *([given] if given else [])])
         assert r.exit_code == 0 and "no face found" in r.output, r.output
         assert seen[-1] is want
 
@@ -964,3 +966,51 @@ def test_unmask_paints_no_colour_into_a_black_and_white_photo(monkeypatch):
     assert result.faces[0].mask_found and result.region.sum() > 0.5 * green.sum()
     restored = result.image[result.region].astype(int)
     assert (restored.max(axis=1) - restored.min(axis=1)).max() <= 3  # grey, not pink
+
+
+def test_the_masks_straps_beside_the_repainted_region_are_filled_too(astronaut):
+    """A surgical mask with white straps to the ears: with ``ear_loops`` (the default) far fewer
+    strap pixels stay in the photo than without, and nothing else changes away from the mask and
+    its straps; on the face without straps the loop finder changes nothing."""
+    import cv2
+
+    from unmasked.faces import face_from_box
+    from unmasked.masks.face_mask import put_face_mask
+
+    face = face_from_box(astronaut, ASTRONAUT_BOX)
+    masked, hole = put_face_mask(astronaut, face, np.random.default_rng(0), kind="surgical")
+    # white straps from the mask's sides past the ears (jaw points 0 and 16)
+    strapped, lm = masked.copy(), face.landmarks
+    rows = np.nonzero(hole.any(axis=1))[0]
+    y = int(rows.min() + 0.25 * (rows.max() - rows.min()))
+    sides = np.nonzero(hole[y])[0]
+    lines = np.zeros(hole.shape, np.uint8)
+    for x, ear, out in ((sides.min(), lm[0], -8), (sides.max(), lm[16], 8)):
+        cv2.line(lines, (int(x), y), (int(ear[0] + out), int(ear[1])), 1, 2)
+    loops = lines.astype(bool) & ~hole
+    strapped[loops] = 245
+    drawn = loops & (np.abs(strapped.astype(int) - astronaut).max(axis=2) > 30)
+    telea = load_model("telea")
+    out = {on: unmask_array(strapped, telea, boxes=[ASTRONAUT_BOX], ear_loops=on).image for on in (False, True)}
+    left = {on: (np.abs(out[on].astype(int) - strapped)[drawn].max(axis=1) <= 8).sum() for on in out}
+    assert drawn.sum() > 50 and left[True] < 0.5 * left[False]
+    straps = cv2.dilate(loops.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
+    changed = np.any(out[True] != out[False], axis=2)
+    assert changed.any() and not (changed & ~straps).any()  # only the straps' pixels and their edge
+    plain = [unmask_array(masked, telea, boxes=[ASTRONAUT_BOX], ear_loops=on).image for on in (False, True)]
+    np.testing.assert_array_equal(plain[0], plain[1])
+
+
+@pytest.mark.data
+def test_a_real_white_ear_loop_is_removed(shared_data):
+    """A real photo (a white 3M N95 with white loops to the ears): the loop beside the right ear, left by
+    the repainted region, is found and filled; the photo changes only near the face."""
+    rgb = load_image(shared_data / "real_masked_photos" / "0004_0009.jpg").rgb
+    model = load_model("telea")
+    off = unmask_array(rgb, model, ear_loops=False, grain=False)
+    on = unmask_array(rgb, model, grain=False)
+    changed = np.any(on.image != off.image, axis=2)
+    assert 5 < changed.sum() < 400
+    x, y, w, h = on.faces[0].box
+    ys, xs = np.nonzero(changed)
+    assert xs.min() > x + w / 2 and x - w / 4 < xs.max() < x + 1.5 * w and y < ys.mean() < y + h

@@ -182,6 +182,10 @@ def test_unmask_takes_the_mean_face_choice_and_reports_it(client, photo):
     assert r.status_code == 200, r.text
     r = client.post("/api/v1/unmask", files={"image": ("a.png", png(photo))}, data={**data, "second_look": "maybe"})
     assert r.status_code == 422 and "second_look" in r.text
+    r = client.post("/api/v1/unmask", files={"image": ("a.png", png(photo))}, data={**data, "ear_loops": "false"})
+    assert r.status_code == 200, r.text
+    r = client.post("/api/v1/unmask", files={"image": ("a.png", png(photo))}, data={**data, "ear_loops": "maybe"})
+    assert r.status_code == 422 and "ear_loops" in r.text
 
 
 def test_unmask_without_a_face_returns_the_photo_with_a_note(client):

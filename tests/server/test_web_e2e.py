@@ -198,6 +198,9 @@ def test_unmask_flow_with_a_face_square(server, driver, photo_path):
     second_look = _by_id(driver, "second-look")
     assert second_look.is_selected()
     second_look.click()  # sent as second_look=false, which the server must accept
+    ear_loops = _by_id(driver, "ear-loops")
+    assert ear_loops.is_selected()
+    ear_loops.click()  # and ear_loops=false
     _by_id(driver, "unmask").click()
     _wait(driver, lambda d: "with deepfill_v2_faces128 in" in _by_id(d, "status").text, timeout=60)
     assert "1 face found, 1 restored (1 with the mean face's structure)" in _by_id(driver, "status").text

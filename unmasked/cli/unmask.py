@@ -57,6 +57,8 @@ from unmasked.pipelines.unmask import (
 @click.option("--second-look/--no-second-look", default=True, show_default=True,
               help="With --detector blazeface: when no masked face is found, look again at the detector's doubtful "
                    "boxes, each re-centred and zoomed out, and restore those on which a worn mask is found.")
+@click.option("--ear-loops/--no-ear-loops", default=True, show_default=True,
+              help="Also fill the mask's straps (ear loops) beside the restored region, from what lies around them.")
 @click.option("--save-mask", type=click.Path(path_type=Path),
               help="Also write the detected worn mask(s) as a PNG (white = mask); a folder when PHOTO is a folder.")
 @click.option("--debug-dir", type=click.Path(path_type=Path),
@@ -68,7 +70,8 @@ from unmasked.pipelines.unmask import (
               help="A folder of photos (flat, or one sub-folder per person) searched for each face's reference.")
 @click.option("--reference-box", metavar="X,Y,W,H",
               help="The face square on the --reference photo; without it the reference's largest face is used.")
-def unmask_cmd(photo, output, model, boxes, detector, region, grabcut, outline, mean_face, grain, second_look, save_mask,
+def unmask_cmd(photo, output, model, boxes, detector, region, grabcut, outline, mean_face, grain, second_look, ear_loops,
+               save_mask,
                debug_dir, max_pixels, reference, gallery, reference_box) -> None:
     """Remove worn face masks in PHOTO (a file or a folder) and restore the faces beneath.
 
@@ -102,7 +105,8 @@ def unmask_cmd(photo, output, model, boxes, detector, region, grabcut, outline, 
         loaded = run(load_image, src, max_pixels)
         result = run(unmask_array, loaded.rgb, face_model, boxes=parsed or None, detector=detector, region=region,
                      grabcut=grabcut, outline=outline, mean_face=MEAN_FACE_CHOICES[mean_face],
-                     grain=grain, second_look=second_look, keep_stages=debug is not None, reference=ref_rgb, gallery=gallery, reference_box=ref_box)
+                     grain=grain, second_look=second_look, ear_loops=ear_loops,
+                     keep_stages=debug is not None, reference=ref_rgb, gallery=gallery, reference_box=ref_box)
         run(save_image, dst, loaded.to_pil(result.image))
         for face in result.faces:
             what = (f"mask found ({100 * face.mask_area:.1f} % of the face crop), restored" if face.mask_found

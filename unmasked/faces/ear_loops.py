@@ -48,6 +48,8 @@ LOOP_EARS = 0.08
 LOOP_TOUCH = 0.01
 LOOP_LENGTH = 0.05
 LOOP_MEAN_WIDTH = 0.03
+#: a face's width (jaw point 0 to 16) in an FFHQ crop of LOOP_SIZE px: the unit of the drawn straps
+FACE_WIDTH = 141.0
 #: polarity: the fabric counts as brighter or darker than the skin around it by this many L* units
 LOOP_POLARITY = 8.0
 
@@ -115,7 +117,7 @@ def strap_candidates(crop: np.ndarray, fabric: np.ndarray, hole: np.ndarray, lan
     near_colour = (to_fabric < LOOP_COLOUR) & (np.linalg.norm(hue - fabric_colour[1:], axis=2)
                                                < np.linalg.norm(hue - skin_colour[1:], axis=2) + slack)
 
-    zone = cv2.dilate(hole.astype(np.uint8), _disc(LOOP_REACH * side)).astype(bool) & ~hole
+    zone = (cv2.distanceTransform((~hole).astype(np.uint8), cv2.DIST_L2, 5) <= LOOP_REACH * side) & ~hole
     rows, cols = np.arange(side)[:, None], np.arange(side)[None, :]
     lm = np.asarray(landmarks, np.float64)
     margin = LOOP_MARGIN * side
@@ -154,22 +156,23 @@ def remove_ear_loops(photo: np.ndarray, loops: np.ndarray, matrix: np.ndarray, *
 
 def draw_ear_loops(image: np.ndarray, hole: np.ndarray, landmarks: np.ndarray,
                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Synthetic straps for a synthetic worn mask: ``image`` (uint8 (S, S, 3), an aligned face wearing a
-    mask whose pixels are ``hole``) with two loops on each side drawn from the mask's side, at its
-    top and bottom, to the ear (FaceMesh's first and last jaw points), 1-3 px wide at 256 px,
-    white or the fabric's colour. Only what lies outside ``hole`` is drawn. Returns ``(image,
-    loops)``, ``loops`` bool (S, S): the pixels the straps changed."""
+    """Synthetic straps for a synthetic worn mask: ``image`` (uint8 (H, W, 3), a face wearing a mask
+    whose pixels are ``hole``; ``landmarks`` its 68 points) with two loops on each side drawn from
+    the mask's side, at its top and bottom, to the ear (the first and last jaw points), white or
+    the fabric's colour, 1-3 px wide on a face as wide as an FFHQ crop's at 256 px (scaled with the
+    face's width). Only what lies outside ``hole`` is drawn. Returns ``(image, loops)``, ``loops``
+    bool (H, W): the pixels the straps changed."""
     image = np.asarray(image)
-    side = image.shape[0]
     hole = np.asarray(hole, bool)
     lm = np.asarray(landmarks, np.float64)
     rows = np.nonzero(hole.any(axis=1))[0]
     if rows.size == 0:
-        return image.copy(), np.zeros((side, side), bool)
+        return image.copy(), np.zeros(hole.shape, bool)
     fabric_colour = np.median(image[hole], axis=0)
     colour = np.full(3, float(rng.uniform(225, 255))) if rng.random() < 0.5 else fabric_colour.astype(np.float64)
-    alpha = np.zeros((side, side), np.float32)
-    width = float(rng.uniform(1.0, 3.0)) * side / LOOP_SIZE
+    alpha = np.zeros(hole.shape, np.float32)
+    unit = (lm[16, 0] - lm[0, 0]) / FACE_WIDTH  # lengths below are for a face of an FFHQ crop at 256 px
+    width = float(rng.uniform(1.0, 3.0)) * unit
     shift = 8  # sub-pixel precision of cv2's anti-aliased polylines
     top, bottom = rows.min(), rows.max()
     for sign, ear in ((-1, lm[0]), (1, lm[16])):
@@ -179,8 +182,8 @@ def draw_ear_loops(image: np.ndarray, hole: np.ndarray, landmarks: np.ndarray,
             if xs.size == 0:
                 continue
             start = np.array([xs.min() if sign < 0 else xs.max(), y], np.float64)
-            end = ear + np.array([sign * 0.01 * side, ear_drop * side])
-            bend = (start + end) / 2 + np.array([0.0, rng.uniform(-0.02, 0.02) * side])
+            end = ear + np.array([sign * 0.01, ear_drop]) * LOOP_SIZE * unit
+            bend = (start + end) / 2 + np.array([0.0, rng.uniform(-0.02, 0.02) * LOOP_SIZE * unit])
             t = np.linspace(0, 1, 24)[:, None]
             curve = (1 - t) ** 2 * start + 2 * (1 - t) * t * bend + t ** 2 * end
             cv2.polylines(alpha, [np.round(curve * (1 << shift)).astype(np.int32)], False, 1.0,

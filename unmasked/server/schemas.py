@@ -108,6 +108,8 @@ class UnmaskParams(StrictModel):
     second_look: bool = Field(True, description="With the blazeface detector: when no masked face is found, look "
                                                 "again at the detector's doubtful boxes and restore those on which a "
                                                 "worn mask is found (their detector is blazeface-second-look).")
+    ear_loops: bool = Field(True, description="Also fill the mask's straps (ear loops) beside the restored region, "
+                                              "from what lies around them.")
     reference_box: Box | None = Field(
         None, description="Optional face square x,y,w,h on the reference photo; without it its largest face is used.",
     )

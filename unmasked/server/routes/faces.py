@@ -48,6 +48,7 @@ async def unmask(request: Request) -> Response:
     extra["mean_face"] = MEAN_FACE_CHOICES[params.mean_face]
     extra["grain"] = params.grain
     extra["second_look"] = params.second_look
+    extra["ear_loops"] = params.ear_loops
 
     def job():
         loaded = payloads.read_image(blobs["image"], "image", mp)

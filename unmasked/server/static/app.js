@@ -438,6 +438,7 @@ async function runUnmask() {
   form.append("mean_face", $("mean-face").value);
   form.append("grain", $("grain").checked ? "true" : "false");
   form.append("second_look", $("second-look").checked ? "true" : "false");
+  form.append("ear_loops", $("ear-loops").checked ? "true" : "false");
   const info = state.models.find((x) => x.name === model);
   const withReference = Boolean(state.reference && info && info.uses_reference);
   if (withReference) appendReference(form);
