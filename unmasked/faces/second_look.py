@@ -9,12 +9,11 @@ known place and size. Measured in the README ("Finding faces").
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from unmasked.faces import blazeface
 from unmasked.faces.align import align_face
-from unmasked.faces.detect import MERGE_IOU, Face, _blazeface_faces, box_iou, check_rgb, tile_detections
+from unmasked.faces.detect import MERGE_IOU, Face, box_iou, check_rgb, tile_detections
 from unmasked.faces.facemesh import mesh_for_detection
 
 #: the lowest BlazeFace score of a candidate box on the whole photo and on a tile, and at most this
@@ -31,11 +30,6 @@ SECOND_LOOK_SIZE = 128
 SECOND_LOOK_CENTRE = ((0.0, 0.035), 0.1)
 SECOND_LOOK_SIDE = (0.22, 0.55)
 SECOND_LOOK_SCORES = (0.5, 0.3)
-#: the second look also runs the "blazeface" detector on the photo framed by a grey border this share
-#: of its longer side wide on every side: BlazeFace sees the photo at another scale and offset, and a
-#: face at the photo's edge whole
-SECOND_LOOK_BORDER = 0.25
-SECOND_LOOK_GREY = 128
 
 
 def second_look_faces(rgb: np.ndarray, exclude=(), min_size: int = 20) -> list[Face]:
@@ -84,26 +78,4 @@ def second_look_faces(rgb: np.ndarray, exclude=(), min_size: int = 20) -> list[F
         if not (seen(crop, "short", SECOND_LOOK_SCORES[0]) and seen(crop, "full", SECOND_LOOK_SCORES[1])):
             continue
         faces.append(face)
-    return faces + framed_faces(rgb, [*exclude, *(f.box for f in faces)], min_size)
-
-
-def framed_faces(rgb: np.ndarray, exclude=(), min_size: int = 20) -> list[Face]:
-    """The "blazeface" detector's faces on ``rgb`` framed by a grey border (:data:`SECOND_LOOK_BORDER`),
-    in the photo's pixels (a box clipped to the photo), none overlapping ``exclude``; ``Face.detector``
-    is "blazeface-second-look". The detector rescales the photo to its input: framed, a face is
-    seen at two thirds of the size and at another place on its grid of anchors, and a face cut by
-    the photo's edge is seen whole."""
-    h, w = rgb.shape[:2]
-    pad = int(round(SECOND_LOOK_BORDER * max(h, w)))
-    framed = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(SECOND_LOOK_GREY,) * 3)
-    faces = []
-    for f in _blazeface_faces(framed, min_size):
-        x, y = f.box[0] - pad, f.box[1] - pad
-        x0, y0 = max(0, x), max(0, y)
-        box = (x0, y0, min(w, x + f.box[2]) - x0, min(h, y + f.box[3]) - y0)
-        if min(box[2:]) < min_size or any(box_iou(box, o) >= MERGE_IOU for o in [*exclude, *(g.box for g in faces)]):
-            continue
-        extra = {**f.extra, "mesh": f.extra["mesh"] - [pad, pad, 0]}
-        faces.append(Face(box=box, landmarks=f.landmarks - pad, score=f.score, detector="blazeface-second-look",
-                          extra=extra))
     return faces
