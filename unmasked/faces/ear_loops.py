@@ -3,7 +3,7 @@
 
 The face model repaints the mask's region, but a mask's straps run on from its sides over the
 cheeks to the ears, outside that region: thin white, black or fabric-coloured lines that stayed in
-the restored photo (on about a quarter of the faces of the README's 20 real photos). A strap is a
+the restored photo (on 6 of the README's 20 real photos). A strap is a
 line: narrower than a few pixels and much longer than wide, leaving the mask's side, brighter than
 the skin around it when the fabric is brighter (a white or pale blue mask's white loops), darker
 when the fabric is darker. It is found with a morphological top-hat (Serra, "Image Analysis and
