@@ -9,8 +9,8 @@ the skin around it when the fabric is brighter (a white or pale blue mask's whit
 when the fabric is darker. It is found with a morphological top-hat (Serra, "Image Analysis and
 Mathematical Morphology", 1982: the image minus its opening by a disc keeps the bright structures
 narrower than the disc; the closing minus the image, the dark ones) on the luminance of an aligned
-crop at :data:`LOOP_SIZE`, kept where it lies beside the mask, between the brows' level and the
-mask's bottom, outside the eyes' span and within the ears', close to the fabric's colour, and in a thin
+crop at :data:`LOOP_SIZE`, kept where it lies beside the mask, between eye level and the mask's
+bottom, outside the eyes' span and within the ears', close to the fabric's colour, and in a thin
 component that touches the mask's region. The line is then filled from its surroundings at the
 photo's resolution with Telea's fast marching (Telea, JGT 2004; OpenCV's ``cv2.inpaint``): a strap
 a few pixels wide over skin, hair or background is the case diffusion-like inpainting does well,
@@ -37,13 +37,12 @@ LOOP_CONTRAST = 6.0
 #: (a*b*) nearer the fabric's than the visible skin's, give or take LOOP_HUE_SLACK of their distance
 LOOP_COLOUR = 45.0
 LOOP_HUE_SLACK = 0.3
-#: where a strap can lie: within LOOP_REACH of the mask's region, from LOOP_MARGIN above the brows
-#: (the top of the ears) to LOOP_MARGIN below the region's bottom, LOOP_MARGIN beyond the outer eye
-#: corners and within LOOP_EARS beyond the outermost jaw points (the ears: farther on a turned face's
-#: far side, or where FaceMesh's jaw is off); shares of the side
-LOOP_REACH = 0.25
+#: where a strap can lie: within LOOP_REACH of the mask's region, from LOOP_MARGIN above the eyes'
+#: level to LOOP_MARGIN below the region's bottom, LOOP_MARGIN beyond the outer eye corners and
+#: within LOOP_EARS beyond the outermost jaw points (the ears); shares of the side
+LOOP_REACH = 0.2
 LOOP_MARGIN = 0.02
-LOOP_EARS = 0.16
+LOOP_EARS = 0.08
 #: a kept component touches the region (comes within LOOP_TOUCH of it), is at least LOOP_LENGTH long (its
 #: box's diagonal) and at most LOOP_MEAN_WIDTH wide on average (area / length); shares of the side
 LOOP_TOUCH = 0.01
@@ -122,9 +121,9 @@ def strap_candidates(crop: np.ndarray, fabric: np.ndarray, hole: np.ndarray, lan
     rows, cols = np.arange(side)[:, None], np.arange(side)[None, :]
     lm = np.asarray(landmarks, np.float64)
     margin = LOOP_MARGIN * side
-    top = lm[17:27, 1].min()  # a loop goes over the ear, whose top is at the brows' height
+    eye_y = lm[36:48, 1].mean()
     bottom = np.nonzero(hole.any(axis=1))[0].max()
-    zone &= (rows > top - margin) & (rows < bottom + margin)
+    zone &= (rows > eye_y - margin) & (rows < bottom + margin)
     zone &= (cols < lm[36, 0] - margin) | (cols > lm[45, 0] + margin)
     zone &= (cols > lm[:17, 0].min() - LOOP_EARS * side) & (cols < lm[:17, 0].max() + LOOP_EARS * side)
     # beyond the face's outline a strap runs to the ear, above its lobe: an earring hangs below it
