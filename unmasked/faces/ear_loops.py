@@ -24,7 +24,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from unmasked.faces.landmarks import face_outline
+from unmasked.faces.landmarks import disc, face_outline
 from unmasked.faces.skin_texture import skin_mask
 
 #: the side of the aligned crop loops are looked for on (a strap is 1-4 px wide there)
@@ -54,11 +54,6 @@ FACE_WIDTH = 141.0
 LOOP_POLARITY = 8.0
 
 
-def _disc(radius: float) -> np.ndarray:
-    r = max(1, int(round(radius)))
-    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
-
-
 def _lab(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
 
@@ -78,7 +73,7 @@ def find_ear_loops(crop: np.ndarray, fabric: np.ndarray, hole: np.ndarray, landm
         return np.zeros((side, side), bool)
     candidates = strap_candidates(crop, fabric, hole, landmarks)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(candidates.astype(np.uint8), connectivity=8)
-    touching = np.unique(labels[cv2.dilate(hole.astype(np.uint8), _disc(LOOP_TOUCH * side)).astype(bool)])
+    touching = np.unique(labels[cv2.dilate(hole.astype(np.uint8), disc(LOOP_TOUCH * side)).astype(bool)])
     keep = np.zeros(count, bool)
     for i in touching[touching > 0]:
         _, _, w, h, area = stats[i]
@@ -93,15 +88,15 @@ def strap_candidates(crop: np.ndarray, fabric: np.ndarray, hole: np.ndarray, lan
     and where a strap can lie."""
     side = crop.shape[0]
     lab = _lab(crop)
-    core = cv2.erode(fabric.astype(np.uint8), _disc(LOOP_MARGIN * side)).astype(bool)
+    core = cv2.erode(fabric.astype(np.uint8), disc(LOOP_MARGIN * side)).astype(bool)
     fabric_colour = np.median(lab[core if core.sum() >= 20 else fabric], axis=0)
     skin = skin_mask(crop, hole, np.asarray(landmarks, np.float64), side / 128)
     skin_colour = np.median(lab[skin], axis=0) if skin.sum() >= 20 else fabric_colour
 
     lum = cv2.GaussianBlur(lab[..., 0], (0, 0), 0.6 * side / LOOP_SIZE)
-    disc = _disc(LOOP_WIDTH * side)
-    bright = lum - cv2.morphologyEx(lum, cv2.MORPH_OPEN, disc)
-    dark = cv2.morphologyEx(lum, cv2.MORPH_CLOSE, disc) - lum
+    element = disc(LOOP_WIDTH * side)
+    bright = lum - cv2.morphologyEx(lum, cv2.MORPH_OPEN, element)
+    dark = cv2.morphologyEx(lum, cv2.MORPH_CLOSE, element) - lum
     if fabric_colour[0] > skin_colour[0] + LOOP_POLARITY:
         thin = bright
     elif fabric_colour[0] < skin_colour[0] - LOOP_POLARITY:
@@ -140,7 +135,7 @@ def remove_ear_loops(photo: np.ndarray, loops: np.ndarray, matrix: np.ndarray, *
     if not np.any(loops):
         return photo
     h, w = photo.shape[:2]
-    grown = cv2.dilate(np.asarray(loops, np.uint8), _disc(1)).astype(np.float32)
+    grown = cv2.dilate(np.asarray(loops, np.uint8), disc(1)).astype(np.float32)
     back = cv2.warpAffine(grown, cv2.invertAffineTransform(matrix), (w, h), flags=cv2.INTER_LINEAR) > 0.25
     if not back.any():
         return photo

@@ -136,6 +136,13 @@ def jittered_mean_landmarks(size: int, rng: np.random.Generator, jitter: float =
     return lm
 
 
+def disc(radius: float) -> np.ndarray:
+    """A disc-shaped (elliptical) structuring element of ``radius`` pixels (rounded, at least 1) for
+    OpenCV's morphology."""
+    r = max(1, int(round(radius)))
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+
+
 def face_outline(landmarks: np.ndarray, size: int, grow: float = 0.05) -> np.ndarray:
     """bool (size, size): the face within its outline: the convex hull of its 68 landmarks (crop
     pixels: jaw, brows, nose, eyes, lips) dilated by a disc of radius ``round(grow x size)``
@@ -144,7 +151,7 @@ def face_outline(landmarks: np.ndarray, size: int, grow: float = 0.05) -> np.nda
     cv2.fillConvexPoly(inside, cv2.convexHull(np.round(np.asarray(landmarks)).astype(np.int32)), 1)
     r = round(grow * size)
     if r > 0:
-        inside = cv2.dilate(inside, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+        inside = cv2.dilate(inside, disc(r))
     return inside.astype(bool)
 
 

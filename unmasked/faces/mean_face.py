@@ -47,7 +47,7 @@ from safetensors import safe_open
 from safetensors.numpy import save_file
 from scipy.interpolate import LinearNDInterpolator
 
-from unmasked.faces.landmarks import face_outline, mouth_opening
+from unmasked.faces.landmarks import disc, face_outline, mouth_opening
 
 #: side of the mean face (an FFHQ-aligned square, as the 256² evaluation faces)
 MEAN_FACE_SIZE = 256
@@ -232,10 +232,6 @@ def horizontal_band_ratio(fill: np.ndarray, hole: np.ndarray, points: np.ndarray
     along_cols = cv2.GaussianBlur(lum, (0, 0), sigmaX=0.6 * k, sigmaY=3.0 * k)
     gy = cv2.Sobel(along_rows, cv2.CV_32F, 0, 1, ksize=3)
     gx = cv2.Sobel(along_cols, cv2.CV_32F, 1, 0, ksize=3)
-
-    def disc(radius: float) -> np.ndarray:
-        r = max(1, int(round(radius)))
-        return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
 
     region = (np.asarray(hole, bool) & face_outline(points, side, 0.0)).astype(np.uint8)
     region = cv2.erode(region, disc(2 * k))

@@ -25,7 +25,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from unmasked.faces.landmarks import face_outline
+from unmasked.faces.landmarks import disc, face_outline
 
 #: the high band's split, in pixels of the fill model's crop (scaled by the paste's factor)
 GRAIN_SIGMA = 0.75
@@ -39,11 +39,6 @@ CLIP = 2.0
 PATCHES = 400
 
 
-def _disc(radius: float) -> np.ndarray:
-    r = max(1, int(round(radius)))
-    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
-
-
 def skin_mask(image: np.ndarray, hole: np.ndarray, points: np.ndarray, scale: float = 1.0) -> np.ndarray:
     """bool (S, S): the visible skin of an aligned face ``image`` (uint8 (S, S, 3)): inside the
     face's outline (``points``, 68 landmarks in its pixels), 4 crop pixels (x ``scale``) or more
@@ -52,13 +47,13 @@ def skin_mask(image: np.ndarray, hole: np.ndarray, points: np.ndarray, scale: fl
     side = image.shape[0]
     lum = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
     skin = face_outline(points, side, 0.0)
-    skin &= ~cv2.dilate(np.asarray(hole, np.uint8), _disc(4 * scale)).astype(bool)
+    skin &= ~cv2.dilate(np.asarray(hole, np.uint8), disc(4 * scale)).astype(bool)
     features = np.zeros((side, side), np.uint8)
     for eye in (points[36:42], points[42:48]):
         cv2.fillPoly(features, [np.round(eye).astype(np.int32)], 1)
     for brow in (points[17:22], points[22:27]):
         cv2.polylines(features, [np.round(brow).astype(np.int32)], False, 1, thickness=max(1, int(round(3 * scale))))
-    skin &= ~cv2.dilate(features, _disc(4 * scale)).astype(bool)
+    skin &= ~cv2.dilate(features, disc(4 * scale)).astype(bool)
     if not skin.any():
         return skin
     median = np.median(lum[skin])
