@@ -44,7 +44,6 @@ so a segmenter that loses the mask at the smaller scale changes nothing. Measure
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -652,9 +651,9 @@ def unmask_array(
             loops = None
             if ear_loops and seg is not None and hole.any():
                 big = align_face(out, aligned.face, LOOP_SIZE, zoom)
-                up = functools.partial(cv2.resize, dsize=(LOOP_SIZE, LOOP_SIZE), interpolation=cv2.INTER_NEAREST)
-                loops = find_ear_loops(big.image, up(detected.astype(np.uint8)) > 0, up(hole.astype(np.uint8)) > 0,
-                                       big.landmarks)
+                fabric_big, hole_big = (cv2.resize(m.astype(np.uint8), (LOOP_SIZE, LOOP_SIZE),
+                                                   interpolation=cv2.INTER_NEAREST) > 0 for m in (detected, hole))
+                loops = find_ear_loops(big.image, fabric_big, hole_big, big.landmarks)
             out = paste_at_face_resolution(out, filled, hole, aligned, zoom, seamless=seamless, native=native,
                                            structure=structure, grain=guess if grain and hole.any() else None)
             if loops is not None:
