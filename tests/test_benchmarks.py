@@ -118,3 +118,37 @@ def test_ear_loop_benchmark_leaves_fewer_straps_with_the_finder(tmp_path, shared
     assert set(left) == {"without ear_loops", "with ear_loops"}
     assert left["with ear_loops"] < left["without ear_loops"]
     assert "faces without straps: the loop finder changed" in r.stdout and (tmp_path / "s.png").is_file()
+
+
+def test_mask_edge_width_is_about_a_pixel_for_a_step_and_grows_with_blur():
+    """benchmarks/mask_edges.py: a disc of fabric with a hard edge, then the same edge blurred."""
+    import importlib.util
+
+    import cv2
+    import numpy as np
+
+    spec = importlib.util.spec_from_file_location("mask_edges", ROOT / "benchmarks" / "mask_edges.py")
+    edges = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(edges)
+    image = np.full((256, 256, 3), 200, np.uint8)
+    cv2.circle(image, (128, 150), 70, (40, 60, 140), -1)
+    mask = np.zeros((128, 128), np.uint8)
+    cv2.circle(mask, (64, 75), 35, 1, -1)  # the segmenter's mask: the disc at half the size
+    step = edges.edge_width(image, mask.astype(bool))
+    blurred = [edges.edge_width(cv2.GaussianBlur(image, (0, 0), s), mask.astype(bool)) for s in (1.0, 2.0, 3.0)]
+    assert step < 0.6  # measured 0.30: under a pixel of transition per pixel of outline
+    assert step < blurred[0] < blurred[1] < blurred[2]  # measured 1.22, 1.96, 2.42
+    assert blurred[2] > 2.0
+
+
+@pytest.mark.slow
+@pytest.mark.data
+def test_mask_edge_benchmark_finds_real_edges_wider_than_synthetic(shared_data):
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "mask_edges.py"),
+                        "--images", str(shared_data / "faces" / "celeba_wild256"),
+                        "--photos", str(shared_data / "real_masked_photos"), "--limit", "20"],
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-2000:]
+    median = {line.split("  ")[0].strip(): float(line.split("/")[2]) for line in r.stdout.splitlines()
+              if line.startswith(("synthetic masks", "real photos"))}
+    assert median["real photos"] > median["synthetic masks"] + 0.5  # measured on 60 + 26: 2.90 against 1.46
