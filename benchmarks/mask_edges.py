@@ -17,7 +17,10 @@ more for a low-contrast edge.
 Faces: the held-out faces of ``unmasked eval-unmask`` with their synthetic masks (same seed), and
 the held-out real photos (every 29th, from the first) on which the segmenter finds a worn mask.
 Reported: the width's 5th, 25th, 50th, 75th and 95th percentiles for each set, and the share of
-real faces whose edge is as sharp as the synthetic median.
+real faces whose edge is as sharp as the synthetic median. ``--edge-blur 3.5`` adds a row for the
+synthetic masks with their edges softened as ``unmasked eval-unmask --edge-blur 3.5`` softens
+them (:func:`unmasked.evaluation.unmask_eval.soften_mask_edge`): the blur that matches the real
+photos' median.
 """
 
 from __future__ import annotations
@@ -75,15 +78,21 @@ def main() -> None:
     ap.add_argument("--photos", type=Path, required=True, help="folder of real photos of people in masks")
     ap.add_argument("--limit", type=int, default=60, help="faces of each set")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--edge-blur", type=float, action="append", default=[],
+                    help="also the synthetic masks with edges softened by this Gaussian (px at 256²); repeatable")
     args = ap.parse_args()
     segmenter = load_segmenter(DEFAULT_SEGMENTER)
     names, pixels = load_eval_images(args.images, 256, split="val", limit=args.limit)
     synthetic = widths((f.masked for f in masked_faces(names, pixels, seed=args.seed)), segmenter)
     held = list_images(args.photos)[::REAL_HOLDOUT_EVERY]
     real = widths((load_image(p).rgb for p in held), segmenter)[: args.limit]
+    rows = [("synthetic masks", synthetic), ("real photos", real)]
+    for sigma in args.edge_blur:
+        soft = masked_faces(names, pixels, seed=args.seed, edge_blur=sigma)
+        rows.append((f"synthetic, edge blurred {sigma:g} px", widths((f.masked for f in soft), segmenter)))
     print("edge width, px of transition per px of outline (percentiles 5 / 25 / 50 / 75 / 95)")
-    for name, w in (("synthetic masks", synthetic), ("real photos", real)):
-        print(f"{name:16s} {len(w):4d} faces  " + " / ".join(f"{v:.2f}" for v in np.percentile(w, [5, 25, 50, 75, 95])))
+    for name, w in rows:
+        print(f"{name:30s} {len(w):4d} faces  " + " / ".join(f"{v:.2f}" for v in np.percentile(w, [5, 25, 50, 75, 95])))
     sharp = np.mean(np.asarray(real) <= np.median(synthetic))
     print(f"real faces whose edge is as sharp as the synthetic median: {100 * sharp:.1f} %")
 

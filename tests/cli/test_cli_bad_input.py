@@ -112,6 +112,7 @@ def test_train_with_yaml_that_does_not_parse_is_one_line(d):
     (["eval", "--model", "telea", "--images", "{d}/dir", "--limit", "0"], "Invalid value for '--limit': 0 is not in the range x>=1"),
     (["eval-unmask", "--images", "{d}/dir", "--size", "0"], "Invalid value for '--size': 0 is not in the range x>=1"),
     (["eval-unmask", "--images", "{d}/dir", "--limit", "-1"], "Invalid value for '--limit': -1 is not in the range x>=1"),
+    (["eval-unmask", "--images", "{d}/dir", "--edge-blur", "-2"], "Invalid value for '--edge-blur': -2.0 is not in the range x>=0"),
     (["fill", "{d}/img.png", "--mask", "{d}/mask.png", "-o", "{d}/out.png", "--max-pixels", "0"],
      "Invalid value for '--max-pixels': 0 is not in the range x>=1"),
     (["fill", "{d}/img.png", "--mask", "{d}/mask.png", "-o", "{d}/out.png", "--max-pixels", "-5"],

@@ -119,3 +119,37 @@ def test_eval_unmask_scores_the_whole_pipeline_against_telea_given_the_true_mask
         evaluate_unmask(["nope"], faces)
     with pytest.raises(ValueError, match="unknown unmask option 'tight'.*'\\+seamless', '\\+nograbcut'"):
         evaluate_unmask(["unmask+tight"], faces)
+
+
+def test_a_softened_mask_edge_is_a_ramp_centred_on_the_sharp_edge_and_the_hole_covers_it():
+    from unmasked.evaluation.unmask_eval import SOFT_HOLE_ALPHA, soften_mask_edge
+
+    original = np.full((64, 64, 3), 200, np.uint8)
+    masked = original.copy()
+    hole = np.zeros((64, 64), bool)
+    hole[:, 32:] = True  # fabric on the right half, a vertical edge between columns 31 and 32
+    masked[hole] = (20, 40, 160)
+    same = soften_mask_edge(original, masked, hole, 0.0)
+    assert same[0] is masked and same[1] is hole  # no blur: the sharp paste as it was
+    soft, grown = soften_mask_edge(original, masked, hole, 3.0)
+    row = soft[10, :, 0].astype(int)
+    assert (np.diff(row) <= 0).all()  # from skin (200) down to fabric (20), monotonically
+    assert row[0] == 200 and row[-1] == 20  # far from the edge, the photo and the fabric as they were
+    assert abs(row[31] - 110) <= 12 and abs(row[32] - 110) <= 12  # half and half where the sharp edge was
+    assert grown[:, 32:].all() and grown[:, 31].all() and not grown[:, :20].any()  # the hole takes the ramp
+    # every pixel left out of the hole is within SOFT_HOLE_ALPHA of the photo
+    assert np.abs(soft[~grown].astype(int) - 200).max() <= SOFT_HOLE_ALPHA * 180 + 1
+
+
+@pytest.mark.data
+def test_eval_unmask_edge_blur_softens_the_synthetic_masks_and_grows_their_holes(shared_data):
+    from unmasked.evaluation.unmask_eval import masked_faces
+
+    names, pixels = load_eval_images(shared_data / "faces" / "celeba_wild256", 256, split="val", limit=3)
+    sharp, soft = masked_faces(names, pixels), masked_faces(names, pixels, edge_blur=3.5)
+    for a, b in zip(sharp, soft, strict=True):
+        assert (b.hole >= a.hole).all() and b.hole.sum() > a.hole.sum()  # the same mask, its hole grown by the ramp
+        outside = ~b.hole  # within SOFT_HOLE_ALPHA of the photo (fabric and skin differ by at most 255)
+        assert np.abs(b.masked[outside].astype(int) - b.original[outside].astype(int)).max() <= 6
+        ring = b.hole & ~a.hole
+        assert (b.masked[ring] != a.masked[ring]).any()  # fabric now reaches past the sharp edge

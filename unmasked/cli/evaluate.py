@@ -93,11 +93,14 @@ def eval_cmd(models, images, split, split_by, crop, size, limit, mask_dir, mask_
 @click.option("--limit", default=200, show_default=True, type=click.IntRange(min=1),
               help="Faces (spread over the held-out identities).")
 @click.option("--seed", default=0, show_default=True, help="Seed of the synthetic masks and the realism classifier.")
+@click.option("--edge-blur", default=0.0, show_default=True, type=click.FloatRange(min=0.0),
+              help="Soften each synthetic mask's edge by a Gaussian of this many px (of --size): 0 pastes it sharp; "
+                   "3.5 at 256 makes it as soft as on real photos (benchmarks/mask_edges.py).")
 @click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), help="Also write the table (Markdown) here.")
 @click.option("--kid-weights", type=click.Path(exists=True, dir_okay=False),
               help="The research VGG-19 (../shared/weights/vgg19_relu3_1.pth): also report KID of the fills' VGG "
                    "texture statistics against the photos' (a second realism measure).")
-def eval_unmask_cmd(fillers, images, size, limit, seed, out_file, kid_weights) -> None:
+def eval_unmask_cmd(fillers, images, size, limit, seed, edge_blur, out_file, kid_weights) -> None:
     """Score mask removal end to end: synthetic worn masks on held-out faces, the unmask pipeline
     finding face and mask itself, scored against the unmasked face (PSNR, SSIM, detail, dlib
     identity distance, realism: a classifier two-sample test, 0.5 = indistinguishable from photos).
@@ -107,7 +110,7 @@ def eval_unmask_cmd(fillers, images, size, limit, seed, out_file, kid_weights) -
       unmasked eval-unmask --images ../shared/data/faces/celeba_wild256 --limit 200
     """
     names, pixels = run(load_eval_images, images, size, split="val", limit=limit)
-    faces = masked_faces(names, pixels, seed)
+    faces = masked_faces(names, pixels, seed, edge_blur)
     report = run(evaluate_unmask, list(fillers), faces, seed=seed, kid_weights=kid_weights)
     table = format_rows(report["rows"])
     click.echo(table)

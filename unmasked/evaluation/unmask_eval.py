@@ -15,7 +15,13 @@ which must find the face and the mask itself. The result is compared with the un
   the true hole, restored against original, two-fold by identity: 0.5 = indistinguishable.
 
 Classical fillers (``telea``, ``navier_stokes``, ``patchmatch``) are given the **true** mask, a
-help the pipeline does not get. A face the pipeline does not find, or whose mask it does not
+help the pipeline does not get.
+
+The masks are pasted with a sharp edge. A worn mask's edge on a real photo is soft (optics, the
+fabric's thickness, its shadow, JPEG): ``edge_blur`` (``eval-unmask --edge-blur``) blends each
+mask's edge over a Gaussian of that many pixels (:func:`soften_mask_edge`); 3.5 px at 256² makes
+the edge as wide as on the held-out real photos, measured the same way on both
+(``benchmarks/mask_edges.py``). A face the pipeline does not find, or whose mask it does not
 find, is scored as returned (with the mask still on it).
 """
 
@@ -25,7 +31,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
+from scipy import ndimage
 
 from unmasked.api import DEFAULT_UNMASK_PRESET, load_model
 from unmasked.data.landmark_guide import UNDER_MASK_SIZE
@@ -54,6 +62,8 @@ UNMASK_OPTIONS = {"seamless": {"seamless": True}, "nograbcut": {"grabcut": False
                   "outline": {"outline": True}, "meanface": {"mean_face": True}, "nomeanface": {"mean_face": False},
                   "nograin": {"grain": False}, "nosecondlook": {"second_look": False},
                   "noearloops": {"ear_loops": False}}
+#: a softened mask's true hole: every pixel the fabric covers by more than this (:func:`soften_mask_edge`)
+SOFT_HOLE_ALPHA = 0.02
 #: the realism classifier's patch side at 256² faces: about the hole's own size, so a fill
 #: upsampled from a smaller resolution is judged at the resolution it is shown at
 REALISM_PATCH = 128
@@ -69,14 +79,32 @@ class MaskedFace:
     landmarks: np.ndarray | None  # (68, 2) of the original face, for the identity distance
 
 
-def masked_faces(names: Sequence[str], images: np.ndarray, seed: int = 0) -> list[MaskedFace]:
-    """One synthetic worn mask (random template, colour and print) on each aligned face."""
+def soften_mask_edge(original: np.ndarray, masked: np.ndarray, hole: np.ndarray,
+                     sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(masked, hole)`` with the pasted mask's edge made soft: the mask's coverage (``hole``,
+    bool (S, S)) blurred by a Gaussian of ``sigma`` px blends the fabric (``masked`` inside the
+    hole, carried outward from its nearest hole pixel) with ``original`` (both uint8 (S, S, 3)),
+    so the edge is a ramp centred where the sharp edge was. The true hole grows to every pixel
+    the fabric covers by more than :data:`SOFT_HOLE_ALPHA`. ``sigma`` <= 0 returns the inputs."""
+    if sigma <= 0 or not hole.any():
+        return masked, hole
+    _, (rows, cols) = ndimage.distance_transform_edt(~hole, return_indices=True)
+    fabric = masked[rows, cols].astype(np.float32)
+    alpha = cv2.GaussianBlur(hole.astype(np.float32), (0, 0), sigma)
+    soft = np.round(alpha[..., None] * fabric + (1.0 - alpha[..., None]) * original.astype(np.float32))
+    return soft.astype(np.uint8), alpha > SOFT_HOLE_ALPHA
+
+
+def masked_faces(names: Sequence[str], images: np.ndarray, seed: int = 0, edge_blur: float = 0.0) -> list[MaskedFace]:
+    """One synthetic worn mask (random template, colour and print) on each aligned face; with
+    ``edge_blur`` > 0 its edge is softened by :func:`soften_mask_edge` (px of the face's size)."""
     out = []
     for i, (name, image) in enumerate(zip(names, images, strict=True)):
         faces = detect_faces(image)
         landmarks = faces[0].landmarks if faces else None
         rng = np.random.default_rng([seed, i])
         masked, hole = face_mask_for_aligned(image.shape[0], rng, image=image, landmarks=landmarks, variety=True)
+        masked, hole = soften_mask_edge(image, masked, hole, edge_blur)
         out.append(MaskedFace(name, name.split("/")[0], image, masked, hole, landmarks))
     return out
 
