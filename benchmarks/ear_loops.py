@@ -26,15 +26,16 @@ from unmasked.api import DEFAULT_UNMASK_PRESET, load_model
 from unmasked.evaluation.run import load_eval_images
 from unmasked.evaluation.unmask_eval import masked_faces
 from unmasked.faces.ear_loops import draw_ear_loops
+from unmasked.metrics import PSNR_CAP_DB
+from unmasked.metrics import psnr as _psnr
 from unmasked.pipelines.unmask import unmask_array
 
 LEFT_DELTA_E = 10.0
 
 
-def psnr(a: np.ndarray, b: np.ndarray, where: np.ndarray | None = None) -> float:
-    d = (a.astype(np.float64) - b.astype(np.float64)) ** 2
-    mse = d[where].mean() if where is not None else d.mean()
-    return float(10 * np.log10(255.0 ** 2 / max(mse, 1e-10)))
+def psnr(output: np.ndarray, target: np.ndarray, where: np.ndarray | None = None) -> float:
+    """:func:`unmasked.metrics.psnr`, capped at :data:`~unmasked.metrics.PSNR_CAP_DB` for averaging."""
+    return min(_psnr(output, target, where), PSNR_CAP_DB)
 
 
 def delta_e(a: np.ndarray, b: np.ndarray) -> np.ndarray:

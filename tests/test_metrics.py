@@ -65,6 +65,21 @@ def test_psnr_of_identical_images_is_inf_without_warnings():
         assert score_image(image, image) == {"l1": 0.0, "psnr": math.inf, "ssim": pytest.approx(1.0)}
 
 
+def test_psnr_over_a_region_takes_the_mse_of_its_pixels_only():
+    target = np.full((8, 8, 3), 100, np.uint8)
+    output = target.copy()
+    output[:2] = 110  # 16 of 64 pixels off by 10 grey levels
+    band = np.zeros((8, 8), bool)
+    band[:4] = True  # half of them changed
+    assert psnr(output, target) == pytest.approx(10 * math.log10(255**2 / 25.0))  # MSE 100 over a quarter
+    assert psnr(output, target, band) == pytest.approx(10 * math.log10(255**2 / 50.0))
+    assert psnr(output, target, ~band) == math.inf  # the pixels it covers are identical
+    with pytest.raises(ValueError, match="non-empty where"):
+        psnr(output, target, np.zeros((8, 8), bool))
+    with pytest.raises(ValueError, match=r"where is \(4, 4\), images are \(8, 8\)"):
+        psnr(output, target, np.ones((4, 4), bool))
+
+
 def test_ssim_of_constant_images_is_the_luminance_term():
     a, b = 100.0, 120.0
     output = np.full((8, 8, 3), a, np.uint8)

@@ -69,13 +69,21 @@ def l1_percent(output: np.ndarray, target: np.ndarray) -> float:
     return float(diff.mean() / 255.0 * 100.0)
 
 
-def psnr(output: np.ndarray, target: np.ndarray) -> float:
+def psnr(output: np.ndarray, target: np.ndarray, where: np.ndarray | None = None) -> float:
     """Peak signal-to-noise ratio in dB, ``10 * log10(255² / MSE)``; higher is better.
 
-    ``output``, ``target``: uint8 (H, W, 3). Identical images return ``math.inf`` (no warning);
+    ``output``, ``target``: uint8 (H, W, 3). ``where``: bool (H, W), the pixels the MSE is taken
+    over (all by default; must not be empty). Identical pixels return ``math.inf`` (no warning);
     aggregation caps values at :data:`PSNR_CAP_DB`.
     """
     _check_pair(output, target)
+    if where is not None:
+        where = np.asarray(where, dtype=bool)
+        if where.shape != output.shape[:2]:
+            raise ValueError(f"where is {where.shape}, images are {output.shape[:2]}")
+        if not where.any():
+            raise ValueError("psnr needs a non-empty where")
+        output, target = output[where], target[where]
     if np.array_equal(output, target):
         return math.inf
     return float(peak_signal_noise_ratio(target, output, data_range=255))
