@@ -152,3 +152,34 @@ def test_mask_edge_benchmark_finds_real_edges_wider_than_synthetic(shared_data):
     median = {line.split("  ")[0].strip(): float(line.split("/")[2]) for line in r.stdout.splitlines()
               if line.startswith(("synthetic masks", "real photos"))}
     assert median["real photos"] > median["synthetic masks"] + 0.5  # measured on 60 + 26: 2.90 against 1.46
+
+
+def test_band_share_reads_the_fills_band_ratio_per_model(tmp_path, capsys):
+    """benchmarks/band_share.py on two photos (the astronaut with a surgical and a cloth mask)."""
+    import importlib.util
+
+    import numpy as np
+    from PIL import Image
+    from skimage import data
+
+    from unmasked.faces import detect_faces
+    from unmasked.masks.face_mask import put_face_mask
+
+    spec = importlib.util.spec_from_file_location("band_share", ROOT / "benchmarks" / "band_share.py")
+    bands = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bands)
+    rgb = data.astronaut()
+    face = detect_faces(rgb)[0]
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i, kind in enumerate(("surgical", "cloth")):
+        Image.fromarray(put_face_mask(rgb, face, np.random.default_rng(i), kind=kind)[0]).save(photos / f"{i}.png")
+    bands.OFFSETS, bands.REAL_HOLDOUT_EVERY = (0,), 1  # every photo of the folder
+    bands.main(["--photos", str(photos), "--model", "pconv_unet_faces128_landmarks"])
+    row = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| pconv")]
+    assert len(row) == 1
+    cells = [c.strip() for c in row[0].split("|")[1:-1]]
+    assert cells[1] == "real photos" and cells[2] == "2"  # both restored faces scored
+    assert float(cells[3]) > 0 and cells[4].endswith("%")
+    with pytest.raises(SystemExit):
+        bands.main(["--model", "pconv_unet_faces128_landmarks"])  # neither set given

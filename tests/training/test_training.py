@@ -42,6 +42,10 @@ def test_config_rejects_unknown_keys_and_bad_values(tmp_path):
         load_config(None, {"data.kind": "folder"})
     with pytest.raises(ValueError, match="batch_size must be >= 1"):
         load_config(None, {"data.kind": "mnist", "batch_size": 0})
+    with pytest.raises(ValueError, match="band_weight must be >= 0, got -1"):
+        load_config(None, {"data.kind": "mnist", "band_weight": -1.0})
+    with pytest.raises(ValueError, match="band_weight is for the face fill models"):
+        load_config(None, {"data.kind": "mnist", "model": "two_face", "band_weight": 1.0})
 
 
 def test_set_null_turns_a_section_off_and_unset_options_keep_the_config(tmp_path, monkeypatch):

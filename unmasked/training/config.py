@@ -88,6 +88,9 @@ class TrainConfig:
     betas: tuple[float, float] = (0.5, 0.999)
     d_every: int = 1  # discriminator step once per N batches
     gan_weight: float = 1.0
+    #: weight of :func:`unmasked.losses.bands.band_loss` (long horizontal edges the fill has and the
+    #: photo has not, inside the hole, the landmark guide's lines left out); 0 turns it off
+    band_weight: float = 0.0
     #: steps at the start of a run in which only the discriminator trains: the generator runs
     #: without gradients (in eval mode) and is not stepped, so a new discriminator has learnt to
     #: score before its term reaches a trained generator (a fresh SN-PatchGAN scored ~0, hinge 2.0,
@@ -179,6 +182,10 @@ def validate(cfg: TrainConfig) -> None:
     for name in ("batch_size", "max_steps", "ckpt_every", "d_every", "devices"):
         if getattr(cfg, name) < 1:
             raise ValueError(f"{name} must be >= 1, got {getattr(cfg, name)}")
+    if cfg.band_weight < 0:
+        raise ValueError(f"band_weight must be >= 0, got {cfg.band_weight}")
+    if cfg.band_weight and cfg.model == "two_face":
+        raise ValueError("band_weight is for the face fill models (pconv_unet, deepfill_v2), not two_face")
     if cfg.d_pretrain < 0:
         raise ValueError(f"d_pretrain must be >= 0, got {cfg.d_pretrain}")
     if cfg.d_pretrain and cfg.discriminator is None:

@@ -33,6 +33,7 @@ from unmasked.conventions import composite, tensor_to_image
 from unmasked.data.landmark_guide import draw_guide
 from unmasked.hub import load_identity_network
 from unmasked.losses import PConvLoss, VGG19Relu31, hinge_d_loss, hinge_g_loss
+from unmasked.losses.bands import band_loss
 from unmasked.losses.identity import identity_loss
 from unmasked.losses.pconv import perceptual_loss
 from unmasked.metrics import score_image
@@ -176,6 +177,8 @@ class InpaintingModule(L.LightningModule):
                if self.discriminator is not None else "")
         ident = (f" + {self.identity_weight:g}*identity(1-cos to the photo, {Path(self.cfg.identity_network).name})"
                  if self.identity_network is not None and type(self) is InpaintingModule else "")
+        if self.cfg.band_weight:
+            ident += f" + {self.cfg.band_weight:g}*bands(horizontal edges beyond the photo's)"
         if self.cfg.loss == "pconv":
             return self.pconv_loss.describe() + ident + gan
         w = self.weights
@@ -295,8 +298,11 @@ class InpaintingModule(L.LightningModule):
             logs["d/hinge"] = self.discriminator_step(opt_d, image, mask, out.image.detach())
         terms = self.reconstruction_losses(out, image, mask, guide.get("sketch"))
         total = terms["total"]
-        needs_comp = self.identity_network is not None or self.discriminator is not None
+        needs_comp = self.identity_network is not None or self.discriminator is not None or self.cfg.band_weight > 0
         comp = composite(out.image, image, mask) if needs_comp else None
+        if self.cfg.band_weight:
+            terms["band"] = band_loss(comp, image, mask, guide.get("guide"))
+            total = total + self.cfg.band_weight * terms["band"]
         if self.identity_network is not None:
             with torch.no_grad():
                 target = self.identity_network.embed(image)
