@@ -552,3 +552,39 @@ def test_max_mouth_open_trains_only_on_closed_mouths(tmp_path):
         _fit(_cfg(tmp_path, "plain", **{"data.max_mouth_open": 0.06}))
     with pytest.raises(ValueError, match="max_mouth_open must be > 0"):
         _cfg(tmp_path, "bad", **{"data.max_mouth_open": 0.0})
+
+
+def test_band_weight_adds_the_band_term_to_the_generator_loss(tmp_path):
+    """``band_weight``: the generator's loss gains band_weight * band_loss of the composite, logged as
+    g/band; a fill with bands the photo lacks costs more than one without."""
+    from unmasked.losses.bands import band_loss
+    from unmasked.training.module import InpaintingModule
+
+    kwargs = {"base_channels": 4, "max_channels": 8, "depth": 3, "working_size": 32, "landmark_guide": True}
+    cfg = _cfg(tmp_path, "bands", model="pconv_unet", model_kwargs=kwargs, loss="pconv", discriminator=None,
+               band_weight=2.0)
+    module = InpaintingModule(cfg)
+    assert "2*bands(horizontal edges beyond the photo's" in module.describe_loss()
+    logged, totals = {}, []
+    opt_g = torch.optim.SGD(module.generator.parameters(), lr=0.0)
+    module.optimizers = lambda: opt_g
+    module.manual_backward = lambda loss: totals.append(float(loss)) or loss.backward()
+    module.log_dict = lambda d, **k: logged.update(d)
+    module.log = lambda *a, **k: None
+    torch.manual_seed(0)
+    photo = torch.zeros(2, 3, 32, 32)
+    photo[..., ::4] = 0.5  # upright lines only
+    mask = torch.zeros(2, 1, 32, 32)
+    mask[..., 8:24, 8:24] = 1
+    guide = torch.zeros(2, 1, 32, 32)
+    module.training_step({"image": photo, "mask": mask, "guide": guide}, 0)
+    assert "g/band" in logged and float(logged["g/band"]) >= 0
+    out = module.generator(photo * (1 - mask), mask, guide=guide).image
+    comp = out * mask + photo * (1 - mask)
+    expected = float(band_loss(comp, photo, mask, guide))
+    assert expected > 0.01  # an untrained fill has horizontal edges the upright lines lack
+    assert float(logged["g/band"]) == pytest.approx(expected, rel=1e-4, abs=1e-6)
+    # with the term off the total is lower by band_weight * band
+    module.cfg.band_weight = 0.0
+    module.training_step({"image": photo, "mask": mask, "guide": guide}, 0)
+    assert totals[0] - totals[1] == pytest.approx(2.0 * expected, rel=1e-3, abs=1e-5)

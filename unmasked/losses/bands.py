@@ -13,7 +13,8 @@ inside the hole, over the same energy of the photo in the same pixels, penalised
 fill has more, and relative to the photo's edge energy in both orientations (a structure tensor's
 orientation energies; Bigün & Granlund 1987). The drawn landmark guide's lines (lips, nostrils,
 jaw), grown by 3 px, are left out, as the measure leaves the lips out: the guide says where
-edges belong. Images (N, 3, H, W) in [-1, 1]; hole (N, 1, H, W), 1 = hole; guide (N, 1, H, W) or None.
+edges belong. Images (N, 3, H, W) (or grey, (N, 1, H, W)) in [-1, 1]; hole (N, 1, H, W), 1 = hole;
+guide (N, 1, H, W) or None.
 """
 
 from __future__ import annotations
@@ -53,8 +54,11 @@ def orientation_energies(image: torch.Tensor, region: torch.Tensor) -> tuple[tor
     luminance smoothed along rows (long horizontal edges) and of the squared horizontal gradient
     of it smoothed along columns (long upright edges): two (N,) tensors."""
     k = image.shape[-1] / 128.0
-    r, g, b = image.unbind(1)
-    lum = (0.299 * r + 0.587 * g + 0.114 * b).unsqueeze(1)
+    if image.shape[1] == 3:
+        r, g, b = image.unbind(1)
+        lum = (0.299 * r + 0.587 * g + 0.114 * b).unsqueeze(1)
+    else:  # grey (MNIST)
+        lum = image.mean(dim=1, keepdim=True)
     rows = F.pad(_smooth(lum, ALONG * k, ACROSS * k), (1, 1, 1, 1), mode="replicate")
     cols = F.pad(_smooth(lum, ACROSS * k, ALONG * k), (1, 1, 1, 1), mode="replicate")
     sobel = _SOBEL.to(image)

@@ -177,8 +177,9 @@ class InpaintingModule(L.LightningModule):
                if self.discriminator is not None else "")
         ident = (f" + {self.identity_weight:g}*identity(1-cos to the photo, {Path(self.cfg.identity_network).name})"
                  if self.identity_network is not None and type(self) is InpaintingModule else "")
-        if self.cfg.band_weight:
-            ident += f" + {self.cfg.band_weight:g}*bands(horizontal edges beyond the photo's)"
+        bands = (f" + {self.cfg.band_weight:g}*bands(horizontal edges beyond the photo's, unmasked.losses.bands)"
+                 if self.cfg.band_weight else "")
+        ident += bands
         if self.cfg.loss == "pconv":
             return self.pconv_loss.describe() + ident + gan
         w = self.weights
