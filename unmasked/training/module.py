@@ -179,17 +179,16 @@ class InpaintingModule(L.LightningModule):
                  if self.identity_network is not None and type(self) is InpaintingModule else "")
         bands = (f" + {self.cfg.band_weight:g}*bands(horizontal edges beyond the photo's, unmasked.losses.bands)"
                  if self.cfg.band_weight else "")
-        ident += bands
         if self.cfg.loss == "pconv":
-            return self.pconv_loss.describe() + ident + gan
+            return self.pconv_loss.describe() + ident + bands + gan
         w = self.weights
         feat = (f" + {w['perceptual']:g}*perceptual(composite) + {w['perceptual_output']:g}*perceptual(output)"
                 f" (VGG-19 from {self.cfg.feature_weights})" if self.features is not None
                 else "; perceptual term OFF (no feature_weights given)")
-        band = (f" + {w['sketch_l1']:g}*L1(refined + coarse, within {SKETCH_BAND} px of the sketch)"
-                if w.get("sketch_l1") else "")
-        return (f"DeepFill loss: {w['l1']:g}*L1(refined) + {w['l1_coarse']:g}*L1(coarse){band}{self.describe_l2()}"
-                f"{feat}{ident}{gan}")
+        sketch = (f" + {w['sketch_l1']:g}*L1(refined + coarse, within {SKETCH_BAND} px of the sketch)"
+                  if w.get("sketch_l1") else "")
+        return (f"DeepFill loss: {w['l1']:g}*L1(refined) + {w['l1_coarse']:g}*L1(coarse){sketch}{self.describe_l2()}"
+                f"{feat}{ident}{bands}{gan}")
 
     def describe_l2(self) -> str:
         """" + w*L2(refined) + w*L2(coarse)" for the squared-error terms that are on ("" if none)."""
