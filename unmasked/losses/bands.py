@@ -19,10 +19,10 @@ guide (N, 1, H, W) or None.
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
+
+from unmasked.layers.blur import gaussian_1d
 
 #: the smoothing along and across an edge, px at 128² (as :func:`~unmasked.faces.mean_face.horizontal_band_ratio`)
 ALONG, ACROSS = 3.0, 0.6
@@ -33,15 +33,8 @@ HOLE_ERODE = 2
 _EPS = 1e-4
 
 
-def _gaussian(sigma: float) -> torch.Tensor:
-    radius = max(1, math.ceil(3 * sigma))
-    x = torch.arange(-radius, radius + 1, dtype=torch.float32)
-    k = torch.exp(-0.5 * (x / sigma) ** 2)
-    return k / k.sum()
-
-
 def _smooth(lum: torch.Tensor, sigma_x: float, sigma_y: float) -> torch.Tensor:
-    kx, ky = _gaussian(sigma_x).to(lum), _gaussian(sigma_y).to(lum)
+    kx, ky = gaussian_1d(sigma_x).to(lum), gaussian_1d(sigma_y).to(lum)
     lum = F.conv2d(F.pad(lum, (kx.numel() // 2,) * 2 + (0, 0), mode="replicate"), kx.view(1, 1, 1, -1))
     return F.conv2d(F.pad(lum, (0, 0) + (ky.numel() // 2,) * 2, mode="replicate"), ky.view(1, 1, -1, 1))
 
