@@ -588,3 +588,73 @@ def test_band_weight_adds_the_band_term_to_the_generator_loss(tmp_path):
     module.cfg.band_weight = 0.0
     module.training_step({"image": photo, "mask": mask, "guide": guide}, 0)
     assert totals[0] - totals[1] == pytest.approx(2.0 * expected, rel=1e-3, abs=1e-5)
+
+
+def test_ema_decay_is_checked(tmp_path):
+    with pytest.raises(ValueError, match=r"ema_decay must be in \[0, 1\), got 1"):
+        load_config(None, {"data.kind": "mnist", "ema_decay": 1.0})
+    with pytest.raises(ValueError, match=r"ema_decay must be in \[0, 1\), got -0.1"):
+        load_config(None, {"data.kind": "mnist", "ema_decay": -0.1})
+    with pytest.raises(ValueError, match="ema_decay is for the face fill models"):
+        load_config(None, {"data.kind": "mnist", "model": "two_face", "ema_decay": 0.9})
+
+
+def test_ema_update_has_known_values(tmp_path):
+    """One update moves each float tensor 1 - decay of the way to the trained weights; integer
+    buffers (BatchNorm's batch counts) are copied; the average itself has no gradient."""
+    from unmasked.training.module import InpaintingModule
+
+    kwargs = {"base_channels": 4, "max_channels": 8, "depth": 3, "working_size": 32}  # with BatchNorm
+    module = InpaintingModule(_cfg(tmp_path, "ema", model="pconv_unet", model_kwargs=kwargs, loss="pconv",
+                                   discriminator=None, ema_decay=0.75))
+    assert all(not p.requires_grad for p in module.generator_ema.parameters())
+    before = {k: v.clone() for k, v in module.generator_ema.state_dict().items()}
+    trained = module.generator.state_dict()
+    for key, value in trained.items():
+        torch.testing.assert_close(before[key], value)  # it starts as the generator's weights
+        if value.dtype.is_floating_point:
+            value.add_(4.0)
+        else:
+            value.add_(3)
+    module.update_ema()
+    after = module.generator_ema.state_dict()
+    floats = [k for k, v in trained.items() if v.dtype.is_floating_point]
+    counts = [k for k, v in trained.items() if not v.dtype.is_floating_point]
+    assert floats and counts
+    for key in floats:
+        torch.testing.assert_close(after[key], before[key] + 1.0)  # 0.25 of the way: 4 * 0.25
+    for key in counts:
+        assert torch.equal(after[key], trained[key])
+
+
+def test_ema_run_exports_the_average_and_resumes_exactly(tmp_path):
+    """A run with ema_decay exports generator_ema (and its snapshots and sample grids), the average
+    differs from the trained weights, and a resumed run ends with the same average as a straight one."""
+    over = {"ema_decay": 0.5, "keep_snapshots": True}
+    straight = _fit(_cfg(tmp_path, "straight", **over))
+    _fit(_cfg(tmp_path, "split", max_steps=2, **over))
+    resumed = _fit(_cfg(tmp_path, "split", resume_checkpoint="last", **over))
+    for a, b in zip(straight.generator_ema.state_dict().items(), resumed.generator_ema.state_dict().items(),
+                    strict=True):
+        assert a[0] == b[0]
+        torch.testing.assert_close(a[1], b[1], rtol=1e-5, atol=1e-6, msg=a[0])
+    run = tmp_path / "straight"
+    exported = load_checkpoint(run / "generator_ema.safetensors")
+    assert exported.checkpoint_metadata["steps"] == 4 and exported.checkpoint_metadata["ema_decay"] == 0.5
+    assert "psnr" in exported.checkpoint_metadata["val"]
+    for key, value in straight.generator_ema.state_dict().items():
+        torch.testing.assert_close(exported.state_dict()[key], value)
+    assert (run / "snapshots" / "generator_ema_000002.safetensors").is_file()
+    assert load_image(run / "samples" / "step_000004_ema.png").rgb.shape == (4 * 32, 4 * 32, 3)
+    moved = [k for k, v in straight.generator.state_dict().items()
+             if v.dtype.is_floating_point and not torch.allclose(v, straight.generator_ema.state_dict()[k])]
+    assert moved  # the average lags the trained weights
+
+
+def test_resume_refuses_to_switch_the_weight_average_on_or_off(tmp_path):
+    _fit(_cfg(tmp_path, "plain", max_steps=2))
+    with pytest.raises(ValueError, match="trained without a weight average"):
+        _fit(_cfg(tmp_path, "plain", ema_decay=0.9, resume_checkpoint="last"))
+    _fit(_cfg(tmp_path, "averaged", max_steps=2, ema_decay=0.9))
+    with pytest.raises(ValueError, match=r"trained with a weight average \(ema_decay 0.9\)"):
+        _fit(_cfg(tmp_path, "averaged", resume_checkpoint="last"))

@@ -91,6 +91,13 @@ class TrainConfig:
     #: weight of :func:`unmasked.losses.bands.band_loss` (long horizontal edges the fill has and the
     #: photo has not, inside the hole, the landmark guide's lines left out); 0 turns it off
     band_weight: float = 0.0
+    #: keep an exponential moving average of the generator's weights (Polyak averaging, as in
+    #: Karras et al., ICLR 2018; Yazici et al., ICLR 2019): after each generator step every float
+    #: tensor of its state (parameters and BatchNorm statistics) moves ``1 - ema_decay`` of the way
+    #: to the trained one. Exported beside the trained weights (``generator_ema.safetensors``,
+    #: ``snapshots/generator_ema_<step>.safetensors``) and scored on the validation set as ``val_ema/``.
+    #: 0 turns it off
+    ema_decay: float = 0.0
     #: steps at the start of a run in which only the discriminator trains: the generator runs
     #: without gradients (in eval mode) and is not stepped, so a new discriminator has learnt to
     #: score before its term reaches a trained generator (a fresh SN-PatchGAN scored ~0, hinge 2.0,
@@ -186,6 +193,10 @@ def validate(cfg: TrainConfig) -> None:
         raise ValueError(f"band_weight must be >= 0, got {cfg.band_weight}")
     if cfg.band_weight and cfg.model == "two_face":
         raise ValueError("band_weight is for the face fill models (pconv_unet, deepfill_v2), not two_face")
+    if not 0.0 <= cfg.ema_decay < 1.0:
+        raise ValueError(f"ema_decay must be in [0, 1), got {cfg.ema_decay}")
+    if cfg.ema_decay and cfg.model == "two_face":
+        raise ValueError("ema_decay is for the face fill models (pconv_unet, deepfill_v2), not two_face")
     if cfg.d_pretrain < 0:
         raise ValueError(f"d_pretrain must be >= 0, got {cfg.d_pretrain}")
     if cfg.d_pretrain and cfg.discriminator is None:

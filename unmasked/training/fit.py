@@ -10,7 +10,8 @@ fixed validation set is scored with the evaluation metrics, and a sample grid is
 
 Run folder: ``<out_dir>/<name>/`` with ``config.yaml`` (resolved), ``last.ckpt``,
 ``generator.safetensors``, ``samples/step_XXXXXX.png``, ``logs/metrics.csv`` and ``tb/``
-(TensorBoard).
+(TensorBoard); with ``ema_decay``, also ``generator_ema.safetensors`` and
+``samples/step_XXXXXX_ema.png`` (the weights' moving average).
 """
 
 from __future__ import annotations
@@ -71,6 +72,18 @@ class CheckpointEveryInterval(Callback):
                 (self.run_dir / "snapshots").mkdir(exist_ok=True)
                 save_checkpoint(module.generator, self.run_dir / "snapshots" / f"generator_{step:06d}.safetensors",
                                 metadata=meta)
+            if module.generator_ema is not None:  # the moving average, scored and kept beside the trained weights
+                ema_scores, ema_filled, ema_coarse = module.validate_now(generator=module.generator_ema)
+                for logger in trainer.loggers:
+                    logger.log_metrics({f"val_ema/{k}": v for k, v in ema_scores.items()}, step=step)
+                ema_grid = sample_grid(masked, ema_filled, truth, ema_coarse,
+                                       reference=None if refs is None else refs.numpy())
+                save_image(self.run_dir / "samples" / f"step_{step:06d}_ema.png", ema_grid)
+                ema_meta = {**meta, "val": ema_scores, "ema_decay": module.cfg.ema_decay}
+                save_checkpoint(module.generator_ema, self.run_dir / "generator_ema.safetensors", metadata=ema_meta)
+                if module.cfg.keep_snapshots:
+                    save_checkpoint(module.generator_ema,
+                                    self.run_dir / "snapshots" / f"generator_ema_{step:06d}.safetensors", metadata=ema_meta)
             if module.discriminator is not None:
                 save_discriminator(module.discriminator, module.cfg.discriminator, self.run_dir / "discriminator.safetensors")
         tmp = self.run_dir / ".last.ckpt.tmp"
@@ -138,6 +151,9 @@ def fit(cfg: TrainConfig, **trainer_overrides) -> InpaintingModule:
     ckpt = resolve_resume(cfg)
     if trainer.is_global_zero:
         print(f"[unmasked] {cfg.name}: {module.describe_loss()}", flush=True)
+        if cfg.ema_decay:
+            print(f"[unmasked] keeping the generator's weight average (ema_decay {cfg.ema_decay:g}) as generator_ema",
+                  flush=True)
         if ckpt:
             print(f"[unmasked] resuming from {ckpt}", flush=True)
     # our checkpoints hold only tensors and plain containers: never unpickle arbitrary objects

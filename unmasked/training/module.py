@@ -16,6 +16,7 @@ Lightning's ``global_step`` counts optimiser steps, which differ between G and D
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from pathlib import Path
@@ -142,6 +143,20 @@ class InpaintingModule(L.LightningModule):
                                  f"(names start with e.g. {sorted({n.split('.')[0] for n in names})})")
             for n, p in self.generator.named_parameters():
                 p.requires_grad_(n.startswith(tuple(cfg.train_only)))
+        #: the moving average of the generator's weights (``ema_decay``), from the weights it starts with
+        self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False) if cfg.ema_decay else None
+
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        """Move the averaged generator ``1 - ema_decay`` of the way to the trained one: every float
+        tensor of its state (parameters and BatchNorm statistics); integer ones (BatchNorm's batch
+        counts) are copied."""
+        averaged = self.generator_ema.state_dict()
+        for name, value in self.generator.state_dict().items():
+            if value.dtype.is_floating_point:
+                averaged[name].lerp_(value, 1.0 - self.cfg.ema_decay)
+            else:
+                averaged[name].copy_(value)
 
     def generator_parameters(self) -> list[torch.nn.Parameter]:
         """The generator parameters the optimiser trains (all, or those of ``train_only``)."""
@@ -346,6 +361,8 @@ class InpaintingModule(L.LightningModule):
         opt_g.zero_grad(set_to_none=True)
         self.manual_backward(total)
         opt_g.step()
+        if self.generator_ema is not None:
+            self.update_ema()
         self.steps_done += 1
         logs.update({f"g/{k}": v.detach() for k, v in terms.items()})
         logs["g/loss"] = total.detach()
@@ -357,14 +374,18 @@ class InpaintingModule(L.LightningModule):
     # ------------------------------------------------------------------ validation
 
     @torch.no_grad()
-    def validate_now(self, batch_size: int = 16) -> tuple[dict[str, float], np.ndarray, np.ndarray | None]:
+    def validate_now(self, batch_size: int = 16, generator: torch.nn.Module | None = None
+                     ) -> tuple[dict[str, float], np.ndarray, np.ndarray | None]:
         """Mean L1 % / PSNR / SSIM of composited fills on the fixed validation set.
 
         Returns the scores, uint8 (N, S, S, 3) composited outputs, and the raw coarse outputs
-        (uint8, or None for models without a coarse stage).
+        (uint8, or None for models without a coarse stage). ``generator``: another network to score
+        (the averaged one, ``generator_ema``) instead of the trained one, whose scores alone are kept
+        as ``last_val``.
         """
-        was_training = self.generator.training
-        self.generator.eval()
+        net = self.generator if generator is None else generator
+        was_training = net.training
+        net.eval()
         outputs, coarse = [], []
         for i in range(0, len(self.val_images), batch_size):
             image = self.val_images[i : i + batch_size].permute(0, 3, 1, 2).float() / 127.5 - 1.0
@@ -380,16 +401,17 @@ class InpaintingModule(L.LightningModule):
             if self.val_guides is not None:
                 drawn = torch.from_numpy(self.val_guides[i : i + batch_size])[:, None]
                 extra["guide"] = drawn.to(self.device, memory_format=CL)
-            out = self.generator(image * (1 - mask), mask, **extra)
+            out = net(image * (1 - mask), mask, **extra)
             outputs.append(tensor_to_image(composite(out.image, image, mask)))
             if isinstance(out, DeepFillOutput):
                 coarse.append(tensor_to_image(out.coarse))
-        self.generator.train(was_training)
+        net.train(was_training)
         filled = np.concatenate(outputs)
         truth = self.val_images.numpy()
         scores = [score_image(o, t) for o, t in zip(filled, truth, strict=True)]
         means = {k: float(np.mean([min(s[k], 100.0) for s in scores])) for k in ("l1", "psnr", "ssim")}
-        self.last_val = means
+        if generator is None:
+            self.last_val = means
         return means, filled, (np.concatenate(coarse) if coarse else None)
 
     # ------------------------------------------------------------------ checkpoint state
@@ -407,5 +429,10 @@ class InpaintingModule(L.LightningModule):
                 f"checkpoint was trained as {saved['model']} {saved['model_kwargs']}, "
                 f"but the config asks for {self.cfg.model} {self.cfg.model_kwargs}"
             )
+        has_ema = any(k.startswith("generator_ema.") for k in checkpoint.get("state_dict", {}))
+        if has_ema != (self.generator_ema is not None):
+            raise ValueError(f"checkpoint was trained {'with' if has_ema else 'without'} a weight average "
+                             f"(ema_decay {saved.get('ema_decay', 0.0)}), the config has ema_decay {self.cfg.ema_decay}: "
+                             "set it as the run had it, or start a new stage with init_from")
         self.steps_done = int(state["steps_done"])
         self.last_val = dict(state.get("last_val", {}))
