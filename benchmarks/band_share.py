@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from unmasked.api import load_model
+from unmasked.api import DEFAULT_UNMASK_PRESET, load_model
 from unmasked.conventions import load_image
 from unmasked.data.datasets import list_images
 from unmasked.evaluation.run import load_eval_images
@@ -49,7 +49,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--photos", type=Path, help="folder of real photos of people in masks")
     ap.add_argument("--images", type=Path, help="<identity>/<image> folder of aligned faces (held-out identities)")
     ap.add_argument("--limit", type=int, default=100, help="held-out faces")
-    ap.add_argument("--model", action="append", required=True, help="face model (preset or checkpoint); repeatable")
+    ap.add_argument("--model", action="append", required=True,
+                    help="face model (preset or checkpoint; 'unmask': unmask's default); repeatable")
     args = ap.parse_args(argv)
     if args.photos is None and args.images is None:
         ap.error("give --photos, --images or both")
@@ -64,7 +65,10 @@ def main(argv: list[str] | None = None) -> None:
         sets.append(("held-out faces", lambda: (f.masked for f in faces)))
     print(f"| model | set | faces | median band ratio | share >= {BAND_THRESHOLD:g} |\n|---|---|--:|--:|--:|")
     for name in args.model:
-        model = load_model(name)
+        try:
+            model = load_model(DEFAULT_UNMASK_PRESET if name == "unmask" else name)
+        except (ValueError, OSError) as e:  # an unknown preset or an unreadable file: one line, no traceback
+            ap.error(f"--model {name}: {e}")
         for label, photos in sets:
             r = band_ratios(photos(), model)
             print(f"| {name} | {label} | {len(r)} | {np.median(r):.2f} | {100 * np.mean(r >= BAND_THRESHOLD):.1f} % |",

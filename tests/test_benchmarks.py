@@ -183,3 +183,6 @@ def test_band_share_reads_the_fills_band_ratio_per_model(tmp_path, capsys):
     assert float(cells[3]) > 0 and cells[4].endswith("%")
     with pytest.raises(SystemExit):
         bands.main(["--model", "pconv_unet_faces128_landmarks"])  # neither set given
+    with pytest.raises(SystemExit):
+        bands.main(["--photos", str(photos), "--model", "no_such_model"])
+    assert "--model no_such_model: unknown model" in capsys.readouterr().err  # one line, no traceback
