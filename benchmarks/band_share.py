@@ -54,6 +54,12 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     if args.photos is None and args.images is None:
         ap.error("give --photos, --images or both")
+    models = []
+    for name in args.model:  # all loaded before any face is: a wrong name fails at once
+        try:
+            models.append((name, load_model(DEFAULT_UNMASK_PRESET if name == "unmask" else name)))
+        except (ValueError, OSError) as e:  # an unknown preset or an unreadable file: one line, no traceback
+            ap.error(f"--model {name}: {e}")
     sets = []
     if args.photos is not None:
         paths = list_images(args.photos)
@@ -64,11 +70,7 @@ def main(argv: list[str] | None = None) -> None:
         faces = masked_faces(names, pixels)
         sets.append(("held-out faces", lambda: (f.masked for f in faces)))
     print(f"| model | set | faces | median band ratio | share >= {BAND_THRESHOLD:g} |\n|---|---|--:|--:|--:|")
-    for name in args.model:
-        try:
-            model = load_model(DEFAULT_UNMASK_PRESET if name == "unmask" else name)
-        except (ValueError, OSError) as e:  # an unknown preset or an unreadable file: one line, no traceback
-            ap.error(f"--model {name}: {e}")
+    for name, model in models:
         for label, photos in sets:
             r = band_ratios(photos(), model)
             print(f"| {name} | {label} | {len(r)} | {np.median(r):.2f} | {100 * np.mean(r >= BAND_THRESHOLD):.1f} % |",

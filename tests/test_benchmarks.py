@@ -184,5 +184,7 @@ def test_band_share_reads_the_fills_band_ratio_per_model(tmp_path, capsys):
     with pytest.raises(SystemExit):
         bands.main(["--model", "pconv_unet_faces128_landmarks"])  # neither set given
     with pytest.raises(SystemExit):
-        bands.main(["--photos", str(photos), "--model", "no_such_model"])
-    assert "--model no_such_model: unknown model" in capsys.readouterr().err  # one line, no traceback
+        bands.main(["--photos", str(photos), "--model", "pconv_unet_faces128_landmarks", "--model", "no_such_model"])
+    captured = capsys.readouterr()
+    assert "--model no_such_model: unknown model" in captured.err  # one line, no traceback
+    assert "| model |" not in captured.out  # refused before any face was filled
