@@ -51,39 +51,33 @@ class CheckpointEveryInterval(Callback):
     def on_train_epoch_end(self, trainer: L.Trainer, module: InpaintingModule) -> None:
         step = module.steps_done
         if trainer.is_global_zero:
-            scores, filled, coarse = module.validate_now()
-            for logger in trainer.loggers:
-                logger.log_metrics({f"val/{k}": v for k, v in scores.items()}, step=step)
             truth = module.val_images.numpy()
             masked = np.where(module.val_masks[..., None], 255, truth).astype(np.uint8)
             lines = getattr(module, "val_sketches", None)
             if lines is not None:  # the sketch the model was given, drawn black in the white hole
                 masked[lines] = 0
             refs = getattr(module, "val_references", None)
-            grid = sample_grid(masked, filled, truth, coarse, reference=None if refs is None else refs.numpy())
-            save_image(self.run_dir / "samples" / f"step_{step:06d}.png", grid)
-            for logger in trainer.loggers:
-                if isinstance(logger, TensorBoardLogger):
-                    logger.experiment.add_image("samples", grid, step, dataformats="HWC")
-            meta = {"steps": step, "val": scores, "run": module.cfg.name, "batch_size": module.cfg.batch_size,
-                    "size": module.cfg.data.size}
-            save_checkpoint(module.generator, self.run_dir / "generator.safetensors", metadata=meta)
-            if module.cfg.keep_snapshots:
-                (self.run_dir / "snapshots").mkdir(exist_ok=True)
-                save_checkpoint(module.generator, self.run_dir / "snapshots" / f"generator_{step:06d}.safetensors",
-                                metadata=meta)
-            if module.generator_ema is not None:  # the moving average, scored and kept beside the trained weights
-                ema_scores, ema_filled, ema_coarse = module.validate_now(generator=module.generator_ema)
+            # the trained weights, and with ema_decay their moving average beside them ("_ema")
+            networks = [(module.generator, "", {})]
+            if module.generator_ema is not None:
+                networks.append((module.generator_ema, "_ema", {"ema_decay": module.cfg.ema_decay}))
+            for net, tag, extra in networks:
+                scores, filled, coarse = module.validate_now(generator=None if tag == "" else net)
                 for logger in trainer.loggers:
-                    logger.log_metrics({f"val_ema/{k}": v for k, v in ema_scores.items()}, step=step)
-                ema_grid = sample_grid(masked, ema_filled, truth, ema_coarse,
-                                       reference=None if refs is None else refs.numpy())
-                save_image(self.run_dir / "samples" / f"step_{step:06d}_ema.png", ema_grid)
-                ema_meta = {**meta, "val": ema_scores, "ema_decay": module.cfg.ema_decay}
-                save_checkpoint(module.generator_ema, self.run_dir / "generator_ema.safetensors", metadata=ema_meta)
+                    logger.log_metrics({f"val{tag}/{k}": v for k, v in scores.items()}, step=step)
+                grid = sample_grid(masked, filled, truth, coarse, reference=None if refs is None else refs.numpy())
+                save_image(self.run_dir / "samples" / f"step_{step:06d}{tag}.png", grid)
+                if tag == "":
+                    for logger in trainer.loggers:
+                        if isinstance(logger, TensorBoardLogger):
+                            logger.experiment.add_image("samples", grid, step, dataformats="HWC")
+                meta = {"steps": step, "val": scores, "run": module.cfg.name, "batch_size": module.cfg.batch_size,
+                        "size": module.cfg.data.size, **extra}
+                save_checkpoint(net, self.run_dir / f"generator{tag}.safetensors", metadata=meta)
                 if module.cfg.keep_snapshots:
-                    save_checkpoint(module.generator_ema,
-                                    self.run_dir / "snapshots" / f"generator_ema_{step:06d}.safetensors", metadata=ema_meta)
+                    (self.run_dir / "snapshots").mkdir(exist_ok=True)
+                    save_checkpoint(net, self.run_dir / "snapshots" / f"generator{tag}_{step:06d}.safetensors",
+                                    metadata=meta)
             if module.discriminator is not None:
                 save_discriminator(module.discriminator, module.cfg.discriminator, self.run_dir / "discriminator.safetensors")
         tmp = self.run_dir / ".last.ckpt.tmp"
