@@ -163,6 +163,28 @@ def test_discriminator_spectral_norm_on_all_convs():
     assert convs[0].in_channels == 4  # RGB + mask
 
 
+def test_conditional_discriminator_sees_the_guide():
+    """``guide_channels``: the guide is a fifth input channel, so two guides give two scores for the
+    same image; a missing or mis-shaped guide is refused; without it the discriminator is as before."""
+    torch.manual_seed(0)
+    d = SNPatchGAN(cnum=8, guide_channels=1).eval()
+    assert [m for m in d.modules() if isinstance(m, torch.nn.Conv2d)][0].in_channels == 5
+    image, mask = _inputs(2, 64, 64)
+    lines = torch.zeros(2, 1, 64, 64)
+    lines[:, :, 40, 20:44] = 1.0  # a drawn mouth
+    with torch.no_grad():
+        with_mouth, without = d(image, mask, lines), d(image, mask, torch.zeros_like(lines))
+    assert with_mouth.shape == (2, 32, 1, 1)
+    assert (with_mouth - without).abs().max() > 1e-4
+    for bad in (None, torch.zeros(2, 2, 64, 64), torch.zeros(2, 1, 32, 32)):
+        with pytest.raises(ValueError, match=r"takes a guide of shape \(N, 1, H, W\)"):
+            d(image, mask, bad)
+    with pytest.raises(ValueError, match="guide_channels must be >= 0"):
+        SNPatchGAN(cnum=8, guide_channels=-1)
+    plain = SNPatchGAN(cnum=8)
+    assert plain.guide_channels == 0 and plain(image, mask).shape == (2, 32, 1, 1)
+
+
 def test_hinge_losses_exact():
     real = torch.tensor([2.0, 0.5])
     fake = torch.tensor([-2.0, 0.5])

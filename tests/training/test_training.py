@@ -658,3 +658,54 @@ def test_resume_refuses_to_switch_the_weight_average_on_or_off(tmp_path):
     _fit(_cfg(tmp_path, "averaged", max_steps=2, ema_decay=0.9))
     with pytest.raises(ValueError, match=r"trained with a weight average \(ema_decay 0.9\)"):
         _fit(_cfg(tmp_path, "averaged", resume_checkpoint="last"))
+
+
+def test_conditional_discriminator_needs_a_guided_generator(tmp_path):
+    d = {"cnum": 4, "guide_channels": 1}
+    with pytest.raises(ValueError, match="guide_channels: 1 shows the discriminator"):
+        load_config(None, {"data.kind": "mnist", "model": "deepfill_v2", "discriminator": d})  # no sketch
+    with pytest.raises(ValueError, match="guide_channels: 1 shows the discriminator"):
+        load_config(None, {"data.kind": "mnist", "model": "pconv_unet", "discriminator": d})  # no landmark guide
+    with pytest.raises(ValueError, match="got model 'pconv_unet', guide_channels 2"):
+        load_config(None, {"data.kind": "mnist", "model": "pconv_unet", "model_kwargs": {"landmark_guide": True},
+                           "discriminator": {"cnum": 4, "guide_channels": 2}})
+    assert load_config(None, {"data.kind": "mnist", "model": "deepfill_v2", "model_kwargs": {"sketch": True},
+                              "discriminator": d}).discriminator == d
+
+
+def test_conditional_discriminator_trains_on_the_generator_s_guide(tmp_path, monkeypatch):
+    """With ``discriminator.guide_channels: 1`` every discriminator call, in its warm-up and after,
+    gets the very drawing the generator was given for that batch, and the saved discriminator
+    carries the option (a resume with another discriminator is refused by its kwargs)."""
+    from unmasked.models.deepfill_v2 import SNPatchGAN
+    from unmasked.models.pconv_unet import PConvUNet
+    from unmasked.training.module import load_discriminator
+
+    given, seen = [], []
+    gen_forward, d_forward = PConvUNet.forward, SNPatchGAN.forward
+
+    def spy_gen(self, image, mask, reference=None, guide=None):
+        given.append(guide)
+        return gen_forward(self, image, mask, reference, guide)
+
+    def spy_d(self, image, mask, guide=None):
+        seen.append(guide)
+        return d_forward(self, image, mask, guide)
+
+    monkeypatch.setattr(PConvUNet, "forward", spy_gen)
+    monkeypatch.setattr(SNPatchGAN, "forward", spy_d)
+    root, cache = _face_folder(tmp_path)
+    cfg = _cfg(tmp_path, "cond", model="pconv_unet", discriminator={"cnum": 4, "guide_channels": 1}, **{
+        "model_kwargs": {"base_channels": 4, "max_channels": 8, "depth": 3, "working_size": 32, "landmark_guide": True},
+        "loss": "pconv", "data.kind": "identity", "data.root": str(root), "data.landmarks_cache": str(cache),
+        "masks.kinds": {"face": 1.0}, "max_steps": 3, "d_pretrain": 1, "d_every": 1, "val_images": 2})
+    module = _fit(cfg)
+    assert len(seen) == 2 + 2 * 3  # warm-up: photo + fill; each later step: photo + fill (D), fill (G)
+    assert all(g is not None and g.shape[1:] == (1, 32, 32) and g.sum() > 0 for g in seen)
+    ids = {id(g) for g in given if g is not None}
+    assert all(id(g) in ids for g in seen)  # the batch's own drawing, not another
+    kwargs = {"cnum": 4, "guide_channels": 1}
+    assert module.discriminator.guide_channels == 1
+    assert load_discriminator(tmp_path / "cond" / "discriminator.safetensors", kwargs)["net.0.parametrizations.weight.original"].shape[1] == 5
+    with pytest.raises(ValueError, match="holds a discriminator with"):
+        load_discriminator(tmp_path / "cond" / "discriminator.safetensors", {"cnum": 4})

@@ -271,23 +271,39 @@ class DeepFillV2(InpaintModel):
 class SNPatchGAN(nn.Module):
     """SN-PatchGAN discriminator (Yu et al., ICCV 2019, Sec. 3.2); not an inpainting model.
 
-    ``forward(image, mask)``: ``image`` (N, 3, H, W) in [-1, 1] (real, or a generator output
-    composited into its input), ``mask`` (N, 1, H, W), 1 = hole. Returns the patch-score map
+    ``forward(image, mask, guide=None)``: ``image`` (N, 3, H, W) in [-1, 1] (real, or a generator
+    output composited into its input), ``mask`` (N, 1, H, W), 1 = hole. Returns the patch-score map
     (N, 4 * cnum, ceil(H / 64), ceil(W / 64)); every element is one GAN score of a
     receptive-field patch. Six 5x5 stride-2 spectrally normalised convs, LeakyReLU(0.2)
     after each (the last included, as in the reference).
+
+    ``guide_channels`` > 0 makes it a conditional discriminator: ``guide`` (N, guide_channels, H, W),
+    the drawing the generator was given (DeepFill v2's user sketch, or the face's landmarks), is
+    stacked onto its input, so a fill that ignores the drawing can be told from a photo that agrees
+    with it. DeepFill v2 gives its discriminator the sketch this way in its user-guided mode, and LaFIn (Yang, Qi &
+    Shi, 2019) its landmark-guided face inpainter's the landmarks; pix2pix (Isola et al., CVPR 2017)
+    is the general conditional form. The guide is the same for the photo and for its fill.
     """
 
-    def __init__(self, cnum: int = 64) -> None:
+    def __init__(self, cnum: int = 64, guide_channels: int = 0) -> None:
         super().__init__()
+        if guide_channels < 0:
+            raise ValueError(f"guide_channels must be >= 0, got {guide_channels}")
         self.cnum = cnum
+        self.guide_channels = guide_channels
         widths = (cnum, 2 * cnum, 4 * cnum, 4 * cnum, 4 * cnum, 4 * cnum)
         layers: list[nn.Module] = []
-        cin = 4  # RGB + mask
+        cin = 4 + guide_channels  # RGB + mask (+ the guide)
         for cout in widths:
             layers += [sn_conv2d(cin, cout, 5, stride=2, padding=2), nn.LeakyReLU(0.2)]
             cin = cout
         self.net = nn.Sequential(*layers)
 
-    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, image: torch.Tensor, mask: torch.Tensor, guide: torch.Tensor | None = None) -> torch.Tensor:
+        if self.guide_channels:
+            if guide is None or guide.shape[1] != self.guide_channels or guide.shape[-2:] != image.shape[-2:]:
+                got = None if guide is None else tuple(guide.shape)
+                raise ValueError(f"this discriminator takes a guide of shape (N, {self.guide_channels}, H, W) "
+                                 f"matching the image, got {got}")
+            return self.net(torch.cat([image, mask.to(image.dtype), guide.to(image.dtype)], dim=1))
         return self.net(torch.cat([image, mask.to(image.dtype)], dim=1))

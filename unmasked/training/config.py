@@ -197,6 +197,13 @@ def validate(cfg: TrainConfig) -> None:
         raise ValueError(f"ema_decay must be in [0, 1), got {cfg.ema_decay}")
     if cfg.ema_decay and cfg.model == "two_face":
         raise ValueError("ema_decay is for the face fill models (pconv_unet, deepfill_v2), not two_face")
+    guide_channels = (cfg.discriminator or {}).get("guide_channels", 0)
+    if guide_channels:
+        kw = cfg.model_kwargs
+        if cfg.model == "two_face" or guide_channels != 1 or not (kw.get("landmark_guide") or kw.get("sketch")):
+            raise ValueError("discriminator.guide_channels: 1 shows the discriminator the generator's one-channel "
+                             "guide, so it needs a pconv_unet with landmark_guide or a deepfill_v2 with sketch "
+                             f"(got model {cfg.model!r}, guide_channels {guide_channels})")
     if cfg.d_pretrain < 0:
         raise ValueError(f"d_pretrain must be >= 0, got {cfg.d_pretrain}")
     if cfg.d_pretrain and cfg.discriminator is None:

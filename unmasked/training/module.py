@@ -309,8 +309,9 @@ class InpaintingModule(L.LightningModule):
             return
         out = self.generator(image * (1 - mask), mask, **guide)
         logs = {}
+        cond = self.discriminator_guide(guide)
         if self.discriminator is not None and self.steps_done % self.cfg.d_every == 0:
-            logs["d/hinge"] = self.discriminator_step(opt_d, image, mask, out.image.detach())
+            logs["d/hinge"] = self.discriminator_step(opt_d, image, mask, out.image.detach(), cond)
         terms = self.reconstruction_losses(out, image, mask, guide.get("sketch"))
         total = terms["total"]
         needs_comp = self.identity_network is not None or self.discriminator is not None or self.cfg.band_weight > 0
@@ -324,16 +325,25 @@ class InpaintingModule(L.LightningModule):
             terms["identity"] = identity_loss(self.identity_network.embed(comp), target)
             total = total + self.identity_weight * terms["identity"]
         if self.discriminator is not None:
-            g_adv = hinge_g_loss(self.discriminator(comp, mask))
+            g_adv = hinge_g_loss(self.discriminator(comp, mask, cond))
             total = total + self.cfg.gan_weight * g_adv
             logs["g/adv"] = g_adv.detach()
         self.generator_step(opt_g, total, terms, logs, image.shape[0])
 
-    def discriminator_step(self, opt_d, image: torch.Tensor, mask: torch.Tensor, fill: torch.Tensor) -> torch.Tensor:
+    def discriminator_guide(self, guide: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """What a conditional discriminator (``discriminator.guide_channels``) sees besides the image
+        and the mask: the generator's own guide, the landmark drawing or the sketch; None otherwise."""
+        if self.discriminator is None or not self.discriminator.guide_channels:
+            return None
+        return guide.get("guide", guide.get("sketch"))
+
+    def discriminator_step(self, opt_d, image: torch.Tensor, mask: torch.Tensor, fill: torch.Tensor,
+                           cond: torch.Tensor | None = None) -> torch.Tensor:
         """One hinge-loss step of the SN-PatchGAN: photos against ``fill`` (no gradient) composited
-        into them. Returns the detached loss."""
+        into them, both with the same ``cond`` (see :meth:`discriminator_guide`). Returns the
+        detached loss."""
         fake = composite(fill, image, mask)
-        d_loss = hinge_d_loss(self.discriminator(image, mask), self.discriminator(fake, mask))
+        d_loss = hinge_d_loss(self.discriminator(image, mask, cond), self.discriminator(fake, mask, cond))
         opt_d.zero_grad(set_to_none=True)
         self.manual_backward(d_loss)
         opt_d.step()
@@ -350,7 +360,7 @@ class InpaintingModule(L.LightningModule):
         with torch.no_grad():
             fill = self.generator(image * (1 - mask), mask, **guide).image
         self.generator.train(was_training)
-        d_loss = self.discriminator_step(opt_d, image, mask, fill)
+        d_loss = self.discriminator_step(opt_d, image, mask, fill, self.discriminator_guide(guide))
         self.steps_done += 1
         self.log_dict({"d/hinge": d_loss}, prog_bar=False, on_step=True, on_epoch=False, batch_size=image.shape[0])
         self.log("step", float(self.steps_done), prog_bar=True, on_step=True, on_epoch=False)
