@@ -709,3 +709,85 @@ def test_conditional_discriminator_trains_on_the_generator_s_guide(tmp_path, mon
     assert load_discriminator(tmp_path / "cond" / "discriminator.safetensors", kwargs)["net.0.parametrizations.weight.original"].shape[1] == 5
     with pytest.raises(ValueError, match="holds a discriminator with"):
         load_discriminator(tmp_path / "cond" / "discriminator.safetensors", {"cnum": 4})
+
+    # benchmarks/discriminator_guide.py reads such a run: five scores, the first the reference
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "discriminator_guide.py"
+    spec = importlib.util.spec_from_file_location("discriminator_guide", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    rows = bench.probe(tmp_path / "cond")
+    assert [r[0] for r in rows][0] == "photo, its own drawing" and len(rows) == 5
+    assert rows[0][2] == 0.0 and all(r[1] == r[1] for r in rows)  # no photo above itself; no NaN
+
+
+def test_mismatched_guide_moves_the_next_photo_s_drawing_inside_the_hole_only():
+    from unmasked.training.module import mismatched_guide
+
+    guide = torch.zeros(3, 1, 128, 128)
+    guide[0, 0, 100, 10] = 1.0  # in the hole
+    guide[1, 0, 90, 20] = 2.0
+    guide[2, 0, 80, 30] = 3.0
+    guide[:, 0, 30, 64] = 5.0  # above the hole: each keeps its own
+    mask = torch.zeros(3, 1, 128, 128)
+    mask[:, :, 64:] = 1.0
+    wrong = mismatched_guide(guide, mask)
+    hits = [sorted((tuple(i[1:]), float(wrong[n][tuple(i)])) for i in wrong[n].nonzero().tolist()) for n in range(3)]
+    assert hits[0] == [((30, 64), 5.0), ((96, 20), 2.0)]  # photo 1's, 6 px down
+    assert hits[1] == [((30, 64), 5.0), ((74, 30), 3.0)]  # photo 2's, 6 px up
+    assert hits[2] == [((30, 64), 5.0), ((106, 10), 1.0)]  # photo 0's (it wraps), down
+    half = mismatched_guide(guide[:, :, ::2, ::2], mask[:, :, ::2, ::2])
+    assert half[0, 0, 48, 10] == 2.0  # 3 px at 64 px
+
+
+def test_d_mismatch_is_checked(tmp_path):
+    guided = {"data.kind": "mnist", "model": "pconv_unet", "model_kwargs": {"landmark_guide": True}}
+    with pytest.raises(ValueError, match="d_mismatch needs a conditional discriminator"):
+        load_config(None, {**guided, "discriminator": {"cnum": 4}, "d_mismatch": 0.5})
+    with pytest.raises(ValueError, match=r"d_mismatch must be in \[0, 1\], got 1.5"):
+        load_config(None, {**guided, "discriminator": {"cnum": 4, "guide_channels": 1}, "d_mismatch": 1.5})
+    with pytest.raises(ValueError, match="batch_size must be >= 2"):
+        load_config(None, {**guided, "discriminator": {"cnum": 4, "guide_channels": 1}, "d_mismatch": 0.5,
+                           "batch_size": 1})
+
+
+def test_d_mismatch_loss_has_known_value(tmp_path):
+    """The matching-aware hinge loss: relu(1 - real) + (1 - w) relu(1 + fake) + w relu(1 + photo with
+    the mismatched guide), the last scored on exactly :func:`mismatched_guide`'s drawing."""
+    from unmasked.training.module import InpaintingModule, mismatched_guide
+
+    kwargs = {"base_channels": 4, "max_channels": 8, "depth": 3, "working_size": 32, "landmark_guide": True}
+    module = InpaintingModule(_cfg(tmp_path, "mm", model="pconv_unet", model_kwargs=kwargs, loss="pconv",
+                                   discriminator={"cnum": 4, "guide_channels": 1}, d_mismatch=0.25))
+    photo, fill = torch.zeros(2, 3, 32, 32), torch.ones(2, 3, 32, 32)
+    mask = torch.zeros(2, 1, 32, 32)
+    mask[..., 16:, :] = 1
+    guide = torch.zeros(2, 1, 32, 32)
+    guide[0, 0, 20, 5], guide[1, 0, 24, 9] = 1.0, 1.0
+    calls = []
+
+    class Judge(torch.nn.Module):
+        guide_channels = 1
+
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(()))
+
+        def forward(self, image, m, g):
+            calls.append(g)
+            if image.mean() > 0:
+                return self.w + 0.2  # the fill (composited into the photo)
+            return self.w + (0.5 if torch.equal(g, guide) else -0.3)
+
+    module.discriminator = Judge()
+    losses = []
+    module.manual_backward = lambda loss: losses.append(float(loss.detach())) or loss.backward()
+    opt = torch.optim.SGD(module.discriminator.parameters(), lr=0.0)
+    module.discriminator_step(opt, photo, mask, fill, guide)
+    assert losses[0] == pytest.approx(0.5 + 0.75 * 1.2 + 0.25 * 0.7)
+    torch.testing.assert_close(calls[2], mismatched_guide(guide, mask))
+    module.cfg.d_mismatch = 0.0
+    module.discriminator_step(opt, photo, mask, fill, guide)
+    assert losses[1] == pytest.approx(0.5 + 1.2) and len(calls) == 5

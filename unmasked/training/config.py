@@ -98,6 +98,11 @@ class TrainConfig:
     #: ``snapshots/generator_ema_<step>.safetensors``) and scored on the validation set as ``val_ema/``.
     #: 0 turns it off
     ema_decay: float = 0.0
+    #: with a conditional discriminator (``discriminator.guide_channels``): the share of its "fake"
+    #: side given to photos shown with another photo's guide (the next in the batch), the
+    #: matching-aware discriminator of Reed et al. (ICML 2016), so it must check that image and guide
+    #: agree, not only that the image looks real; they use 0.5. 0 turns it off
+    d_mismatch: float = 0.0
     #: steps at the start of a run in which only the discriminator trains: the generator runs
     #: without gradients (in eval mode) and is not stepped, so a new discriminator has learnt to
     #: score before its term reaches a trained generator (a fresh SN-PatchGAN scored ~0, hinge 2.0,
@@ -204,6 +209,12 @@ def validate(cfg: TrainConfig) -> None:
             raise ValueError("discriminator.guide_channels: 1 shows the discriminator the generator's one-channel "
                              "guide, so it needs a pconv_unet with landmark_guide or a deepfill_v2 with sketch "
                              f"(got model {cfg.model!r}, guide_channels {guide_channels})")
+    if not 0.0 <= cfg.d_mismatch <= 1.0:
+        raise ValueError(f"d_mismatch must be in [0, 1], got {cfg.d_mismatch}")
+    if cfg.d_mismatch and not guide_channels:
+        raise ValueError("d_mismatch needs a conditional discriminator (discriminator.guide_channels: 1)")
+    if cfg.d_mismatch and cfg.batch_size < 2:
+        raise ValueError("d_mismatch pairs each photo with the next one's guide: batch_size must be >= 2")
     if cfg.d_pretrain < 0:
         raise ValueError(f"d_pretrain must be >= 0, got {cfg.d_pretrain}")
     if cfg.d_pretrain and cfg.discriminator is None:

@@ -112,6 +112,25 @@ def sketch_band_l1(preds: list[torch.Tensor | None], image: torch.Tensor, sketch
     return total
 
 
+#: how far :func:`mismatched_guide` moves the other photo's drawing, in pixels of a 128 px image
+MISMATCH_SHIFT = 6
+
+
+def mismatched_guide(guide: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """A guide that disagrees with each photo where it matters, for the matching-aware discriminator
+    (``d_mismatch``): photo i keeps its own drawing outside its hole (its visible eyes and brows
+    would give the game away), and inside the hole gets photo i + 1's drawing moved down (even i)
+    or up (odd i) by :data:`MISMATCH_SHIFT` px per 128 px, so its mouth and jaw lie elsewhere and
+    may have another shape. Deterministic, so a resumed run stays exact."""
+    shift = max(1, round(MISMATCH_SHIFT * guide.shape[-2] / 128))
+    other = guide.roll(-1, dims=0)
+    down, up = other.roll(shift, dims=-2), other.roll(-shift, dims=-2)
+    even = (torch.arange(guide.shape[0], device=guide.device) % 2 == 0).view(-1, 1, 1, 1)
+    moved = torch.where(even, down, up)
+    hole = mask.to(guide.dtype)
+    return guide * (1 - hole) + moved * hole
+
+
 class InpaintingModule(L.LightningModule):
     def __init__(self, cfg: TrainConfig) -> None:
         super().__init__()
@@ -343,7 +362,17 @@ class InpaintingModule(L.LightningModule):
         into them, both with the same ``cond`` (see :meth:`discriminator_guide`). Returns the
         detached loss."""
         fake = composite(fill, image, mask)
-        d_loss = hinge_d_loss(self.discriminator(image, mask, cond), self.discriminator(fake, mask, cond))
+        real_scores = self.discriminator(image, mask, cond)
+        fake_scores = self.discriminator(fake, mask, cond)
+        w = self.cfg.d_mismatch
+        if w and cond is not None:
+            # the matching-aware discriminator (Reed et al., ICML 2016): a photo with another photo's
+            # guide is a fake too, so the guide has to be read
+            mismatched = self.discriminator(image, mask, mismatched_guide(cond, mask))
+            d_loss = (F.relu(1.0 - real_scores).mean() + (1 - w) * F.relu(1.0 + fake_scores).mean()
+                      + w * F.relu(1.0 + mismatched).mean())
+        else:
+            d_loss = hinge_d_loss(real_scores, fake_scores)
         opt_d.zero_grad(set_to_none=True)
         self.manual_backward(d_loss)
         opt_d.step()
