@@ -280,9 +280,9 @@ class SNPatchGAN(nn.Module):
     ``guide_channels`` > 0 makes it a conditional discriminator: ``guide`` (N, guide_channels, H, W),
     the drawing the generator was given (DeepFill v2's user sketch, or the face's landmarks), is
     stacked onto its input, so a fill that ignores the drawing can be told from a photo that agrees
-    with it. DeepFill v2 gives its discriminator the sketch this way in its user-guided mode, and LaFIn (Yang, Qi &
-    Shi, 2019) its landmark-guided face inpainter's the landmarks; pix2pix (Isola et al., CVPR 2017)
-    is the general conditional form. The guide is the same for the photo and for its fill.
+    with it. DeepFill v2's user-guided mode gives its discriminator the sketch this way, and LaFIn
+    (Yang, Qi & Shi, 2019) gives its face inpainter's discriminator the landmarks; pix2pix (Isola et
+    al., CVPR 2017) is the general conditional form. The guide is the same for the photo and its fill.
     """
 
     def __init__(self, cnum: int = 64, guide_channels: int = 0) -> None:

@@ -99,7 +99,8 @@ class TrainConfig:
     #: 0 turns it off
     ema_decay: float = 0.0
     #: with a conditional discriminator (``discriminator.guide_channels``): the share of its "fake"
-    #: side given to photos shown with another photo's guide (the next in the batch), the
+    #: side given to photos shown with a guide that disagrees with them inside the hole
+    #: (:func:`unmasked.training.module.mismatched_guide`: the next photo's, moved 6 px), the
     #: matching-aware discriminator of Reed et al. (ICML 2016), so it must check that image and guide
     #: agree, not only that the image looks real; they use 0.5. 0 turns it off
     d_mismatch: float = 0.0
