@@ -59,9 +59,10 @@ def probe(run: Path) -> list[tuple[str, float, float]]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--run", type=Path, required=True, help="a run folder (config.yaml, discriminator.safetensors)")
+    ap.add_argument("--run", type=Path, required=True,
+                    help="a run folder (config.yaml, discriminator.safetensors, generator.safetensors)")
     args = ap.parse_args()
-    for f in ("config.yaml", "discriminator.safetensors"):
+    for f in ("config.yaml", "discriminator.safetensors", "generator.safetensors"):
         if not (args.run / f).is_file():
             raise SystemExit(f"error: {args.run / f} not found")
     print(f"{args.run}: the discriminator's mean score (higher = more like a photo)\n")

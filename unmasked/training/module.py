@@ -365,7 +365,7 @@ class InpaintingModule(L.LightningModule):
         real_scores = self.discriminator(image, mask, cond)
         fake_scores = self.discriminator(fake, mask, cond)
         w = self.cfg.d_mismatch
-        if w and cond is not None:
+        if w:  # validated: d_mismatch needs a conditional discriminator, so cond is given
             # the matching-aware discriminator (Reed et al., ICML 2016): a photo with another photo's
             # guide is a fake too, so the guide has to be read
             mismatched = self.discriminator(image, mask, mismatched_guide(cond, mask))
