@@ -57,11 +57,12 @@ CLASSICAL = ("telea", "navier_stokes", "patchmatch")
 #: only on those whose fill runs in horizontal bands), "+nomeanface" (on none), "+nograin" (without the photo's
 #: skin grain, :mod:`unmasked.faces.skin_texture`), "+nosecondlook" (no second look for faces the detector
 #: passed over, :func:`~unmasked.faces.second_look.second_look_faces`), "+noearloops" (the mask's
-#: straps beside the repainted region left as they are, :mod:`unmasked.faces.ear_loops`)
+#: straps beside the repainted region left as they are, :mod:`unmasked.faces.ear_loops`), "+noeyeskin" (colour
+#: growth free to take the skin just below the eyes, :func:`~unmasked.pipelines.unmask.skin_below_eyes`)
 UNMASK_OPTIONS = {"seamless": {"seamless": True}, "nograbcut": {"grabcut": False}, "cropres": {"native": False},
                   "outline": {"outline": True}, "meanface": {"mean_face": True}, "nomeanface": {"mean_face": False},
                   "nograin": {"grain": False}, "nosecondlook": {"second_look": False},
-                  "noearloops": {"ear_loops": False}}
+                  "noearloops": {"ear_loops": False}, "noeyeskin": {"eye_skin": False}}
 #: a softened mask's true hole: every pixel the fabric covers by more than this (:func:`soften_mask_edge`)
 SOFT_HOLE_ALPHA = 0.02
 #: the realism classifier's patch side at 256² faces: about the hole's own size, so a fill

@@ -92,6 +92,9 @@ GROW_MAX = 2.0
 EYE_GUARD = 0.02
 #: fabric the segmenter marked inside the guard is repainted down to the eyes' outline grown by this x the crop side (1 px at 128²)
 EYE_MARGIN = 0.008
+#: :func:`skin_below_eyes`: the band below the eyes (their outlines grown by this x the crop side,
+#: ~8 px at 128²) whose skin-coloured pixels colour growth may not take
+EYE_SKIN = 0.06
 #: the face's outline (the convex hull of its 68 points, guessed under the mask) grown by this x the crop side
 OUTLINE_GROW = 0.05
 #: :func:`smooth_jaw_line`: the band about the guessed jaw line (3 px at 128²) and the median's window (7 px)
@@ -330,8 +333,38 @@ def dilate_mask(mask: np.ndarray, dilate: float = DILATE) -> np.ndarray:
     return hole.astype(bool)
 
 
+def _lab(rgb: np.ndarray) -> np.ndarray:
+    """float32 (..., 3) CIELAB of uint8 RGB: L in 0..100, a and b centred on 0."""
+    lab = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2LAB).astype(np.float32)
+    lab[..., 0] *= 100 / 255
+    lab[..., 1:] -= 128
+    return lab
+
+
+def skin_below_eyes(aligned: np.ndarray, prob: np.ndarray, landmarks: np.ndarray, reach: float = EYE_SKIN) -> np.ndarray:
+    """bool (S, S): the skin just below the eyes, which colour growth must leave alone.
+
+    The band: the eyes' outlines grown by ``reach`` x S, below the eyes' mean height, where the
+    segmenter is unsure or sure there is no fabric (``prob`` <= 0.3). Its pixels whose CIELAB
+    colour is nearer the band's median (the visible skin: the band lies between the eyes and a
+    mask's top edge) than the sure fabric's median (``prob`` > 0.8, eroded) are returned. On a
+    skin-coloured mask (a pink one) GrabCut's fabric colours match that skin, and it grew the hole
+    up to the lower eyelids; a white or blue mask's pixels in the band are nearer the fabric's
+    median and stay free to be grown. Empty when the band or the sure fabric has under 20 pixels.
+    """
+    size = prob.shape[-1]
+    band = eye_guard(landmarks, size, reach) & ~eye_guard(landmarks, size, 0.0) & (prob <= 0.3)
+    band &= np.arange(size)[:, None] > landmarks[36:48, 1].mean()
+    sure = cv2.erode((prob > 0.8).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    if band.sum() < 20 or sure.sum() < 20:
+        return np.zeros_like(band)
+    lab = _lab(aligned)
+    skin, fabric = np.median(lab[band], axis=0), np.median(lab[sure], axis=0)
+    return band & (np.linalg.norm(lab - skin, axis=-1) < np.linalg.norm(lab - fabric, axis=-1))
+
+
 def grow_by_colour(aligned: np.ndarray, prob: np.ndarray, landmarks: np.ndarray, zone_grow: float = GROW_ZONE,
-                   iterations: int = 4) -> np.ndarray:
+                   iterations: int = 4, eye_skin: bool = True) -> np.ndarray:
     """bool (S, S): the segmenter's worn mask (``prob > 0.5``) grown over the fabric it missed.
 
     The 64-px segmenter, trained on synthetic masks, often stops short of a real mask's far side
@@ -340,7 +373,8 @@ def grow_by_colour(aligned: np.ndarray, prob: np.ndarray, landmarks: np.ndarray,
     rest, and labels each pixel by graph cut; it may only label pixels inside the landmark zone
     where a worn mask can be (:func:`worn_mask_region` grown by ``zone_grow`` x S; above it,
     the eyes and forehead, are sure background), and only grown pixels connected to the
-    prediction are kept. The prediction itself is never shrunk. A growth beyond
+    prediction are kept. With ``eye_skin`` the skin just below the eyes (:func:`skin_below_eyes`)
+    is sure background too. The prediction itself is never shrunk. A growth beyond
     :data:`GROW_MAX` x the predicted area, or past :data:`MAX_MASK_AREA`, is taken for a run-away
     (fabric-coloured hair or collar) and dropped.
     """
@@ -352,6 +386,8 @@ def grow_by_colour(aligned: np.ndarray, prob: np.ndarray, landmarks: np.ndarray,
     labels[zone] = cv2.GC_PR_BGD
     labels[(prob > 0.3) & zone] = cv2.GC_PR_FGD
     labels[cv2.erode((prob > 0.8).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0] = cv2.GC_FGD
+    if eye_skin:
+        labels[skin_below_eyes(aligned, prob, landmarks)] = cv2.GC_BGD
     if not (labels == cv2.GC_FGD).any():
         return pred
     cv2.setRNGSeed(0)  # GrabCut's colour models start from k-means on OpenCV's global RNG: same photo, same region
@@ -503,6 +539,7 @@ def unmask_array(
     grain: bool = True,
     second_look: bool = True,
     ear_loops: bool = True,
+    eye_skin: bool = True,
 ) -> UnmaskResult:
     """Restore every masked face of ``rgb`` (uint8 (H, W, 3)) with the inpainting ``model``.
 
@@ -541,7 +578,9 @@ def unmask_array(
     reported, only where the segmenter finds a worn mask on it. ``ear_loops`` (default True; the
     segmenter region): the mask's straps beside the repainted region are found on the photo before
     the paste (:func:`~unmasked.faces.ear_loops.find_ear_loops`) and filled from their surroundings
-    after it (:func:`~unmasked.faces.ear_loops.remove_ear_loops`).
+    after it (:func:`~unmasked.faces.ear_loops.remove_ear_loops`). ``eye_skin`` (default True; with
+    ``grabcut``): the skin just below the eyes is kept out of the colour growth
+    (:func:`skin_below_eyes`).
     """
     validate_image(rgb)
     check_reference_options(model, reference, gallery, reference_box)
@@ -603,7 +642,7 @@ def unmask_array(
                     area = float(detected.mean())
                     hole = hole_from_probability(prob, dilate)
             if found and grabcut:
-                detected = grow_by_colour(aligned.image, prob, aligned.landmarks)
+                detected = grow_by_colour(aligned.image, prob, aligned.landmarks, eye_skin=eye_skin)
                 area = float(detected.mean())
                 hole = dilate_mask(detected, dilate)
         else:
