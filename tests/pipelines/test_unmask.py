@@ -1014,3 +1014,49 @@ def test_a_real_white_ear_loop_is_removed(shared_data):
     x, y, w, h = on.faces[0].box
     ys, xs = np.nonzero(changed)
     assert xs.min() > x + w / 2 and x - w / 4 < xs.max() < x + 1.5 * w and y < ys.mean() < y + h
+
+
+def test_skin_below_eyes_is_the_skin_coloured_band_under_the_eyes(astronaut):
+    """The band below the eyes (their outlines grown by ``reach``), outside the segmenter's fabric:
+    the pixels coloured like that band's own skin are returned, fabric-coloured ones are not, and
+    nothing without enough sure fabric."""
+    from unmasked.faces import align_face, detect_faces
+    from unmasked.pipelines.unmask import EYE_SKIN, eye_guard, skin_below_eyes
+
+    aligned = align_face(astronaut, detect_faces(astronaut)[0], 128)
+    lm = aligned.landmarks
+    image = np.full((128, 128, 3), (200, 150, 130), np.uint8)  # skin
+    rows = np.arange(128)[:, None].repeat(128, 1)
+    top = int(lm[36:48, 1].max()) + 4  # the mask's top edge, 4 px under the eyes' lowest point
+    prob = np.where(rows >= top + 3, 0.95, 0.0).astype(np.float32)
+    image[rows >= top] = (235, 235, 240)  # a white mask; its top 3 rows missed by the segmenter
+    band = eye_guard(lm, 128, EYE_SKIN) & ~eye_guard(lm, 128, 0.0) & (rows > lm[36:48, 1].mean())
+    skin = skin_below_eyes(image, prob, lm)
+    assert skin.any() and not (skin & ~band).any()  # only in the band
+    assert (skin == (band & (rows < top))).all()  # its skin, not the missed white fabric
+    # a skin-coloured mask: a pink fabric 12 CIELAB units from the skin; the band is still the skin's
+    pink = image.copy()
+    pink[rows >= top] = (215, 160, 150)
+    assert (skin_below_eyes(pink, prob, lm) == (band & (rows < top))).all()
+    assert not skin_below_eyes(image, np.zeros_like(prob), lm).any()  # no sure fabric, nothing
+    grey = np.repeat(image.mean(axis=2, keepdims=True), 3, axis=2).astype(np.uint8)
+    assert not skin_below_eyes(grey, prob, lm).any()  # black and white: hue cannot tell skin from fabric
+
+
+@pytest.mark.data
+def test_colour_growth_leaves_the_skin_below_the_eyes_of_a_pink_mask(shared_data):
+    """A real photo with a pink mask, as pale as the skin: GrabCut grew the hole up to the lower
+    eyelids; with the skin below the eyes as sure background it stops at the mask's top edge."""
+    from unmasked.faces import align_face, detect_faces
+    from unmasked.hub import DEFAULT_SEGMENTER, load_segmenter
+    from unmasked.pipelines.unmask import eye_guard, grow_by_colour, segment_aligned
+
+    rgb = load_image(shared_data / "real_masked_photos" / "0001_0094.jpg").rgb
+    aligned = align_face(rgb, detect_faces(rgb)[0], 128)
+    prob = segment_aligned(load_segmenter(DEFAULT_SEGMENTER), aligned.image)
+    near = eye_guard(aligned.landmarks, 128, 0.04)  # within 5 px of the eyes' outlines
+    grown = {on: grow_by_colour(aligned.image, prob, aligned.landmarks, eye_skin=on) for on in (False, True)}
+    assert (grown[False] & near).sum() > 150  # without it: the band up to the eyelids
+    assert (grown[True] & near).sum() < 0.25 * (grown[False] & near).sum()
+    assert (grown[True] >= (prob > 0.5)).all()  # the prediction itself is kept
+    assert grown[True].sum() > 1.1 * (prob > 0.5).sum()  # and the growth over the missed fabric too

@@ -345,12 +345,14 @@ def skin_below_eyes(aligned: np.ndarray, prob: np.ndarray, landmarks: np.ndarray
     """bool (S, S): the skin just below the eyes, which colour growth must leave alone.
 
     The band: the eyes' outlines grown by ``reach`` x S, below the eyes' mean height, where the
-    segmenter is unsure or sure there is no fabric (``prob`` <= 0.3). Its pixels whose CIELAB
-    colour is nearer the band's median (the visible skin: the band lies between the eyes and a
-    mask's top edge) than the sure fabric's median (``prob`` > 0.8, eroded) are returned. On a
+    segmenter is unsure or sure there is no fabric (``prob`` <= 0.3). Its pixels whose hue (CIELAB
+    a*b*) is nearer the band's median (the visible skin: the band lies between the eyes and a
+    mask's top edge) than the sure fabric's median (``prob`` > 0.8, eroded) are returned. Hue, not
+    lightness, which shading changes: a white mask's shaded edge is as dark as skin. On a
     skin-coloured mask (a pink one) GrabCut's fabric colours match that skin, and it grew the hole
     up to the lower eyelids; a white or blue mask's pixels in the band are nearer the fabric's
-    median and stay free to be grown. Empty when the band or the sure fabric has under 20 pixels.
+    hue and stay free to be grown, and so is everything in a black and white photo, where hue
+    cannot tell. Empty when the band or the sure fabric has under 20 pixels.
     """
     size = prob.shape[-1]
     band = eye_guard(landmarks, size, reach) & ~eye_guard(landmarks, size, 0.0) & (prob <= 0.3)
@@ -358,9 +360,9 @@ def skin_below_eyes(aligned: np.ndarray, prob: np.ndarray, landmarks: np.ndarray
     sure = cv2.erode((prob > 0.8).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     if band.sum() < 20 or sure.sum() < 20:
         return np.zeros_like(band)
-    lab = _lab(aligned)
-    skin, fabric = np.median(lab[band], axis=0), np.median(lab[sure], axis=0)
-    return band & (np.linalg.norm(lab - skin, axis=-1) < np.linalg.norm(lab - fabric, axis=-1))
+    hue = _lab(aligned)[..., 1:]
+    skin, fabric = np.median(hue[band], axis=0), np.median(hue[sure], axis=0)
+    return band & (np.linalg.norm(hue - skin, axis=-1) < np.linalg.norm(hue - fabric, axis=-1))
 
 
 def grow_by_colour(aligned: np.ndarray, prob: np.ndarray, landmarks: np.ndarray, zone_grow: float = GROW_ZONE,
