@@ -1019,7 +1019,7 @@ def test_a_real_white_ear_loop_is_removed(shared_data):
 def test_skin_below_eyes_is_the_skin_coloured_band_under_the_eyes(astronaut):
     """The band below the eyes (their outlines grown by ``reach``), outside the segmenter's fabric:
     the pixels coloured like that band's own skin are returned, fabric-coloured ones are not, and
-    nothing without enough sure fabric."""
+    nothing without enough sure fabric or on a black and white photo."""
     from unmasked.faces import align_face, detect_faces
     from unmasked.pipelines.unmask import EYE_SKIN, eye_guard, skin_below_eyes
 
@@ -1027,6 +1027,7 @@ def test_skin_below_eyes_is_the_skin_coloured_band_under_the_eyes(astronaut):
     lm = aligned.landmarks
     image = np.full((128, 128, 3), (200, 150, 130), np.uint8)  # skin
     rows = np.arange(128)[:, None].repeat(128, 1)
+    image[rows < 20] = (60, 90, 160)  # a blue background above the head: a colour photo
     top = int(lm[36:48, 1].max()) + 4  # the mask's top edge, 4 px under the eyes' lowest point
     prob = np.where(rows >= top + 3, 0.95, 0.0).astype(np.float32)
     image[rows >= top] = (235, 235, 240)  # a white mask; its top 3 rows missed by the segmenter
@@ -1040,7 +1041,7 @@ def test_skin_below_eyes_is_the_skin_coloured_band_under_the_eyes(astronaut):
     assert (skin_below_eyes(pink, prob, lm) == (band & (rows < top))).all()
     assert not skin_below_eyes(image, np.zeros_like(prob), lm).any()  # no sure fabric, nothing
     grey = np.repeat(image.mean(axis=2, keepdims=True), 3, axis=2).astype(np.uint8)
-    assert not skin_below_eyes(grey, prob, lm).any()  # black and white: hue cannot tell skin from fabric
+    assert not skin_below_eyes(grey, prob, lm).any()  # black and white: lightness alone cannot tell
 
 
 @pytest.mark.data

@@ -252,6 +252,15 @@ def smooth_jaw_line(filled: np.ndarray, hole: np.ndarray, points: np.ndarray) ->
     return out
 
 
+def photo_tone(aligned: np.ndarray, where: np.ndarray) -> tuple[np.ndarray, float]:
+    """The median a*b* (OpenCV's 8-bit CIELAB, neutral at 128) of ``aligned``'s pixels in ``where``
+    (bool (S, S)), and the 90th percentile of their a*b* distances from it: under
+    :data:`MONO_CHROMA`'s first value the photo is black and white (or one tone)."""
+    lab = cv2.cvtColor(aligned, cv2.COLOR_RGB2LAB).astype(np.float32)[where][:, 1:]
+    tone = np.median(lab, axis=0)
+    return tone, float(np.percentile(np.hypot(*(lab - tone).T), 90))
+
+
 def match_monochrome(filled: np.ndarray, hole: np.ndarray, aligned: np.ndarray) -> np.ndarray:
     """``filled`` (uint8 (S, S, 3), the fill in ``hole``) with its colour taken away when the photo has none.
 
@@ -267,9 +276,7 @@ def match_monochrome(filled: np.ndarray, hole: np.ndarray, aligned: np.ndarray) 
     outside = ~hole
     if not hole.any() or not outside.any():
         return filled
-    lab = cv2.cvtColor(aligned, cv2.COLOR_RGB2LAB).astype(np.float32)[outside][:, 1:]
-    tone = np.median(lab, axis=0)
-    spread = float(np.percentile(np.hypot(*(lab - tone).T), 90))
+    tone, spread = photo_tone(aligned, outside)
     lo, hi = MONO_CHROMA
     weight = float(np.clip((hi - spread) / (hi - lo), 0.0, 1.0))
     if weight == 0.0:
@@ -345,14 +352,15 @@ def skin_below_eyes(aligned: np.ndarray, prob: np.ndarray, landmarks: np.ndarray
     """bool (S, S): the skin just below the eyes, which colour growth must leave alone.
 
     The band: the eyes' outlines grown by ``reach`` x S, below the eyes' mean height, where the
-    segmenter is unsure or sure there is no fabric (``prob`` <= 0.3). Its pixels whose hue (CIELAB
-    a*b*) is nearer the band's median (the visible skin: the band lies between the eyes and a
-    mask's top edge) than the sure fabric's median (``prob`` > 0.8, eroded) are returned. Hue, not
-    lightness, which shading changes: a white mask's shaded edge is as dark as skin. On a
+    segmenter is unsure or sure there is no fabric (``prob`` <= 0.3). Its pixels whose CIELAB
+    colour is nearer the band's median (the visible skin: the band lies between the eyes and a
+    mask's top edge) than the sure fabric's median (``prob`` > 0.8, eroded) are returned. On a
     skin-coloured mask (a pink one) GrabCut's fabric colours match that skin, and it grew the hole
     up to the lower eyelids; a white or blue mask's pixels in the band are nearer the fabric's
-    hue and stay free to be grown, and so is everything in a black and white photo, where hue
-    cannot tell. Empty when the band or the sure fabric has under 20 pixels.
+    colour and stay free to be grown. Empty when the band or the sure fabric has under 20 pixels,
+    and on a black and white photo (:func:`photo_tone` under :data:`MONO_CHROMA`'s second value),
+    where lightness alone decides and a white mask's shaded corner passed for skin. (Hue alone,
+    tried too, could not tell a white mask's top edge from pale skin.)
     """
     size = prob.shape[-1]
     band = eye_guard(landmarks, size, reach) & ~eye_guard(landmarks, size, 0.0) & (prob <= 0.3)
@@ -360,9 +368,11 @@ def skin_below_eyes(aligned: np.ndarray, prob: np.ndarray, landmarks: np.ndarray
     sure = cv2.erode((prob > 0.8).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     if band.sum() < 20 or sure.sum() < 20:
         return np.zeros_like(band)
-    hue = _lab(aligned)[..., 1:]
-    skin, fabric = np.median(hue[band], axis=0), np.median(hue[sure], axis=0)
-    return band & (np.linalg.norm(hue - skin, axis=-1) < np.linalg.norm(hue - fabric, axis=-1))
+    if photo_tone(aligned, prob <= 0.5)[1] < MONO_CHROMA[1]:
+        return np.zeros_like(band)
+    lab = _lab(aligned)
+    skin, fabric = np.median(lab[band], axis=0), np.median(lab[sure], axis=0)
+    return band & (np.linalg.norm(lab - skin, axis=-1) < np.linalg.norm(lab - fabric, axis=-1))
 
 
 def grow_by_colour(aligned: np.ndarray, prob: np.ndarray, landmarks: np.ndarray, zone_grow: float = GROW_ZONE,
