@@ -63,6 +63,30 @@ def test_a_dark_strap_is_found_beside_a_dark_mask():
     assert (find_ear_loops(image, hole, hole, lm) & strap).sum() > 0.6 * strap.sum()
 
 
+@pytest.mark.parametrize("colour", [(250, 250, 250), (20, 20, 25)])
+def test_a_patterned_masks_strap_may_be_its_bright_or_its_dark_colour(colour, monkeypatch):
+    """Black and white checks: the fabric's median is a grey darker than the skin, so only dark lines
+    were looked for and a white strap stayed; a patterned fabric is looked at in both polarities."""
+    import unmasked.faces.ear_loops as ear_loops
+
+    image, hole = _masked_face()
+    rows, cols = np.indices((SIDE, SIDE))
+    checks = ((rows // 3 + cols // 3) % 2).astype(bool)
+    image[hole & checks], image[hole & ~checks] = (245, 245, 245), (25, 25, 30)
+    lm = _points()
+    strap = _line(image, _strap_start(hole), lm[0] + [-3, 0], colour) & ~hole
+    loops = find_ear_loops(image, hole, hole, lm)
+    assert (loops & strap).sum() > 0.6 * strap.sum()
+    near = cv2.dilate(strap.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    assert not (loops & ~near).any()
+    clean, _ = _masked_face()
+    clean[hole & checks], clean[hole & ~checks] = (245, 245, 245), (25, 25, 30)
+    assert not find_ear_loops(clean, hole, hole, lm).any()
+    if colour[0] > 128:  # taken for a plain grey fabric, darker than the skin, the white strap was missed
+        monkeypatch.setattr(ear_loops, "LOOP_PATTERN", np.inf)
+        assert (find_ear_loops(image, hole, hole, lm) & strap).sum() < 0.2 * strap.sum()
+
+
 @pytest.mark.parametrize("case", ["skin-coloured rim", "earring below the lobe", "far from the mask"])
 def test_lines_that_are_not_straps_are_left_alone(case):
     image, hole = _masked_face()

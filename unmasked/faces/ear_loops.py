@@ -6,7 +6,8 @@ cheeks to the ears, outside that region: thin white, black or fabric-coloured li
 the restored photo (on 6 of the README's 20 real photos). A strap is a
 line: narrower than a few pixels and much longer than wide, leaving the mask's side, brighter than
 the skin around it when the fabric is brighter (a white or pale blue mask's white loops), darker
-when the fabric is darker. It is found with a morphological top-hat (Serra, "Image Analysis and
+when the fabric is darker, either on a patterned fabric (:data:`LOOP_PATTERN`: black and white
+checks, whose median grey hid their white loops). It is found with a morphological top-hat (Serra, "Image Analysis and
 Mathematical Morphology", 1982: the image minus its opening by a disc keeps the bright structures
 narrower than the disc; the closing minus the image, the dark ones) on the luminance of an aligned
 crop at :data:`LOOP_SIZE`, kept where it lies beside the mask, between eye level and the mask's
@@ -52,6 +53,9 @@ LOOP_MEAN_WIDTH = 0.03
 FACE_WIDTH = 141.0
 #: polarity: the fabric counts as brighter or darker than the skin around it by this many L* units
 LOOP_POLARITY = 8.0
+#: a fabric whose lightness spans this many L* units from its 10th to its 90th percentile is patterned
+#: (checks, prints): its straps may be its bright or its dark colour, looked for in both polarities
+LOOP_PATTERN = 40.0
 
 
 def _lab(image: np.ndarray) -> np.ndarray:
@@ -89,28 +93,38 @@ def strap_candidates(crop: np.ndarray, fabric: np.ndarray, hole: np.ndarray, lan
     side = crop.shape[0]
     lab = _lab(crop)
     core = cv2.erode(fabric.astype(np.uint8), disc(LOOP_MARGIN * side)).astype(bool)
-    fabric_colour = np.median(lab[core if core.sum() >= 20 else fabric], axis=0)
+    cloth = lab[core if core.sum() >= 20 else fabric]
+    fabric_colour = np.median(cloth, axis=0)
     skin = skin_mask(crop, hole, np.asarray(landmarks, np.float64), side / 128)
     skin_colour = np.median(lab[skin], axis=0) if skin.sum() >= 20 else fabric_colour
+    dark_end, bright_end = np.percentile(cloth[:, 0], [10, 90])
+    patterned = bright_end - dark_end > LOOP_PATTERN
+    # a patterned fabric's colours: its median, and the medians of its darkest and brightest tenths
+    colours = [fabric_colour] + ([np.median(cloth[cloth[:, 0] <= dark_end], axis=0),
+                                  np.median(cloth[cloth[:, 0] >= bright_end], axis=0)] if patterned else [])
 
     lum = cv2.GaussianBlur(lab[..., 0], (0, 0), 0.6 * side / LOOP_SIZE)
     element = disc(LOOP_WIDTH * side)
     bright = lum - cv2.morphologyEx(lum, cv2.MORPH_OPEN, element)
     dark = cv2.morphologyEx(lum, cv2.MORPH_CLOSE, element) - lum
-    if fabric_colour[0] > skin_colour[0] + LOOP_POLARITY:
+    if patterned:
+        thin = np.maximum(bright, dark)
+    elif fabric_colour[0] > skin_colour[0] + LOOP_POLARITY:
         thin = bright
     elif fabric_colour[0] < skin_colour[0] - LOOP_POLARITY:
         thin = dark
     else:
         thin = np.maximum(bright, dark)
-    to_fabric = np.linalg.norm(lab - fabric_colour, axis=2)
-    # nearer the fabric's hue than the skin's, give or take LOOP_HUE_SLACK of the distance between the
-    # two (a*b* only: a thin strap's pixels take the lightness of what lies around it, and some of its
-    # colour), so an ear's rim or a sliver of cheek is no strap
+    # near one of the fabric's colours, and nearer its hue than the skin's, give or take LOOP_HUE_SLACK
+    # of the distance between the two (a*b* only: a thin strap's pixels take the lightness of what lies
+    # around it, and some of its colour), so an ear's rim or a sliver of cheek is no strap
     hue = lab[..., 1:]
-    slack = LOOP_HUE_SLACK * float(np.linalg.norm(fabric_colour[1:] - skin_colour[1:]))
-    near_colour = (to_fabric < LOOP_COLOUR) & (np.linalg.norm(hue - fabric_colour[1:], axis=2)
-                                               < np.linalg.norm(hue - skin_colour[1:], axis=2) + slack)
+    to_skin = np.linalg.norm(hue - skin_colour[1:], axis=2)
+    near_colour = np.zeros((side, side), bool)
+    for colour in colours:
+        slack = LOOP_HUE_SLACK * float(np.linalg.norm(colour[1:] - skin_colour[1:]))
+        near_colour |= (np.linalg.norm(lab - colour, axis=2) < LOOP_COLOUR) & (
+            np.linalg.norm(hue - colour[1:], axis=2) < to_skin + slack)
 
     zone = (cv2.distanceTransform((~hole).astype(np.uint8), cv2.DIST_L2, 5) <= LOOP_REACH * side) & ~hole
     rows, cols = np.arange(side)[:, None], np.arange(side)[None, :]
