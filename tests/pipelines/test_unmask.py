@@ -1061,3 +1061,18 @@ def test_colour_growth_leaves_the_skin_below_the_eyes_of_a_pink_mask(shared_data
     assert (grown[True] & near).sum() < 0.25 * (grown[False] & near).sum()
     assert (grown[True] >= (prob > 0.5)).all()  # the prediction itself is kept
     assert grown[True].sum() > 1.1 * (prob > 0.5).sum()  # and the growth over the missed fabric too
+
+
+@pytest.mark.data
+def test_the_cli_keeps_the_skin_below_the_eyes_unless_told_not_to(shared_data, tmp_path):
+    """``--no-eye-skin`` gives the colour growth the skin below the eyes back: on the pink mask the
+    photo's own pixels there are kept by default and repainted without it."""
+    src = shared_data / "real_masked_photos" / "0001_0094.jpg"
+    rgb = load_image(src).rgb.astype(np.int16)
+    repainted = {}
+    for flag in ("--eye-skin", "--no-eye-skin"):
+        out = tmp_path / f"{flag}.png"
+        r = CliRunner().invoke(main, ["unmask", str(src), "-o", str(out), "--model", "telea", "--no-grain", flag])
+        assert r.exit_code == 0, r.output
+        repainted[flag] = (np.abs(load_image(out).rgb.astype(np.int16) - rgb).max(axis=2) > 8).sum()
+    assert repainted["--no-eye-skin"] > repainted["--eye-skin"] + 100, repainted

@@ -43,6 +43,9 @@ from unmasked.pipelines.unmask import (
 @click.option("--grabcut/--no-grabcut", default=True, show_default=True,
               help="Grow the segmenter's worn mask by colour (GrabCut) over fabric it missed: a turned face's far "
                    "cheek, a printed logo.")
+@click.option("--eye-skin/--no-eye-skin", default=True, show_default=True,
+              help="With --grabcut: keep the skin just below the eyes out of the colour growth (a skin-coloured "
+                   "mask's growth reached the lower eyelids).")
 @click.option("--outline/--no-outline", default=False, show_default=True,
               help="Fill the part of the mask that lies beside the face (background, hair) from its surroundings, "
                    "and only the face within its outline with the face model: for masks reaching past the face.")
@@ -70,7 +73,7 @@ from unmasked.pipelines.unmask import (
               help="A folder of photos (flat, or one sub-folder per person) searched for each face's reference.")
 @click.option("--reference-box", metavar="X,Y,W,H",
               help="The face square on the --reference photo; without it the reference's largest face is used.")
-def unmask_cmd(photo, output, model, boxes, detector, region, grabcut, outline, mean_face, grain, second_look, ear_loops,
+def unmask_cmd(photo, output, model, boxes, detector, region, grabcut, eye_skin, outline, mean_face, grain, second_look, ear_loops,
                save_mask,
                debug_dir, max_pixels, reference, gallery, reference_box) -> None:
     """Remove worn face masks in PHOTO (a file or a folder) and restore the faces beneath.
@@ -104,7 +107,7 @@ def unmask_cmd(photo, output, model, boxes, detector, region, grabcut, outline, 
     def one(src: Path, dst: Path, mask_path: Path | None, debug: Path | None, echo) -> None:
         loaded = run(load_image, src, max_pixels)
         result = run(unmask_array, loaded.rgb, face_model, boxes=parsed or None, detector=detector, region=region,
-                     grabcut=grabcut, outline=outline, mean_face=MEAN_FACE_CHOICES[mean_face],
+                     grabcut=grabcut, eye_skin=eye_skin, outline=outline, mean_face=MEAN_FACE_CHOICES[mean_face],
                      grain=grain, second_look=second_look, ear_loops=ear_loops,
                      keep_stages=debug is not None, reference=ref_rgb, gallery=gallery, reference_box=ref_box)
         run(save_image, dst, loaded.to_pil(result.image))
