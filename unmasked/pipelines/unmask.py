@@ -68,8 +68,9 @@ from unmasked.pipelines.reference import Gallery, aligned_reference
 
 REGIONS = ("segmenter", "landmarks")
 #: raised whenever the way the hole is drawn changes (caches of holes, e.g. the training kind
-#: ``real_worn``, are rebuilt); 2: the eyes are taken out of every hole (:func:`eye_guard`)
-REGION_VERSION = 2
+#: ``real_worn``, are rebuilt); 2: the eyes are taken out of every hole (:func:`eye_guard`); 3: the skin
+#: just below the eyes is kept out of the colour growth (:func:`skin_below_eyes`)
+REGION_VERSION = 3
 #: a face whose predicted mask covers less than this fraction of the aligned crop wears no mask
 #: (synthetic masks cover 6-33 % of the crop, the smallest held-out MaskedFace-Net prediction 3.6 %;
 #: 0.5 % of unmasked held-out faces reach 2 %: see the model card)
