@@ -58,7 +58,8 @@ LOOP_POLARITY = 8.0
 LOOP_PATTERN = 40.0
 
 
-def _lab(image: np.ndarray) -> np.ndarray:
+def cielab(image: np.ndarray) -> np.ndarray:
+    """float32 (..., 3) CIELAB of a uint8 RGB ``image``: L* in 0..100, a* and b* centred on 0."""
     return cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
 
 
@@ -91,7 +92,7 @@ def strap_candidates(crop: np.ndarray, fabric: np.ndarray, hole: np.ndarray, lan
     components are judged: thin in the fabric's polarity, nearer the fabric's colour than the skin's,
     and where a strap can lie."""
     side = crop.shape[0]
-    lab = _lab(crop)
+    lab = cielab(crop)
     core = cv2.erode(fabric.astype(np.uint8), disc(LOOP_MARGIN * side)).astype(bool)
     cloth = lab[core if core.sum() >= 20 else fabric]
     fabric_colour = np.median(cloth, axis=0)

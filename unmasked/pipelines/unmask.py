@@ -56,7 +56,7 @@ from unmasked.data.landmark_guide import unmasked_guess
 from unmasked.faces import align_face, detect_faces, face_from_box, paste_back
 from unmasked.faces.align import scale_of
 from unmasked.faces.detect import box_iou
-from unmasked.faces.ear_loops import LOOP_SIZE, find_ear_loops, remove_ear_loops
+from unmasked.faces.ear_loops import LOOP_SIZE, cielab, find_ear_loops, remove_ear_loops
 from unmasked.faces.landmarks import face_outline, six_points
 from unmasked.faces.mean_face import BAND_THRESHOLD, horizontal_band_ratio, shipped_mean_face, structure_from_mean_face
 from unmasked.faces.second_look import second_look_faces
@@ -256,7 +256,8 @@ def smooth_jaw_line(filled: np.ndarray, hole: np.ndarray, points: np.ndarray) ->
 def photo_tone(aligned: np.ndarray, where: np.ndarray) -> tuple[np.ndarray, float]:
     """The median a*b* (OpenCV's 8-bit CIELAB, neutral at 128) of ``aligned``'s pixels in ``where``
     (bool (S, S)), and the 90th percentile of their a*b* distances from it: under
-    :data:`MONO_CHROMA`'s first value the photo is black and white (or one tone)."""
+    :data:`MONO_CHROMA`'s first value the photo is black and white (or one tone), from its second on
+    it is in colour."""
     lab = cv2.cvtColor(aligned, cv2.COLOR_RGB2LAB).astype(np.float32)[where][:, 1:]
     tone = np.median(lab, axis=0)
     return tone, float(np.percentile(np.hypot(*(lab - tone).T), 90))
@@ -341,14 +342,6 @@ def dilate_mask(mask: np.ndarray, dilate: float = DILATE) -> np.ndarray:
     return hole.astype(bool)
 
 
-def _lab(rgb: np.ndarray) -> np.ndarray:
-    """float32 (..., 3) CIELAB of uint8 RGB: L in 0..100, a and b centred on 0."""
-    lab = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2LAB).astype(np.float32)
-    lab[..., 0] *= 100 / 255
-    lab[..., 1:] -= 128
-    return lab
-
-
 def skin_below_eyes(aligned: np.ndarray, prob: np.ndarray, landmarks: np.ndarray, reach: float = EYE_SKIN) -> np.ndarray:
     """bool (S, S): the skin just below the eyes, which colour growth must leave alone.
 
@@ -371,7 +364,7 @@ def skin_below_eyes(aligned: np.ndarray, prob: np.ndarray, landmarks: np.ndarray
         return np.zeros_like(band)
     if photo_tone(aligned, prob <= 0.5)[1] < MONO_CHROMA[1]:
         return np.zeros_like(band)
-    lab = _lab(aligned)
+    lab = cielab(aligned)
     skin, fabric = np.median(lab[band], axis=0), np.median(lab[sure], axis=0)
     return band & (np.linalg.norm(lab - skin, axis=-1) < np.linalg.norm(lab - fabric, axis=-1))
 
