@@ -84,7 +84,7 @@ def eval_cmd(models, images, split, split_by, crop, size, limit, mask_dir, mask_
               help="'unmask' (the whole pipeline, default face model), 'unmask:<model or checkpoint>' (either with "
                    "options: '+seamless', the gradient-domain paste-back; '+nograbcut', the segmenter's mask not grown "
                    "by colour; '+cropres', pasted back from the model's crop; '+outline', the part beside the face "
-                   "filled from the background; '+meanface', the structure from the mean face on every face, not only on banded fills; '+nomeanface', on none; '+nograin', without the photo's skin grain; '+nosecondlook', no second look for faces the detector passed over; '+noearloops', the mask's straps left as they are; '+noeyeskin', colour growth free to take the skin below the eyes), or a classical "
+                   "filled from the background; '+meanface', the structure from the mean face on every face, not only on banded fills; '+nomeanface', on none; '+nograin', without the photo's skin grain; '+nosecondlook', no second look for faces the detector passed over; '+noearloops', the mask's straps left as they are; '+noeyeskin', colour growth free to take the skin below the eyes; '+nophotopx', the hole dilated by 3 % of the crop only, not at least 2.5 photo pixels), or a classical "
                    "filler given the true mask (telea, navier_stokes, patchmatch); repeatable.")
 @click.option("--images", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="<identity>/<image> folder of FFHQ-aligned faces; only its held-out (val) identities are used.")

@@ -84,6 +84,8 @@ MAX_PASTE_FACTOR = 8
 SEAM_SOFTNESS = 0.5
 #: dilation of the predicted mask, as a fraction of the aligned crop's side
 DILATE = 0.03
+#: ... and at least this many of the photo's own pixels (:func:`face_dilation`)
+DILATE_PHOTO_PX = 2.5
 #: the zone GrabCut may grow the worn mask into: the landmark region grown by this x the crop side
 GROW_ZONE = 0.12
 #: a colour growth larger than this x the segmenter's area is taken for a run-away and dropped
@@ -328,6 +330,21 @@ def segment_aligned(segmenter: SegmentModel, aligned: np.ndarray) -> np.ndarray:
     return prob[0] if single else prob
 
 
+def face_dilation(matrix: np.ndarray, size: int, dilate: float = DILATE, photo_px: float = DILATE_PHOTO_PX) -> float:
+    """The dilation (a fraction of the crop's side ``size``) for a face aligned by ``matrix``: ``dilate``,
+    or ``photo_px`` of the photo's pixels where that is more (a face under about 50 px, whose crop
+    is the photo scaled up).
+
+    A worn mask's colour runs past its edge by the photo's own pixels, not the crop's: a JPEG keeps
+    colour at half the resolution of brightness (4:2:0 chroma subsampling, two pixels a sample), and
+    lens blur and upscaling add one or two more. On a large face the 3 % dilation (~4 crop pixels,
+    2-5 photo pixels) covers that; on a face 22 px wide, scaled up 3.6 times to the 128² crop, it is
+    one photo pixel, and the fabric's colour left around the hole tinted the fill (a purple face
+    under a purple mask).
+    """
+    return max(dilate, photo_px * scale_of(matrix) / size)
+
+
 def hole_from_probability(prob: np.ndarray, dilate: float = DILATE, threshold: float = 0.5) -> np.ndarray:
     """bool (S, S): ``prob > threshold`` dilated by a disc of radius ``round(dilate * S)`` pixels."""
     return dilate_mask(prob > threshold, dilate)
@@ -546,6 +563,7 @@ def unmask_array(
     second_look: bool = True,
     ear_loops: bool = True,
     eye_skin: bool = True,
+    min_dilate_px: float = DILATE_PHOTO_PX,
 ) -> UnmaskResult:
     """Restore every masked face of ``rgb`` (uint8 (H, W, 3)) with the inpainting ``model``.
 
@@ -586,7 +604,8 @@ def unmask_array(
     the paste (:func:`~unmasked.faces.ear_loops.find_ear_loops`) and filled from their surroundings
     after it (:func:`~unmasked.faces.ear_loops.remove_ear_loops`). ``eye_skin`` (default True; with
     ``grabcut``): the skin just below the eyes is kept out of the colour growth
-    (:func:`skin_below_eyes`).
+    (:func:`skin_below_eyes`). ``min_dilate_px`` (the segmenter region): the hole is dilated by at
+    least this many of the photo's pixels (:func:`face_dilation`; 0: by ``dilate`` of the crop only).
     """
     validate_image(rgb)
     check_reference_options(model, reference, gallery, reference_box)
@@ -594,6 +613,8 @@ def unmask_array(
         raise ValueError(f"unknown region {region!r}; choose from {', '.join(REGIONS)}")
     if not 0 <= min_area < 1:
         raise ValueError(f"min_area must be in [0, 1), got {min_area}")
+    if not 0 <= min_dilate_px <= 20:
+        raise ValueError(f"min_dilate_px must be in [0, 20], got {min_dilate_px}")
     h, w = rgb.shape[:2]
     if boxes:
         for b in boxes:
@@ -650,7 +671,8 @@ def unmask_array(
             if found and grabcut:
                 detected = grow_by_colour(aligned.image, prob, aligned.landmarks, eye_skin=eye_skin)
                 area = float(detected.mean())
-                hole = dilate_mask(detected, dilate)
+            if found:
+                hole = dilate_mask(detected, face_dilation(aligned.matrix, size, dilate, min_dilate_px))
         else:
             detected = hole = worn_mask_region(aligned.landmarks, size, grow)
             area, found = float(hole.mean()), True
