@@ -1076,3 +1076,37 @@ def test_the_cli_keeps_the_skin_below_the_eyes_unless_told_not_to(shared_data, t
         assert r.exit_code == 0, r.output
         repainted[flag] = (np.abs(load_image(out).rgb.astype(np.int16) - rgb).max(axis=2) > 8).sum()
     assert repainted["--no-eye-skin"] > repainted["--eye-skin"] + 100, repainted
+
+
+def test_face_dilation_is_at_least_the_photos_pixels():
+    """3 % of the crop, or DILATE_PHOTO_PX of the photo's pixels where the crop scales the face up
+    more: known values at 0.5, 1 and 3.6 crop pixels a photo pixel."""
+    from unmasked.pipelines.unmask import DILATE, DILATE_PHOTO_PX, face_dilation
+
+    def matrix(scale):  # a similarity with that scale and a rotation
+        c, s = scale * np.cos(0.3), scale * np.sin(0.3)
+        return np.array([[c, -s, 5.0], [s, c, -7.0]])
+
+    assert DILATE_PHOTO_PX == 2.5
+    assert face_dilation(matrix(0.5), 128) == DILATE  # a 256² face: 1.25 crop pixels < 3.84
+    assert face_dilation(matrix(1.0), 128) == DILATE
+    assert face_dilation(matrix(3.6), 128) == pytest.approx(2.5 * 3.6 / 128)  # 9 crop pixels
+    assert face_dilation(matrix(3.6), 128, photo_px=0) == DILATE
+    assert face_dilation(matrix(3.6), 256) == pytest.approx(2.5 * 3.6 / 256)
+
+
+@pytest.mark.data
+def test_a_small_faces_hole_is_grown_by_the_photos_pixels(shared_data):
+    """A face 22 px wide (a purple mask, found on the second look): its hole grows by 2.5 photo
+    pixels, not one, and the pipeline's options say how; a face 107 px wide keeps its hole."""
+    model = load_model("telea")
+    small = load_image(shared_data / "real_masked_photos" / "0006_0097.jpg").rgb
+    holes = {px: unmask_array(small, model, keep_stages=True, grain=False, ear_loops=False,
+                              min_dilate_px=px).stages[0].hole for px in (0.0, 2.5)}
+    assert (holes[2.5] >= holes[0.0]).all() and holes[2.5].sum() > 1.3 * holes[0.0].sum()
+    large = load_image(shared_data / "real_masked_photos" / "0001_0094.jpg").rgb
+    same = [unmask_array(large, model, keep_stages=True, grain=False, ear_loops=False,
+                         min_dilate_px=px).stages[0].hole for px in (0.0, 2.5)]
+    np.testing.assert_array_equal(same[0], same[1])
+    with pytest.raises(ValueError, match="min_dilate_px"):
+        unmask_array(large, model, min_dilate_px=-1)
