@@ -14,7 +14,8 @@ Two ways to find the region (``region=``):
   segmenter missed (GrabCut inside the landmark zone where a mask can be, :func:`grow_by_colour`:
   on real photos the segmenter, trained on synthetic masks, stops short of a turned face's far
   cheek or a printed logo) and dilated by ``dilate`` x the crop side (default :data:`DILATE` = 3 %
-  = ~4 px at 128): the prediction's edge is uncertain by a pixel or two at the segmenter's 64 px
+  = ~4 px at 128; on a small face at least :data:`DILATE_PHOTO_PX` of the photo's pixels,
+  :func:`face_dilation`): the prediction's edge is uncertain by a pixel or two at the segmenter's 64 px
   working size, and a thin ring of fabric left around the hole would be copied into the fill as a
   visible outline, whereas an extra ring of skin costs the fill little (see the model card for
   the label coverage this buys).
@@ -69,7 +70,8 @@ from unmasked.pipelines.reference import Gallery, aligned_reference
 REGIONS = ("segmenter", "landmarks")
 #: raised whenever the way the hole is drawn changes (caches of holes, e.g. the training kind
 #: ``real_worn``, are rebuilt); 2: the eyes are taken out of every hole (:func:`eye_guard`); 3: the skin
-#: just below the eyes is kept out of the colour growth (:func:`skin_below_eyes`)
+#: just below the eyes is kept out of the colour growth (:func:`skin_below_eyes`), and small faces'
+#: holes are dilated by at least :data:`DILATE_PHOTO_PX` photo pixels (:func:`face_dilation`)
 REGION_VERSION = 3
 #: a face whose predicted mask covers less than this fraction of the aligned crop wears no mask
 #: (synthetic masks cover 6-33 % of the crop, the smallest held-out MaskedFace-Net prediction 3.6 %;
