@@ -339,8 +339,8 @@ def face_dilation(matrix: np.ndarray, size: int, dilate: float = DILATE, photo_p
 
     A worn mask's colour runs past its edge by the photo's own pixels, not the crop's: a JPEG keeps
     colour at half the resolution of brightness (4:2:0 chroma subsampling, two pixels a sample), and
-    lens blur and upscaling add one or two more. On a large face the 3 % dilation (~4 crop pixels,
-    2-5 photo pixels) covers that; on a face 22 px wide, scaled up 3.6 times to the 128² crop, it is
+    lens blur and upscaling add one or two more. On a large face the 3 % dilation (~4 crop pixels:
+    2.5 photo pixels on a face 50 px wide, 8 on one 170 px wide) covers that; on a face 22 px wide, scaled up 3.6 times to the 128² crop, it is
     one photo pixel, and the fabric's colour left around the hole tinted the fill (a purple face
     under a purple mask).
     """
