@@ -669,11 +669,10 @@ def unmask_array(
                     aligned, prob, zoom = better
                     detected = prob > 0.5
                     area = float(detected.mean())
-                    hole = hole_from_probability(prob, dilate)
             if found and grabcut:
                 detected = grow_by_colour(aligned.image, prob, aligned.landmarks, eye_skin=eye_skin)
                 area = float(detected.mean())
-            if found:
+            if found:  # the final hole, on the (possibly reframed) crop
                 hole = dilate_mask(detected, face_dilation(aligned.matrix, size, dilate, min_dilate_px))
         else:
             detected = hole = worn_mask_region(aligned.landmarks, size, grow)
