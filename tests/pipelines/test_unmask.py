@@ -378,10 +378,10 @@ def _green_up_to_the_eyes():
 
 
 def test_the_eyes_are_never_part_of_the_hole(monkeypatch):
-    """A segmenter (or GrabCut on a skin-coloured mask) that runs up over the eyes: the hole spares
-    both eyes, so the photo's eyes come back untouched; without the guard they are repainted."""
+    """A hole that runs up over the eyes (the segmenter's region dilated; on real photos GrabCut on
+    a skin-coloured mask too): the hole spares both eyes, so the photo's eyes come back untouched;
+    without the guard they are repainted."""
     import cv2
-    import torch
 
     import unmasked.pipelines.unmask as unmask
     from unmasked.faces import align_face
@@ -389,14 +389,9 @@ def test_the_eyes_are_never_part_of_the_hole(monkeypatch):
     rgb, face, outline = _green_up_to_the_eyes()
     eyes = cv2.erode(outline, np.ones((3, 3), np.uint8)).astype(bool)  # the eyes' inner pixels
     monkeypatch.setattr(unmask, "detect_faces", lambda image, detector="all": [face])
+    kwargs = dict(segmenter=_GreenSegmenter(), zooms=(), dilate=0.06)  # a dilation that reaches in
 
-    class OverTheEyes(_GreenSegmenter):  # green or dark: the eyes too
-        def predict(self, image):
-            prob = super().predict(image)
-            rgb = (image + 1) * 127.5
-            return torch.maximum(prob, (rgb.max(1, keepdim=True).values < 60).to(torch.float32))
-
-    guarded = unmask_array(rgb, load_model("telea"), segmenter=OverTheEyes(), zooms=(), keep_stages=True)
+    guarded = unmask_array(rgb, load_model("telea"), keep_stages=True, **kwargs)
     crop_eyes = unmask.eye_guard(align_face(rgb, face, 128).landmarks, 128, grow=0)
     assert crop_eyes.sum() > 40 and not (guarded.stages[0].hole & crop_eyes).any()
     assert guarded.faces[0].mask_found
@@ -404,10 +399,54 @@ def test_the_eyes_are_never_part_of_the_hole(monkeypatch):
     def change(result):  # per eye pixel, the largest channel change
         return np.abs(result.image.astype(int) - rgb.astype(int)).max(axis=2)[eyes]
 
-    assert change(guarded).max() <= 2  # measured: 2 of 64 pixels off by 1 (the seam's feather, rounded)
-    monkeypatch.setattr(unmask, "eye_guard", lambda landmarks, size, grow=0: np.zeros((size, size), bool))
-    unguarded = unmask_array(rgb, load_model("telea"), segmenter=OverTheEyes(), zooms=())
+    assert change(guarded).max() <= 2  # the seam's feather, rounded
+    monkeypatch.setattr(unmask, "eye_guard", lambda landmarks, size, grow=0, **kw: np.zeros((size, size), bool))
+    unguarded = unmask_array(rgb, load_model("telea"), **kwargs)
     assert change(unguarded).mean() > 40  # the eyes were painted over with the green around them
+
+
+def test_an_eye_the_segmenter_marks_as_fabric_is_not_guarded(monkeypatch):
+    """An "eye" whose landmark outline the segmenter marks as worn mask is a misplaced landmark
+    (a profile's eye put on the mask's top edge): its guard is dropped, so the fabric there is
+    repainted; with ``eye_check=False`` it is kept, as before."""
+    import cv2
+    import torch
+
+    import unmasked.pipelines.unmask as unmask
+    from unmasked.faces import align_face
+    from unmasked.pipelines.unmask import EYE_ON_FABRIC, eyes_off_fabric
+
+    # known values: the mean probability inside each eye's outline against EYE_ON_FABRIC
+    rgb, face, outline = _green_up_to_the_eyes()
+
+    lm = align_face(rgb, face, 128).landmarks
+    prob = np.zeros((128, 128), np.float32)
+    assert eyes_off_fabric(lm, prob) == (True, True) and eyes_off_fabric(lm, None) == (True, True)
+    left = np.zeros((128, 128), np.uint8)
+    cv2.fillPoly(left, [np.round(lm[36:42]).astype(np.int32)], 1)
+    prob[left > 0] = EYE_ON_FABRIC  # at the threshold: still an eye
+    assert eyes_off_fabric(lm, prob) == (True, True)
+    prob[left > 0] = 2 * EYE_ON_FABRIC
+    assert eyes_off_fabric(lm, prob) == (False, True)
+    assert not (unmask.eye_guard(lm, 128, eyes=(False, True)) & (left > 0)).any()
+
+    eyes = cv2.erode(outline, np.ones((3, 3), np.uint8)).astype(bool)
+
+    class OverTheEyes(_GreenSegmenter):  # green or dark: the eyes are marked as fabric
+        def predict(self, image):
+            prob = super().predict(image)
+            rgb = (image + 1) * 127.5
+            return torch.maximum(prob, (rgb.max(1, keepdim=True).values < 60).to(torch.float32))
+
+    monkeypatch.setattr(unmask, "detect_faces", lambda image, detector="all": [face])
+    checked = unmask_array(rgb, load_model("telea"), segmenter=OverTheEyes(), zooms=())
+    trusted = unmask_array(rgb, load_model("telea"), segmenter=OverTheEyes(), zooms=(), eye_check=False)
+
+    def change(result):
+        return np.abs(result.image.astype(int) - rgb.astype(int)).max(axis=2)[eyes]
+
+    assert change(trusted).max() <= 2  # guarded: the dark "eyes" stay
+    assert change(checked).mean() > 40  # not guarded: repainted with the green around them
 
 
 def test_fabric_beside_the_eyes_is_hidden_from_the_model_and_repainted_but_the_eyes_are_not(monkeypatch):

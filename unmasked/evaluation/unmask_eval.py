@@ -60,12 +60,13 @@ CLASSICAL = ("telea", "navier_stokes", "patchmatch")
 #: straps beside the repainted region left as they are, :mod:`unmasked.faces.ear_loops`), "+noeyeskin" (colour
 #: growth free to take the skin just below the eyes, :func:`~unmasked.pipelines.unmask.skin_below_eyes`),
 #: "+nophotopx" (the hole dilated by 3 % of the crop only, not at least 2.5 photo pixels,
-#: :func:`~unmasked.pipelines.unmask.face_dilation`)
+#: :func:`~unmasked.pipelines.unmask.face_dilation`), "+noeyecheck" (an eye guarded even where its landmark
+#: outline lies on the fabric, :func:`~unmasked.pipelines.unmask.eyes_off_fabric`)
 UNMASK_OPTIONS = {"seamless": {"seamless": True}, "nograbcut": {"grabcut": False}, "cropres": {"native": False},
                   "outline": {"outline": True}, "meanface": {"mean_face": True}, "nomeanface": {"mean_face": False},
                   "nograin": {"grain": False}, "nosecondlook": {"second_look": False},
                   "noearloops": {"ear_loops": False}, "noeyeskin": {"eye_skin": False},
-                  "nophotopx": {"min_dilate_px": 0.0}}
+                  "nophotopx": {"min_dilate_px": 0.0}, "noeyecheck": {"eye_check": False}}
 #: a softened mask's true hole: every pixel the fabric covers by more than this (:func:`soften_mask_edge`)
 SOFT_HOLE_ALPHA = 0.02
 #: the realism classifier's patch side at 256² faces: about the hole's own size, so a fill

@@ -97,6 +97,9 @@ GROW_MAX = 2.0
 EYE_GUARD = 0.02
 #: fabric the segmenter marked inside the guard is repainted down to the eyes' outline grown by this x the crop side (1 px at 128²)
 EYE_MARGIN = 0.008
+#: an eye whose landmark outline the segmenter gives a mean probability above this lies on the
+#: fabric (the landmarks are wrong there) and is not guarded (:func:`eyes_off_fabric`)
+EYE_ON_FABRIC = 0.15
 #: :func:`skin_below_eyes`: the band below the eyes (their outlines grown by this x the crop side,
 #: ~8 px at 128²) whose skin-coloured pixels colour growth may not take
 EYE_SKIN = 0.06
@@ -218,10 +221,12 @@ def worn_mask_region(landmarks: np.ndarray, size: int, grow: float = 0.05) -> np
     return region.astype(bool)
 
 
-def eye_guard(landmarks: np.ndarray, size: int, grow: float = EYE_GUARD) -> np.ndarray:
-    """bool (size, size): both eyes (the outlines of landmarks 36-41 and 42-47, in crop pixels)
-    dilated by ``grow`` x size; :func:`unmask_array` takes them out of every hole (all but the fabric
-    the segmenter marked in them, which it repaints down to the eyes' outline grown by :data:`EYE_MARGIN`).
+def eye_guard(landmarks: np.ndarray, size: int, grow: float = EYE_GUARD,
+              eyes: tuple[bool, bool] = (True, True)) -> np.ndarray:
+    """bool (size, size): the eyes (the outlines of landmarks 36-41 and 42-47, in crop pixels, each
+    where ``eyes`` says so) dilated by ``grow`` x size; :func:`unmask_array` takes them out of every
+    hole (all but the fabric the segmenter marked in them, which it repaints down to the eyes'
+    outline grown by :data:`EYE_MARGIN`), except an eye that lies on the fabric (:func:`eyes_off_fabric`).
 
     A worn mask never covers the eyes, and the face models never learned to paint them (no
     synthetic mask reaches them), but on real photos the hole did: a skin-coloured mask lets
@@ -229,10 +234,33 @@ def eye_guard(landmarks: np.ndarray, size: int, grow: float = EYE_GUARD) -> np.n
     Of the 30 holes on the held-out real photos of the #18 check, 17 took pixels inside an eye's
     outline (9 of them 20 or more, one the whole eye).
     """
-    eyes = np.zeros((size, size), np.uint8)
+    guard = np.zeros((size, size), np.uint8)
+    for part, keep in zip((landmarks[36:42], landmarks[42:48]), eyes, strict=True):
+        if keep:
+            cv2.fillPoly(guard, [np.round(part).astype(np.int32)], 1)
+    return dilate_mask(guard.astype(bool), grow)
+
+
+def eyes_off_fabric(landmarks: np.ndarray, prob: np.ndarray | None) -> tuple[bool, bool]:
+    """(left, right): whether each eye's landmark outline (36-41, 42-47, crop pixels) lies off the
+    worn mask, i.e. the segmenter's mean probability ``prob`` (float (S, S)) inside it is at most
+    :data:`EYE_ON_FABRIC`; both True without a segmenter (``prob`` None) or for an empty outline.
+
+    No worn mask covers an eye, so an "eye" on the fabric means FaceMesh misplaced it: a profile
+    under a cap whose eye it put on the mask's top edge, a face looking down whose eyes it put on
+    the mask. The guard of such an eye would keep a bar of fabric in the photo (:func:`eye_guard`).
+    On the 80 restored faces of the four sets of real photos of the #18 check, real eyes' outlines
+    score at most 0.033; the two misplaced ones 0.24 and 0.61-0.81.
+    """
+    if prob is None:
+        return True, True
+    size = prob.shape[0]
+    keep = []
     for part in (landmarks[36:42], landmarks[42:48]):
-        cv2.fillPoly(eyes, [np.round(part).astype(np.int32)], 1)
-    return dilate_mask(eyes.astype(bool), grow)
+        outline = np.zeros((size, size), np.uint8)
+        cv2.fillPoly(outline, [np.round(part).astype(np.int32)], 1)
+        keep.append(not outline.any() or float(prob[outline > 0].mean()) <= EYE_ON_FABRIC)
+    return keep[0], keep[1]
 
 
 def smooth_jaw_line(filled: np.ndarray, hole: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -566,6 +594,7 @@ def unmask_array(
     ear_loops: bool = True,
     eye_skin: bool = True,
     min_dilate_px: float = DILATE_PHOTO_PX,
+    eye_check: bool = True,
 ) -> UnmaskResult:
     """Restore every masked face of ``rgb`` (uint8 (H, W, 3)) with the inpainting ``model``.
 
@@ -608,6 +637,8 @@ def unmask_array(
     ``grabcut``): the skin just below the eyes is kept out of the colour growth
     (:func:`skin_below_eyes`). ``min_dilate_px`` (the segmenter region): the hole is dilated by at
     least this many of the photo's pixels (:func:`face_dilation`; 0: by ``dilate`` of the crop only).
+    ``eye_check`` (default True; the segmenter region): an eye whose landmark outline lies on the
+    fabric the segmenter found is taken for a misplaced landmark and not guarded (:func:`eyes_off_fabric`).
     """
     validate_image(rgb)
     check_reference_options(model, reference, gallery, reference_box)
@@ -685,10 +716,12 @@ def unmask_array(
             # eyes' own outline (grown by EYE_MARGIN), and the fill model sees nothing of the ring:
             # shown as valid context, a mask's fabric beside the eyes was carried into the fill (a teal
             # strip under the eyes, a white nose)
+            # (an "eye" on the fabric is a misplaced landmark, not guarded: eyes_off_fabric)
             fabric = detected if seg is not None else np.zeros_like(hole)
             lm = aligned.landmarks
-            hidden = hole & ~eye_guard(lm, size, grow=0)
-            hole = (hole & ~eye_guard(lm, size)) | (fabric & ~eye_guard(lm, size, EYE_MARGIN))
+            eyes = eyes_off_fabric(lm, prob) if eye_check else (True, True)
+            hidden = hole & ~eye_guard(lm, size, grow=0, eyes=eyes)
+            hole = (hole & ~eye_guard(lm, size, eyes=eyes)) | (fabric & ~eye_guard(lm, size, EYE_MARGIN, eyes=eyes))
             hidden = hidden | hole if hole.any() else hole
             # a landmark-guided model learned from unmasked faces' points: FaceMesh's guess under
             # the mask, moved by the displacement a mask causes on average
