@@ -405,10 +405,10 @@ def test_the_eyes_are_never_part_of_the_hole(monkeypatch):
     assert change(unguarded).mean() > 40  # the eyes were painted over with the green around them
 
 
-def test_an_eye_the_segmenter_marks_as_fabric_is_not_guarded(monkeypatch):
-    """An "eye" whose landmark outline the segmenter marks as worn mask is a misplaced landmark
-    (a profile's eye put on the mask's top edge): its guard is dropped, so the fabric there is
-    repainted; with ``eye_check=False`` it is kept, as before."""
+def test_fabric_on_an_eye_the_segmenter_marks_is_repainted_and_the_rest_of_the_eye_kept(monkeypatch):
+    """An "eye" whose landmark outline the segmenter marks as worn mask (a misplaced landmark, or a
+    mask's edge over the lower lid): the fabric it marked there is repainted, inside the eye's guard
+    too, and the eye's unmarked pixels stay the photo's; with ``eye_check=False`` the guard keeps it all."""
     import cv2
     import torch
 
@@ -418,35 +418,44 @@ def test_an_eye_the_segmenter_marks_as_fabric_is_not_guarded(monkeypatch):
 
     # known values: the mean probability inside each eye's outline against EYE_ON_FABRIC
     rgb, face, outline = _green_up_to_the_eyes()
-
     lm = align_face(rgb, face, 128).landmarks
     prob = np.zeros((128, 128), np.float32)
     assert eyes_off_fabric(lm, prob) == (True, True) and eyes_off_fabric(lm, None) == (True, True)
     left = np.zeros((128, 128), np.uint8)
     cv2.fillPoly(left, [np.round(lm[36:42]).astype(np.int32)], 1)
-    prob[left > 0] = EYE_ON_FABRIC  # at the threshold: still an eye
+    prob[left > 0] = EYE_ON_FABRIC  # at the threshold: off the fabric
     assert eyes_off_fabric(lm, prob) == (True, True)
     prob[left > 0] = 2 * EYE_ON_FABRIC
     assert eyes_off_fabric(lm, prob) == (False, True)
     assert not (unmask.eye_guard(lm, 128, eyes=(False, True)) & (left > 0)).any()
 
+    # the photo: the segmenter marks the green and each eye's outer part (a mask's edge over it)
     eyes = cv2.erode(outline, np.ones((3, 3), np.uint8)).astype(bool)
+    cols = np.arange(rgb.shape[1])[None, :].repeat(rgb.shape[0], 0)
+    centre = np.where(cols < face.landmarks[27, 0], face.landmarks[36:42, 0].mean(), face.landmarks[42:48, 0].mean())
+    outer = np.where(cols < face.landmarks[27, 0], cols < centre - 3, cols > centre + 3)
+    inner = np.where(cols < face.landmarks[27, 0], cols > centre + 1, cols < centre - 1)
+    marked, kept = (outline > 0) & outer, eyes & inner
+    assert marked.sum() > 20 and kept.sum() > 5
 
-    class OverTheEyes(_GreenSegmenter):  # green or dark: the eyes are marked as fabric
+    aligned = align_face(rgb, face, 128)
+    marked_crop = cv2.warpAffine(marked.astype(np.float32), aligned.matrix, (128, 128)) > 0.5
+
+    class OverTheLids(_GreenSegmenter):  # green, or the eyes' outer parts
         def predict(self, image):
             prob = super().predict(image)
-            rgb = (image + 1) * 127.5
-            return torch.maximum(prob, (rgb.max(1, keepdim=True).values < 60).to(torch.float32))
+            return torch.maximum(prob, torch.from_numpy(marked_crop.astype(np.float32))[None, None])
 
     monkeypatch.setattr(unmask, "detect_faces", lambda image, detector="all": [face])
-    checked = unmask_array(rgb, load_model("telea"), segmenter=OverTheEyes(), zooms=())
-    trusted = unmask_array(rgb, load_model("telea"), segmenter=OverTheEyes(), zooms=(), eye_check=False)
+    checked = unmask_array(rgb, load_model("telea"), segmenter=OverTheLids(), zooms=())
+    trusted = unmask_array(rgb, load_model("telea"), segmenter=OverTheLids(), zooms=(), eye_check=False)
 
-    def change(result):
-        return np.abs(result.image.astype(int) - rgb.astype(int)).max(axis=2)[eyes]
+    def change(result, where):
+        return np.abs(result.image.astype(int) - rgb.astype(int)).max(axis=2)[where]
 
-    assert change(trusted).max() <= 2  # guarded: the dark "eyes" stay
-    assert change(checked).mean() > 40  # not guarded: repainted with the green around them
+    assert change(trusted, eyes).max() <= 2  # guarded: the marked parts stay
+    assert change(checked, marked).mean() > 40  # checked: repainted with the green around them
+    assert change(checked, kept).max() <= 2  # and the eyes' inner parts are still the photo's
 
 
 def test_fabric_beside_the_eyes_is_hidden_from_the_model_and_repainted_but_the_eyes_are_not(monkeypatch):

@@ -60,8 +60,8 @@ CLASSICAL = ("telea", "navier_stokes", "patchmatch")
 #: straps beside the repainted region left as they are, :mod:`unmasked.faces.ear_loops`), "+noeyeskin" (colour
 #: growth free to take the skin just below the eyes, :func:`~unmasked.pipelines.unmask.skin_below_eyes`),
 #: "+nophotopx" (the hole dilated by 3 % of the crop only, not at least 2.5 photo pixels,
-#: :func:`~unmasked.pipelines.unmask.face_dilation`), "+noeyecheck" (an eye guarded even where its landmark
-#: outline lies on the fabric, :func:`~unmasked.pipelines.unmask.eyes_off_fabric`)
+#: :func:`~unmasked.pipelines.unmask.face_dilation`), "+noeyecheck" (the fabric inside an eye's guard kept
+#: even where the eye's landmark outline lies on it, :func:`~unmasked.pipelines.unmask.eyes_off_fabric`)
 UNMASK_OPTIONS = {"seamless": {"seamless": True}, "nograbcut": {"grabcut": False}, "cropres": {"native": False},
                   "outline": {"outline": True}, "meanface": {"mean_face": True}, "nomeanface": {"mean_face": False},
                   "nograin": {"grain": False}, "nosecondlook": {"second_look": False},

@@ -97,8 +97,9 @@ GROW_MAX = 2.0
 EYE_GUARD = 0.02
 #: fabric the segmenter marked inside the guard is repainted down to the eyes' outline grown by this x the crop side (1 px at 128²)
 EYE_MARGIN = 0.008
-#: an eye whose landmark outline the segmenter gives a mean probability above this lies on the
-#: fabric (the landmarks are wrong there) and is not guarded (:func:`eyes_off_fabric`)
+#: an eye whose landmark outline the segmenter gives a mean probability above this may lie on the
+#: fabric (a misplaced landmark): the fabric it marked there is repainted inside the eye's guard too
+#: (:func:`eyes_off_fabric`)
 EYE_ON_FABRIC = 0.15
 #: :func:`skin_below_eyes`: the band below the eyes (their outlines grown by this x the crop side,
 #: ~8 px at 128²) whose skin-coloured pixels colour growth may not take
@@ -246,11 +247,14 @@ def eyes_off_fabric(landmarks: np.ndarray, prob: np.ndarray | None) -> tuple[boo
     worn mask, i.e. the segmenter's mean probability ``prob`` (float (S, S)) inside it is at most
     :data:`EYE_ON_FABRIC`; both True without a segmenter (``prob`` None) or for an empty outline.
 
-    No worn mask covers an eye, so an "eye" on the fabric means FaceMesh misplaced it: a profile
-    under a cap whose eye it put on the mask's top edge, a face looking down whose eyes it put on
-    the mask. The guard of such an eye would keep a bar of fabric in the photo (:func:`eye_guard`).
-    On the 80 restored faces of the four sets of real photos of the #18 check, real eyes' outlines
-    score at most 0.033; the two misplaced ones 0.24 and 0.61-0.81.
+    No worn mask covers an eye, so an "eye" on the fabric is a misplaced landmark (a profile under
+    a cap whose eye FaceMesh put on the mask's top edge, a face looking down whose eyes it put on
+    the mask) or a real eye whose lower lid the mask's edge overlaps. For such an eye
+    :func:`unmask_array` repaints the fabric the segmenter marked (> 0.5, grown by
+    :data:`EYE_MARGIN`) inside the eye's guard too, where the guard would otherwise keep a bar of
+    fabric in the photo, and keeps the guard for the rest (dropping it erased a real eye). On the
+    80 restored faces of the four sets of real photos of the #18 check, real eyes' outlines score
+    at most 0.033; the two misplaced ones 0.24 and 0.61-0.81.
     """
     if prob is None:
         return True, True
@@ -637,8 +641,8 @@ def unmask_array(
     ``grabcut``): the skin just below the eyes is kept out of the colour growth
     (:func:`skin_below_eyes`). ``min_dilate_px`` (the segmenter region): the hole is dilated by at
     least this many of the photo's pixels (:func:`face_dilation`; 0: by ``dilate`` of the crop only).
-    ``eye_check`` (default True; the segmenter region): an eye whose landmark outline lies on the
-    fabric the segmenter found is taken for a misplaced landmark and not guarded (:func:`eyes_off_fabric`).
+    ``eye_check`` (default True; the segmenter region): where an eye's landmark outline lies on the
+    fabric the segmenter found, that fabric is repainted inside the eye's guard too (:func:`eyes_off_fabric`).
     """
     validate_image(rgb)
     check_reference_options(model, reference, gallery, reference_box)
@@ -716,12 +720,16 @@ def unmask_array(
             # eyes' own outline (grown by EYE_MARGIN), and the fill model sees nothing of the ring:
             # shown as valid context, a mask's fabric beside the eyes was carried into the fill (a teal
             # strip under the eyes, a white nose)
-            # (an "eye" on the fabric is a misplaced landmark, not guarded: eyes_off_fabric)
             fabric = detected if seg is not None else np.zeros_like(hole)
             lm = aligned.landmarks
-            eyes = eyes_off_fabric(lm, prob) if eye_check else (True, True)
-            hidden = hole & ~eye_guard(lm, size, grow=0, eyes=eyes)
-            hole = (hole & ~eye_guard(lm, size, eyes=eyes)) | (fabric & ~eye_guard(lm, size, EYE_MARGIN, eyes=eyes))
+            hidden = hole & ~eye_guard(lm, size, grow=0)
+            hole = (hole & ~eye_guard(lm, size)) | (fabric & ~eye_guard(lm, size, EYE_MARGIN))
+            # an "eye" the segmenter marks as fabric may be a misplaced landmark: there the fabric
+            # it marked is repainted inside the eye's outline too (eyes_off_fabric)
+            eyes = eyes_off_fabric(lm, prob) if eye_check and prob is not None else (True, True)
+            if not all(eyes):
+                suspect = eye_guard(lm, size, eyes=(not eyes[0], not eyes[1]))
+                hole = hole | (dilate_mask(prob > 0.5, EYE_MARGIN) & suspect)
             hidden = hidden | hole if hole.any() else hole
             # a landmark-guided model learned from unmasked faces' points: FaceMesh's guess under
             # the mask, moved by the displacement a mask causes on average
