@@ -84,6 +84,8 @@ MAX_MASK_AREA = 0.6
 MAX_PASTE_FACTOR = 8
 #: the Gaussian of that paste's seam, in crop pixels
 SEAM_SOFTNESS = 0.5
+#: the mean face's detail (``mean_face``) fades in from the hole's edge over about this many crop pixels
+STRUCTURE_EDGE = 4.0
 #: dilation of the predicted mask, as a fraction of the aligned crop's side
 DILATE = 0.03
 #: ... and at least this many of the photo's own pixels (:func:`face_dilation`)
@@ -535,8 +537,11 @@ def paste_at_face_resolution(photo: np.ndarray, filled: np.ndarray, hole: np.nda
         where = np.maximum(cv2.GaussianBlur(inside_hole.astype(np.float32), (0, 0), SEAM_SOFTNESS * up), inside_hole)
         if structure is not None:
             mean, points = structure
+            # the mean face's detail fades in from the hole's edge, where the fill continues the photo
+            ramp = where if STRUCTURE_EDGE <= 0 else np.clip(
+                2.0 * cv2.GaussianBlur(inside_hole.astype(np.float32), (0, 0), STRUCTURE_EDGE * up) - 1.0, 0.0, 1.0)
             fill_big = structure_from_mean_face(fill_big, (np.asarray(points, np.float64) + 0.5) * up - 0.5, mean,
-                                                where=where)
+                                                where=ramp)
         if grain is not None:
             big = align_face(photo, aligned.face, up * size, zoom=zoom)
             points = (np.asarray(grain, np.float64) + 0.5) * up - 0.5
