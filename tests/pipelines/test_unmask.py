@@ -836,6 +836,34 @@ def test_the_mean_face_gives_the_restored_face_structure_and_no_colour(astronaut
     assert np.abs(out[..., 0] - out[..., 1]).max() <= 1 and np.abs(out[..., 1] - out[..., 2]).max() <= 1
 
 
+def test_the_mean_face_fades_in_from_the_holes_edge(astronaut, monkeypatch):
+    """The mean face's detail starts at zero at the hole's edge (STRUCTURE_EDGE), where the fill
+    carries the photo's shading on; at full weight there it drew a step along the hole's edge."""
+    import cv2
+
+    import unmasked.pipelines.unmask as unmask
+
+    masked, _, box = _masked_astronaut(astronaut, 2.5)  # pasted at 3x the crop
+    model = _grey_model()
+    plain = unmask_array(masked, model, boxes=[box], mean_face=False, grain=False)
+    soft = unmask_array(masked, model, boxes=[box], mean_face=True, grain=False)
+    monkeypatch.setattr(unmask, "STRUCTURE_EDGE", 0.0)
+    hard = unmask_array(masked, model, boxes=[box], mean_face=True, grain=False)
+    region = plain.region.astype(np.uint8)
+
+    def inside(px):
+        return cv2.erode(region, np.ones((2 * px + 1, 2 * px + 1), np.uint8)).astype(bool)
+
+    def change(result, where):  # the mean face's mean change there, grey levels
+        return np.abs(result.image.astype(int) - plain.image.astype(int)).max(axis=2)[where].mean()
+
+    edge, deep = inside(3) & ~inside(6), inside(24)  # one crop pixel inside the edge; the hole's middle
+    assert edge.sum() > 1000 and deep.sum() > 5000
+    assert change(soft, edge) < 0.25 * change(hard, edge)  # measured: 1.3 against 16.3
+    assert change(hard, edge) > 8
+    assert abs(change(soft, deep) - change(hard, deep)) < 0.1 * change(hard, deep)  # measured: 8.5 both
+
+
 def test_grain_adds_the_photos_skin_texture_inside_a_large_restored_face_only(astronaut):
     import cv2
 
