@@ -49,7 +49,7 @@ from unmasked.pipelines.unmask import (
 @click.option("--outline/--no-outline", default=False, show_default=True,
               help="Fill the part of the mask that lies beside the face (background, hair) from its surroundings, "
                    "and only the face within its outline with the face model: for masks reaching past the face.")
-@click.option("--mean-face", type=click.Choice(list(MEAN_FACE_CHOICES)), default="auto", show_default=True,
+@click.option("--mean-face", type=click.Choice(list(MEAN_FACE_CHOICES)), default="on", show_default=True,
               help="Take the restored face's structure (nose, one closed mouth, chin) from a mean face warped onto "
                    "FaceMesh's guess of the hidden landmarks, keeping the fill's colour and shading: no banded or "
                    "doubled mouths, but a generic, smooth lower face. 'auto': only on faces whose fill runs in "

@@ -53,8 +53,8 @@ CLASSICAL = ("telea", "navier_stokes", "patchmatch")
 #: "+seamless" (the gradient-domain paste-back), "+nograbcut" (the worn mask not grown by colour),
 #: "+cropres" (a large face pasted back from the fill model's crop, not at its own resolution),
 #: "+outline" (the hole's part beside the face filled from the background, :func:`split_at_outline`),
-#: "+meanface" (the fill's structure from the mean face, :mod:`unmasked.faces.mean_face`, on every face, not
-#: only on those whose fill runs in horizontal bands), "+nomeanface" (on none), "+nograin" (without the photo's
+#: "+meanface" (the fill's structure from the mean face, :mod:`unmasked.faces.mean_face`, on every face:
+#: the default), "+automeanface" (only on faces whose fill runs in horizontal bands), "+nomeanface" (on none), "+nograin" (without the photo's
 #: skin grain, :mod:`unmasked.faces.skin_texture`), "+nosecondlook" (no second look for faces the detector
 #: passed over, :func:`~unmasked.faces.second_look.second_look_faces`), "+noearloops" (the mask's
 #: straps beside the repainted region left as they are, :mod:`unmasked.faces.ear_loops`), "+noeyeskin" (colour
@@ -64,6 +64,7 @@ CLASSICAL = ("telea", "navier_stokes", "patchmatch")
 #: even where the eye's landmark outline lies on it, :func:`~unmasked.pipelines.unmask.eyes_off_fabric`)
 UNMASK_OPTIONS = {"seamless": {"seamless": True}, "nograbcut": {"grabcut": False}, "cropres": {"native": False},
                   "outline": {"outline": True}, "meanface": {"mean_face": True}, "nomeanface": {"mean_face": False},
+                  "automeanface": {"mean_face": "auto"},
                   "nograin": {"grain": False}, "nosecondlook": {"second_look": False},
                   "noearloops": {"ear_loops": False}, "noeyeskin": {"eye_skin": False},
                   "nophotopx": {"min_dilate_px": 0.0}, "noeyecheck": {"eye_check": False}}

@@ -597,7 +597,7 @@ def unmask_array(
     grabcut: bool = True,
     native: bool = True,
     outline: bool = False,
-    mean_face: bool | str = "auto",
+    mean_face: bool | str = True,
     grain: bool = True,
     second_look: bool = True,
     ear_loops: bool = True,
@@ -629,9 +629,10 @@ def unmask_array(
     ``native``: paste a face larger than the crop back from a crop at its own resolution
     (:func:`paste_at_face_resolution`); False pastes from the fill model's crop. ``outline``: fill
     the hole's part outside the face's outline from the background, the rest with the face model
-    (:func:`split_at_outline`). ``mean_face``: True takes the fill's structure (above a Gaussian of 8 px
-    at 256²) from the shipped mean face warped onto FaceMesh's guess of the hidden landmarks
-    (:mod:`unmasked.faces.mean_face`); "auto" (the default) does so only for faces whose fill runs in
+    (:func:`split_at_outline`). ``mean_face``: True (the default) takes the fill's structure (above a
+    Gaussian of 8 px at 256², fading in from the hole's edge over :data:`STRUCTURE_EDGE` crop pixels)
+    from the shipped mean face warped onto FaceMesh's guess of the hidden landmarks
+    (:mod:`unmasked.faces.mean_face`); "auto" does so only for faces whose fill runs in
     horizontal bands (:func:`~unmasked.faces.mean_face.horizontal_band_ratio` >=
     :data:`~unmasked.faces.mean_face.BAND_THRESHOLD`); False never. Not with a reference, whose fill
     should carry the person's own. ``grain`` (default True): add the photo's own skin grain,

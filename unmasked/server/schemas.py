@@ -100,9 +100,9 @@ class UnmaskParams(StrictModel):
         None, description="How the worn mask is found: the learned segmenter (pipeline default) or the landmark heuristic."
     )
     mean_face: Literal["off", "auto", "on"] = Field(
-        "auto", description="The restored face's structure (nose, one closed mouth, chin) from a mean face warped onto "
-                            "the face's guessed landmarks: on faces whose fill runs in horizontal bands (auto), on "
-                            "every face (on) or never (off). Not with a reference.")
+        "on", description="The restored face's structure (nose, one closed mouth, chin) from a mean face warped onto "
+                          "the face's guessed landmarks: on every face (on, the default), on faces whose fill runs "
+                          "in horizontal bands (auto) or never (off). Not with a reference.")
     grain: bool = Field(True, description="Add the photo's own skin grain, synthesised from the visible skin, to "
                                           "the restored face.")
     second_look: bool = Field(True, description="With the blazeface detector: when no masked face is found, look "
