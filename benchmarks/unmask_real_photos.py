@@ -27,10 +27,10 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from unmasked.api import DEFAULT_UNMASK_PRESET, load_model
+from unmasked.api import load_model
 from unmasked.conventions import load_image
 from unmasked.data.datasets import list_images
-from unmasked.evaluation.unmask_eval import UNMASK_OPTIONS
+from unmasked.evaluation.unmask_eval import unmask_options
 from unmasked.pipelines.unmask import unmask_array
 from unmasked.training.data import REAL_HOLDOUT_EVERY
 
@@ -50,13 +50,8 @@ def crop_about(rgb: np.ndarray, box: tuple[int, int, int, int], margin: float = 
 
 def parse_spec(spec: str) -> tuple[str, dict]:
     """``"name+option+option"`` -> (the model, :func:`unmask_array` keyword arguments); ``unmask`` is
-    the default face model. Raises ``ValueError`` for an unknown option."""
-    name, *options = spec.split("+")
-    unknown = [o for o in options if o not in UNMASK_OPTIONS]
-    if unknown:
-        raise ValueError(f"unknown option {unknown[0]!r} in {spec!r}: " + ", ".join(f"'+{o}'" for o in UNMASK_OPTIONS))
-    kwargs = {k: v for o in options for k, v in UNMASK_OPTIONS[o].items()}
-    return (DEFAULT_UNMASK_PRESET if name == "unmask" else name), kwargs
+    the default face model. Raises ``ValueError`` for an unknown option (:func:`unmask_options`)."""
+    return unmask_options(spec)
 
 
 def main(argv=None) -> None:

@@ -87,7 +87,7 @@ def test_the_real_photo_figure_takes_unmask_options(tmp_path):
     spec.loader.exec_module(fig)
     assert fig.parse_spec("unmask+nomeanface+nograin")[1] == {"mean_face": False, "grain": False}
     assert fig.parse_spec("unmask+nosecondlook")[1] == {"second_look": False}
-    with pytest.raises(ValueError, match="unknown option 'shiny'"):
+    with pytest.raises(ValueError, match="unknown unmask option 'shiny'"):
         fig.parse_spec("unmask+shiny")
     rgb = data.astronaut()
     face = detect_faces(rgb)[0]
@@ -175,16 +175,24 @@ def test_band_share_reads_the_fills_band_ratio_per_model(tmp_path, capsys):
     for i, kind in enumerate(("surgical", "cloth")):
         Image.fromarray(put_face_mask(rgb, face, np.random.default_rng(i), kind=kind)[0]).save(photos / f"{i}.png")
     bands.OFFSETS, bands.REAL_HOLDOUT_EVERY = (0,), 1  # every photo of the folder
-    bands.main(["--photos", str(photos), "--model", "pconv_unet_faces128_landmarks"])
-    row = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| pconv")]
+    bands.main(["--photos", str(photos), "--model", "pconv_unet_faces128_landmarks", "--model", "unmask+nograin"])
+    out = capsys.readouterr().out.splitlines()
+    row = [line for line in out if line.startswith("| pconv")]
     assert len(row) == 1
     cells = [c.strip() for c in row[0].split("|")[1:-1]]
     assert cells[1] == "real photos" and cells[2] == "2"  # both restored faces scored
     assert float(cells[3]) > 0 and cells[4].endswith("%")
+    # a model with unmask options (eval-unmask's '+option's): the ratio is read before the skin
+    # grain is added, so without it the default model's ratios are as they were
+    with_option = [line for line in out if line.startswith("| unmask+nograin |")]
+    assert len(with_option) == 1 and with_option[0].split("|")[3:] == row[0].split("|")[3:]
     with pytest.raises(SystemExit):
         bands.main(["--model", "pconv_unet_faces128_landmarks"])  # neither set given
     with pytest.raises(SystemExit):
         bands.main(["--photos", str(photos), "--model", "pconv_unet_faces128_landmarks", "--model", "no_such_model"])
     captured = capsys.readouterr()
     assert "--model no_such_model: unknown model" in captured.err  # one line, no traceback
+    with pytest.raises(SystemExit):
+        bands.main(["--photos", str(photos), "--model", "unmask+shiny"])
+    assert "--model unmask+shiny: unknown unmask option 'shiny'" in capsys.readouterr().err
     assert "| model |" not in captured.out  # refused before any face was filled

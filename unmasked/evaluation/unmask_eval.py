@@ -85,6 +85,19 @@ class MaskedFace:
     landmarks: np.ndarray | None  # (68, 2) of the original face, for the identity distance
 
 
+def unmask_options(spec: str) -> tuple[str, dict]:
+    """``"model+option+option"`` -> (the face model's name, :func:`unmask_array` keyword arguments),
+    the options from :data:`UNMASK_OPTIONS`; ``unmask`` (or an empty name) is the default face model.
+    Raises ``ValueError`` naming an unknown option and the known ones."""
+    name, *options = spec.split("+")
+    unknown = [o for o in options if o not in UNMASK_OPTIONS]
+    if unknown:
+        raise ValueError(f"unknown unmask option {unknown[0]!r} in {spec!r}: "
+                         + ", ".join(f"'+{o}'" for o in UNMASK_OPTIONS))
+    kwargs = {k: v for option in options for k, v in UNMASK_OPTIONS[option].items()}
+    return (DEFAULT_UNMASK_PRESET if name in ("unmask", "") else name), kwargs
+
+
 def soften_mask_edge(original: np.ndarray, masked: np.ndarray, hole: np.ndarray,
                      sigma: float) -> tuple[np.ndarray, np.ndarray]:
     """``(masked, hole)`` with the pasted mask's edge made soft: the mask's coverage (``hole``,
@@ -155,13 +168,8 @@ def evaluate_unmask(fillers: Sequence[str], faces: Sequence[MaskedFace], *, real
         real_features = texture_features(np.stack([hole_patch(f.original, f.hole, realism_patch) for f in faces]), vgg)
     for spec in fillers:
         if spec.split("+")[0] == "unmask" or spec.startswith("unmask:"):
-            name, *options = spec.split("+")
-            unknown = set(options) - set(UNMASK_OPTIONS)
-            if unknown:
-                raise ValueError(f"unknown unmask option {sorted(unknown)[0]!r} in {spec!r}: "
-                                 + ", ".join(f"'+{o}'" for o in UNMASK_OPTIONS))
-            model = load_model(name.partition(":")[2] or DEFAULT_UNMASK_PRESET)
-            kwargs = {k: v for option in options for k, v in UNMASK_OPTIONS[option].items()}
+            name, kwargs = unmask_options(spec.partition(":")[2] if spec.startswith("unmask:") else spec)
+            model = load_model(name)
 
             def run(face, model=model, kwargs=kwargs):
                 return unmask_array(face.masked, model, **kwargs).image
