@@ -55,9 +55,10 @@ MEAN_FACE_SIZE = 256
 MAX_MOUTH_OPEN = 0.03
 #: the split between the model's band and the mean face's, in px of a 256² face (scaled with the side)
 STRUCTURE_SIGMA = 8.0
-#: the mean face's detail is taken at this many times its contrast: an average of 1,171 faces is
-#: softer than any one of them (README, "The mean face's detail at 1.25 times its contrast")
-STRUCTURE_GAIN = 1.25
+#: the mean face's detail is taken at this many times its contrast (1.25 was tried: KID and detail
+#: better, but by eye no face clearly better and one worse; README, "The mean face's detail at 1.25
+#: times its contrast")
+STRUCTURE_GAIN = 1.0
 #: the face's outline (:func:`unmasked.faces.landmarks.face_outline`: its hull, grown by this x the side)
 #: within which the mean face's detail is used; its edge is blurred by :data:`OUTLINE_SOFTNESS`
 OUTLINE_GROW = 0.05
