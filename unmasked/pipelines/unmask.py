@@ -71,8 +71,9 @@ REGIONS = ("segmenter", "landmarks")
 #: raised whenever the way the hole is drawn changes (caches of holes, e.g. the training kind
 #: ``real_worn``, are rebuilt); 2: the eyes are taken out of every hole (:func:`eye_guard`); 3: the skin
 #: just below the eyes is kept out of the colour growth (:func:`skin_below_eyes`), and small faces'
-#: holes are dilated by at least :data:`DILATE_PHOTO_PX` photo pixels (:func:`face_dilation`)
-REGION_VERSION = 3
+#: holes are dilated by at least :data:`DILATE_PHOTO_PX` photo pixels (:func:`face_dilation`); 4: fabric
+#: the segmenter marks on an eye's landmark outline is repainted inside its guard (:func:`eyes_off_fabric`)
+REGION_VERSION = 4
 #: a face whose predicted mask covers less than this fraction of the aligned crop wears no mask
 #: (synthetic masks cover 6-33 % of the crop, the smallest held-out MaskedFace-Net prediction 3.6 %;
 #: 0.5 % of unmasked held-out faces reach 2 %: see the model card)
@@ -734,7 +735,7 @@ def unmask_array(
             hole = (hole & ~eye_guard(lm, size)) | (fabric & ~eye_guard(lm, size, EYE_MARGIN))
             # an "eye" the segmenter marks as fabric may be a misplaced landmark: there the fabric
             # it marked is repainted inside the eye's outline too (eyes_off_fabric)
-            eyes = eyes_off_fabric(lm, prob) if eye_check and prob is not None else (True, True)
+            eyes = eyes_off_fabric(lm, prob) if eye_check else (True, True)
             if not all(eyes):
                 suspect = eye_guard(lm, size, eyes=(not eyes[0], not eyes[1]))
                 hole = hole | (dilate_mask(prob > 0.5, EYE_MARGIN) & suspect)
