@@ -64,7 +64,8 @@ CLASSICAL = ("telea", "navier_stokes", "patchmatch")
 #: even where the eye's landmark outline lies on it, :func:`~unmasked.pipelines.unmask.eyes_off_fabric`)
 UNMASK_OPTIONS = {"seamless": {"seamless": True}, "nograbcut": {"grabcut": False}, "cropres": {"native": False},
                   "outline": {"outline": True}, "meanface": {"mean_face": True}, "nomeanface": {"mean_face": False},
-                  "automeanface": {"mean_face": "auto"},
+                  "automeanface": {"mean_face": "auto"}, "meantexture": {"mean_texture": True},
+                  "nomeantexture": {"mean_texture": False},
                   "nograin": {"grain": False}, "nosecondlook": {"second_look": False},
                   "noearloops": {"ear_loops": False}, "noeyeskin": {"eye_skin": False},
                   "nophotopx": {"min_dilate_px": 0.0}, "noeyecheck": {"eye_check": False}}

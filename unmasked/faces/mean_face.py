@@ -28,6 +28,20 @@ hallucination of Liu, Shum & Freeman (IJCV 2007: a global face model for the low
 added on top), with the roles of the bands swapped: the low band is the person's, the structure
 is the mean's. Measured in the README ("The face's structure from a mean face").
 
+**Its texture restored** (:func:`texture_enhance`, the default mean face since session 53): an
+average of 1,171 faces is smoother than any one of them, because each face's fine edges lie a
+pixel or two from the others' and cancel. The texture-enhanced prototype of Tiddeman, Burt &
+Perrett ("Prototyping and transforming facial textures for perception research", IEEE CG&A 2001)
+puts back the contrast a face has at each place and scale: the mean face is split into
+Laplacian-pyramid bands (:data:`TEXTURE_SIGMAS`), each band's local amplitude (its absolute value
+smoothed) is measured on the mean and on every averaged face, and the mean's band is scaled by the
+faces' mean amplitude over its own (at most :data:`TEXTURE_CAP` times). The lips' outline, the
+nostrils and the chin's crease come back at a photograph's contrast, where they are in every face;
+the sign of each band stays the mean's, so nothing that is one person's is copied. Only inside the
+face's outline shrunk by :data:`TEXTURE_INSET` px: at the jaw's contour the mean face meets its
+blurred background, and the enhanced edge drew a line across real cheeks where FaceMesh's jaw guess
+was off.
+
 **Only where the fill is banded** (``unmask --mean-face auto``): the mean face costs identity (its
 nose and mouth are nobody's), so it is used only on faces whose fill shows the bands it removes,
 measured by :func:`horizontal_band_ratio`.
@@ -66,8 +80,22 @@ OUTLINE_GROW = 0.05
 OUTLINE_SOFTNESS = 4.0
 #: :func:`horizontal_band_ratio` at or above which ``unmask --mean-face auto`` uses the mean face
 BAND_THRESHOLD = 1.3
-#: the shipped mean face, beside FaceMesh's model files (not a fill model, so not among the presets)
+#: :func:`texture_enhance`: the Laplacian-pyramid split (Gaussian sigmas, px of a 256² face); the
+#: bands lie between consecutive sigmas (the first is the image itself), all above STRUCTURE_SIGMA's split
+TEXTURE_SIGMAS = (0.0, 1.0, 2.0, 4.0, 8.0)
+#: a band's contrast is raised at most this many times (12 was as good by eye; beyond the face, where
+#: the faces' hair and backgrounds average to almost nothing, no cap turns noise into texture)
+TEXTURE_CAP = 6.0
+#: the texture is restored only inside the face's outline (its landmarks' hull) shrunk by this many
+#: px of a 256² face (14 px left a line along the jaw on 3 of 20 real photos), with a soft edge of
+#: TEXTURE_SOFTNESS px
+TEXTURE_INSET = 22.0
+TEXTURE_SOFTNESS = 6.0
+#: the shipped mean faces, beside FaceMesh's model files (not fill models, so not among the presets):
+#: the plain average (what the landmark model's ``mean_face`` guide was trained with) and its
+#: texture-enhanced version (:func:`texture_enhance`), which ``unmask`` uses
 MEAN_FACE_FILE = Path(__file__).parent / "models" / "mean_face256.safetensors"
+TEXTURED_MEAN_FACE_FILE = Path(__file__).parent / "models" / "mean_face256_texture.safetensors"
 MEAN_FACE_FORMAT = "unmasked.mean_face/1"
 
 
@@ -121,10 +149,55 @@ def warp_by_landmarks(image: np.ndarray, points: np.ndarray, to_points: np.ndarr
     return out.reshape(side, side, -1)
 
 
-def build_mean_face(images: np.ndarray, landmarks: np.ndarray, *, max_mouth_open: float = MAX_MOUTH_OPEN) -> MeanFace:
+def _texture_bands(image: np.ndarray, side: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """``image`` float (S, S) split at :data:`TEXTURE_SIGMAS` (scaled to ``side``): (the bands,
+    finest first, and the low-pass rest); their sum is the image."""
+    k = side / 256.0
+    levels = [image] + [cv2.GaussianBlur(image, (0, 0), s * k) for s in TEXTURE_SIGMAS[1:]]
+    return [levels[i] - levels[i + 1] for i in range(len(levels) - 1)], levels[-1]
+
+
+def _band_amplitudes(grey: np.ndarray, side: int) -> np.ndarray:
+    """float64 (bands, S, S): each band's local amplitude, its absolute value smoothed by a Gaussian
+    twice the band's outer sigma (at least 2 px of a 256² face)."""
+    k = side / 256.0
+    bands, _ = _texture_bands(np.asarray(grey, np.float64), side)
+    return np.stack([cv2.GaussianBlur(np.abs(b), (0, 0), max(2.0, 2.0 * s) * k)
+                     for b, s in zip(bands, TEXTURE_SIGMAS[1:], strict=True)])
+
+
+def texture_enhance(mean: np.ndarray, points: np.ndarray, amplitudes: np.ndarray, *, cap: float = TEXTURE_CAP,
+                    inset: float = TEXTURE_INSET) -> np.ndarray:
+    """The texture-enhanced prototype (module docstring; Tiddeman, Burt & Perrett 2001) of a mean
+    face ``mean`` (float (S, S, 3), the average of warped faces, whose landmarks are ``points``):
+    each Laplacian band of each channel times the faces' mean local amplitude ``amplitudes``
+    (float (bands, S, S), of the faces' luminance, :func:`_band_amplitudes` averaged) over the
+    mean's own luminance amplitude, between 1 and ``cap``, inside the face's outline shrunk by
+    ``inset`` px of a 256² face (soft edge :data:`TEXTURE_SOFTNESS`). Returns uint8 (S, S, 3)."""
+    mean = np.asarray(mean, np.float64)
+    side = mean.shape[0]
+    amplitudes = np.asarray(amplitudes, np.float64)
+    if mean.shape != (side, side, 3) or amplitudes.shape != (len(TEXTURE_SIGMAS) - 1, side, side):
+        raise ValueError(f"mean must be (S, S, 3) and amplitudes ({len(TEXTURE_SIGMAS) - 1}, S, S), "
+                         f"got {mean.shape} and {amplitudes.shape}")
+    k = side / 256.0
+    inner = cv2.erode(face_outline(_check_points(points), side, 0.0).astype(np.uint8), disc(inset * k))
+    where = cv2.GaussianBlur(inner.astype(np.float64), (0, 0), TEXTURE_SOFTNESS * k)
+    own = _band_amplitudes(mean.mean(axis=2), side)
+    gains = 1.0 + where * (np.clip(amplitudes / (own + 1e-3), 1.0, cap) - 1.0)
+    out = np.empty_like(mean)
+    for c in range(3):
+        bands, low = _texture_bands(mean[..., c], side)
+        out[..., c] = low + sum(g * b for g, b in zip(gains, bands, strict=True))
+    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+
+
+def build_mean_face(images: np.ndarray, landmarks: np.ndarray, *, max_mouth_open: float = MAX_MOUTH_OPEN,
+                    texture: bool = False) -> MeanFace:
     """The shape-normalised mean (module docstring) of the faces ``images`` (uint8 (N, S, S, 3),
     aligned) with landmarks ``landmarks`` (float (N, 68, 2), their pixels), over those whose mouth
-    is at most ``max_mouth_open`` open (:func:`mouth_opening`)."""
+    is at most ``max_mouth_open`` open (:func:`mouth_opening`); with ``texture``, its
+    texture-enhanced version (:func:`texture_enhance`)."""
     images = np.asarray(images)
     lm = np.asarray(landmarks, np.float64)
     if images.ndim != 4 or images.shape[1] != images.shape[2] or images.shape[3] != 3:
@@ -138,10 +211,17 @@ def build_mean_face(images: np.ndarray, landmarks: np.ndarray, *, max_mouth_open
     side = images.shape[1]
     mean_points = lm[use].mean(axis=0)
     total = np.zeros((side, side, 3), np.float64)
+    amplitudes = np.zeros((len(TEXTURE_SIGMAS) - 1, side, side), np.float64) if texture else None
     for i in np.flatnonzero(use):
-        total += warp_by_landmarks(images[i], lm[i], mean_points, side)
-    image = np.clip(np.round(total / use.sum()), 0, 255).astype(np.uint8)
-    return MeanFace(image, mean_points, int(use.sum()))
+        warped = warp_by_landmarks(images[i], lm[i], mean_points, side)
+        total += warped
+        if texture:
+            amplitudes += _band_amplitudes(warped.mean(axis=2), side)
+    count = int(use.sum())
+    if texture:
+        return MeanFace(texture_enhance(total / count, mean_points, amplitudes / count), mean_points, count)
+    image = np.clip(np.round(total / count), 0, 255).astype(np.uint8)
+    return MeanFace(image, mean_points, count)
 
 
 def save_mean_face(mean: MeanFace, path: str | os.PathLike, *, source: str = "") -> None:
@@ -173,10 +253,11 @@ def load_mean_face(path: str | os.PathLike = MEAN_FACE_FILE) -> MeanFace:
     return MeanFace(image.astype(np.uint8), points.astype(np.float64), int(meta.get("count", 0)))
 
 
-@functools.lru_cache(maxsize=1)
-def shipped_mean_face() -> MeanFace:
-    """The shipped mean face (:data:`MEAN_FACE_FILE`), read once per process."""
-    return load_mean_face(MEAN_FACE_FILE)
+@functools.lru_cache(maxsize=2)
+def shipped_mean_face(texture: bool = False) -> MeanFace:
+    """The shipped mean face (:data:`MEAN_FACE_FILE`; with ``texture`` its texture-enhanced version,
+    :data:`TEXTURED_MEAN_FACE_FILE`), read once per process."""
+    return load_mean_face(TEXTURED_MEAN_FACE_FILE if texture else MEAN_FACE_FILE)
 
 
 def structure_from_mean_face(fill: np.ndarray, points: np.ndarray, mean: MeanFace, *,
