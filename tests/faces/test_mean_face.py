@@ -7,12 +7,17 @@ import pytest
 from unmasked.faces.mean_face import (
     BAND_THRESHOLD,
     MEAN_FACE_FILE,
+    TEXTURE_CAP,
+    TEXTURE_SIGMAS,
+    TEXTURED_MEAN_FACE_FILE,
     MeanFace,
+    _band_amplitudes,
     build_mean_face,
     horizontal_band_ratio,
     load_mean_face,
     save_mean_face,
     structure_from_mean_face,
+    texture_enhance,
     warp_by_landmarks,
 )
 from unmasked.layers.face_template import FFHQ_MEAN_LANDMARKS
@@ -206,3 +211,71 @@ def test_the_band_ratio_needs_the_face_in_the_hole_and_matching_shapes():
         horizontal_band_ratio(fill, np.ones((64, 64), bool), pts)
     with pytest.raises(ValueError, match="68"):
         horizontal_band_ratio(fill, _lower_face_hole(SIDE), pts[:10])
+
+
+def _ripple(side: int = 256) -> np.ndarray:
+    """float64 (S, S, 3): mid grey with a fine ripple (a 4-px period, all in the finest bands)."""
+    x = np.arange(side)
+    ripple = 10.0 * np.sin(2 * np.pi * x / 4.0)[None, :] * np.ones((side, 1))
+    return np.repeat((128.0 + ripple)[..., None], 3, axis=2)
+
+
+def _fine(img: np.ndarray) -> np.ndarray:
+    img = np.asarray(img, np.float64).mean(axis=2)
+    return img - cv2.GaussianBlur(img, (0, 0), 8.0)
+
+
+def test_texture_enhance_scales_each_band_to_the_faces_amplitude_inside_the_shrunk_outline_only():
+    """Tiddeman et al.'s prototype: a band the mean has at a third of the faces' amplitude comes back
+    three times stronger, inside the face's outline shrunk by the inset, and not outside it."""
+    mean, pts = _ripple(), _points(256)
+    own = _band_amplitudes(mean.mean(axis=2), 256)
+    out = texture_enhance(mean, pts, 3.0 * own)
+    nose = np.round(pts[30]).astype(int)
+    window = (slice(nose[1] - 4, nose[1] + 4), slice(nose[0] - 4, nose[0] + 4))
+
+    def gain(out):  # the ripple's contrast at the nose, over the mean's
+        return _fine(out)[window].std() / _fine(mean)[window].std()
+
+    assert 2.8 < gain(out) < 3.2
+    np.testing.assert_allclose(out[:12, :12], np.round(mean[:12, :12]), atol=1)  # far outside: unchanged
+    # capped at TEXTURE_CAP, and never weakened (amplitudes below the mean's own leave it as it is)
+    assert 0.9 * TEXTURE_CAP < gain(texture_enhance(mean, pts, 100.0 * own)) < 1.05 * TEXTURE_CAP
+    np.testing.assert_array_equal(texture_enhance(mean, pts, np.zeros_like(own)), np.round(mean).astype(np.uint8))
+    with pytest.raises(ValueError, match="amplitudes"):
+        texture_enhance(mean, pts, own[:2])
+
+
+def test_the_textured_mean_face_of_identical_faces_is_the_plain_one_and_sharper_where_faces_disagree():
+    pts = _points()
+    rng = np.random.default_rng(3)
+    face = cv2.GaussianBlur(rng.integers(0, 256, (SIDE, SIDE, 3)).astype(np.uint8), (0, 0), 1.5)
+    same = np.stack([face, face])
+    marks = np.stack([pts, pts])
+    plain = build_mean_face(same, marks)
+    np.testing.assert_allclose(build_mean_face(same, marks, texture=True).image.astype(int), plain.image, atol=2)
+    # a thin line, 1 px to the right in each of 7 faces whose landmarks agree: the plain mean blurs
+    # it to a low plateau; the textured one puts back some of the fine contrast each face has
+    x = int(round(pts[62, 0]))
+    lines = np.full((7, SIDE, SIDE, 3), 100, np.uint8)
+    for i in range(7):
+        lines[i, 80:100, x - 3 + i] = 200
+    flat, textured = (build_mean_face(lines, np.stack([pts] * 7), texture=t) for t in (False, True))
+
+    def contrast(mean):  # the fine band's spread across the line
+        return _band_amplitudes(mean.image.mean(axis=2), SIDE)[0][90, x - 5:x + 6].mean()
+
+    assert contrast(textured) > 2.0 * contrast(flat)
+    assert textured.count == flat.count == 7
+
+
+def test_the_shipped_textured_mean_face_is_the_plain_one_with_finer_detail_in_the_face_only():
+    plain, textured = load_mean_face(MEAN_FACE_FILE), load_mean_face(TEXTURED_MEAN_FACE_FILE)
+    np.testing.assert_allclose(textured.points, plain.points, atol=1e-4)
+    assert textured.count == plain.count
+    fine = [_band_amplitudes(m.image.mean(axis=2), 256)[0] for m in (plain, textured)]
+    x, y = np.round(plain.points[48:68].mean(axis=0)).astype(int)  # the mouth
+    # measured: 1.6 times the plain mean face's finest band at the mouth
+    assert fine[1][y - 6:y + 6, x - 12:x + 12].mean() > 1.4 * fine[0][y - 6:y + 6, x - 12:x + 12].mean()
+    np.testing.assert_array_equal(textured.image[:20], plain.image[:20])  # above the face: as it was
+    assert len(TEXTURE_SIGMAS) == 5

@@ -21,6 +21,7 @@ from unmasked.faces.mean_face import (
     MAX_MOUTH_OPEN,
     MEAN_FACE_FILE,
     MEAN_FACE_SIZE,
+    TEXTURE_BANDS,
     TEXTURE_CAP,
     TEXTURE_INSET,
     TEXTURED_MEAN_FACE_FILE,
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
     for texture, out in ((False, args.out), (True, args.texture_out)):
         mean = build_mean_face(pixels, lm, texture=texture)
         out.parent.mkdir(parents=True, exist_ok=True)
-        save_mean_face(mean, out, source=source + (f"; texture-enhanced (cap {TEXTURE_CAP}, inset {TEXTURE_INSET} px)"
+        save_mean_face(mean, out, source=source + (f"; texture-enhanced (cap {TEXTURE_CAP}, inset {TEXTURE_INSET} px, {TEXTURE_BANDS} finest bands)"
                                                     if texture else ""))
         print(f"averaged {mean.count} of {len(names)} training faces (closed mouths"
               f"{', texture-enhanced' if texture else ''}) -> {out}")
