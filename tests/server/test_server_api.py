@@ -172,6 +172,14 @@ def test_unmask_takes_the_mean_face_choice_and_reports_it(client, photo):
         assert r.json()["faces"][0]["mean_face"] is (choice == "on")
         outs[choice] = decode(base64.b64decode(r.json()["image"])).astype(int)
     assert (np.abs(outs["on"] - outs["off"]).max(axis=2) > 10).sum() > 50  # the mean face's nose and mouth
+    r = client.post("/api/v1/unmask", files={"image": ("a.png", png(photo))}, data={**data, "mean_face": "on",
+                                                                                   "mean_texture": "false"})
+    assert r.status_code == 200, r.text
+    plain = decode(base64.b64decode(r.json()["image"])).astype(int)
+    assert (np.abs(plain - outs["on"]).max(axis=2) > 3).sum() > 10  # the textured mean face is the default
+    assert (np.abs(plain - outs["off"]).max(axis=2) > 10).sum() > 50  # and the plain one still gives structure
+    r = client.post("/api/v1/unmask", files={"image": ("a.png", png(photo))}, data={**data, "mean_texture": "maybe"})
+    assert r.status_code == 422 and "mean_texture" in r.text
     r = client.post("/api/v1/unmask", files={"image": ("a.png", png(photo))}, data={**data, "mean_face": "sometimes"})
     assert r.status_code == 422 and "mean_face" in r.text
     r = client.post("/api/v1/unmask", files={"image": ("a.png", png(photo))}, data={**data, "mean_face": "off", "grain": "false"})

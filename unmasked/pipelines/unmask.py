@@ -601,7 +601,7 @@ def unmask_array(
     native: bool = True,
     outline: bool = False,
     mean_face: bool | str = True,
-    mean_texture: bool = False,
+    mean_texture: bool = True,
     grain: bool = True,
     second_look: bool = True,
     ear_loops: bool = True,
@@ -639,8 +639,9 @@ def unmask_array(
     (:mod:`unmasked.faces.mean_face`); "auto" does so only for faces whose fill runs in
     horizontal bands (:func:`~unmasked.faces.mean_face.horizontal_band_ratio` >=
     :data:`~unmasked.faces.mean_face.BAND_THRESHOLD`); False never. Not with a reference, whose fill
-    should carry the person's own. ``mean_texture``: the mean face used is its texture-enhanced
-    version (:func:`~unmasked.faces.mean_face.texture_enhance`), not the plain average. ``grain`` (default True): add the photo's own skin grain,
+    should carry the person's own. ``mean_texture`` (default True): the mean face used is its
+    texture-enhanced version (:func:`~unmasked.faces.mean_face.texture_enhance`: the finest bands'
+    crispness put back); False uses the plain average. ``grain`` (default True): add the photo's own skin grain,
     synthesised from the visible skin, to the restored face (:mod:`unmasked.faces.skin_texture`).
     ``second_look`` (default True; the "blazeface" detector and the segmenter region, no ``boxes``):
     when no face with a worn mask was found, BlazeFace's doubtful boxes are looked at again

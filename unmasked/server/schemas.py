@@ -103,6 +103,9 @@ class UnmaskParams(StrictModel):
         "on", description="The restored face's structure (nose, one closed mouth, chin) from a mean face warped onto "
                           "the face's guessed landmarks: on every face (on, the default), on faces whose fill runs "
                           "in horizontal bands (auto) or never (off). Not with a reference.")
+    mean_texture: bool = Field(True, description="With mean_face: use the mean face with its finest detail put back "
+                                                 "(crisper lips, nostrils and chin crease); false: the plain, softer "
+                                                 "average.")
     grain: bool = Field(True, description="Add the photo's own skin grain, synthesised from the visible skin, to "
                                           "the restored face.")
     second_look: bool = Field(True, description="With the blazeface detector: when no masked face is found, look "

@@ -46,6 +46,7 @@ async def unmask(request: Request) -> Response:
     store.check_guides(name, blobs)
     extra = {} if params.region is None else {"region": params.region}
     extra["mean_face"] = MEAN_FACE_CHOICES[params.mean_face]
+    extra["mean_texture"] = params.mean_texture
     extra["grain"] = params.grain
     extra["second_look"] = params.second_look
     extra["ear_loops"] = params.ear_loops
