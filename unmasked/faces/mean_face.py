@@ -45,17 +45,6 @@ face's outline shrunk by :data:`TEXTURE_INSET` px: at the jaw's contour the mean
 blurred background, and the enhanced edge drew a line across real cheeks where FaceMesh's jaw guess
 was off.
 
-**Four prototypes instead of one** (:func:`build_prototypes`, :func:`pick_prototype`): one mean
-face gives every person the same lower face, a young woman's as much as a man's with a
-moustache's shadow. The training faces are clustered (k-means, k = :data:`PROTOTYPES`, on the
-first 20 principal components of their lower face's pattern, :func:`lower_face_pattern`) and each
-cluster averaged and texture-enhanced as above: four mean faces, one with a moustache's and
-stubble's shadow, one smooth, two between. ``unmask`` picks, for each face, the prototype whose
-lower-face pattern correlates best with the fill model's (the fill's shading already says where
-the lips and a beard's shadow are, but not crisply); the prototype's detail then replaces the
-fill's, as the single mean face's did. This is Benson & Perrett's use of several prototypes
-(a composite per group of faces) with the groups found by clustering rather than labels.
-
 **Only where the fill is banded** (``unmask --mean-face auto``): the mean face costs identity (its
 nose and mouth are nobody's), so it is used only on faces whose fill shows the bands it removes,
 measured by :func:`horizontal_band_ratio`.
@@ -114,15 +103,6 @@ TEXTURE_SOFTNESS = 6.0
 MEAN_FACE_FILE = Path(__file__).parent / "models" / "mean_face256.safetensors"
 TEXTURED_MEAN_FACE_FILE = Path(__file__).parent / "models" / "mean_face256_texture.safetensors"
 MEAN_FACE_FORMAT = "unmasked.mean_face/1"
-#: how many prototypes :func:`build_prototypes` clusters the faces into (8 did as well on 40 held-out
-#: faces, 2 less well: README, "Four prototypes")
-PROTOTYPES = 4
-#: the principal components of the lower-face patterns that k-means clusters on
-PROTOTYPE_COMPONENTS = 20
-#: the Gaussian (px of a 256² face) that :func:`lower_face_pattern` smooths with: the fill's shading, not its texture
-PATTERN_SIGMA = 4.0
-PROTOTYPES_FILE = Path(__file__).parent / "models" / "mean_face256_prototypes.safetensors"
-PROTOTYPES_FORMAT = "unmasked.mean_face_prototypes/1"
 
 
 @dataclass(frozen=True)
@@ -227,8 +207,15 @@ def build_mean_face(images: np.ndarray, landmarks: np.ndarray, *, max_mouth_open
     is at most ``max_mouth_open`` open (:func:`mouth_opening`); with ``texture``, its
     texture-enhanced version (:func:`texture_enhance`)."""
     images = np.asarray(images)
-    use = _closed_mouths(images, landmarks, max_mouth_open)
     lm = np.asarray(landmarks, np.float64)
+    if images.ndim != 4 or images.shape[1] != images.shape[2] or images.shape[3] != 3:
+        raise ValueError(f"images must be (N, S, S, 3), got {images.shape}")
+    if lm.shape != (len(images), 68, 2):
+        raise ValueError(f"landmarks must be ({len(images)}, 68, 2), got {lm.shape}")
+    use = np.isfinite(lm).all(axis=(1, 2))
+    use[use] &= mouth_opening(lm[use]) <= max_mouth_open
+    if not use.any():
+        raise ValueError(f"no face has a mouth at most {max_mouth_open} open")
     side = images.shape[1]
     mean_points = lm[use].mean(axis=0)
     total = np.zeros((side, side, 3), np.float64)
@@ -243,133 +230,6 @@ def build_mean_face(images: np.ndarray, landmarks: np.ndarray, *, max_mouth_open
         return MeanFace(texture_enhance(total / count, mean_points, amplitudes / count), mean_points, count)
     image = np.clip(np.round(total / count), 0, 255).astype(np.uint8)
     return MeanFace(image, mean_points, count)
-
-
-def lower_face_region(points: np.ndarray, side: int) -> np.ndarray:
-    """bool (S, S): the face within its landmarks' hull, below the nose bridge's end (iBUG 29): the
-    part a worn mask hides, where :func:`lower_face_pattern` is read."""
-    region = face_outline(_check_points(points), side, 0.0)
-    region[: int(round(points[29, 1])) + 1] = False
-    return region
-
-
-def lower_face_pattern(image: np.ndarray, region: np.ndarray) -> np.ndarray:
-    """float32 (region's pixels,): the luminance of ``image`` (S, S, 3, in the prototypes' shape)
-    smoothed by :data:`PATTERN_SIGMA` px of a 256² face, standardised over ``region`` (mean 0,
-    spread 1): where the lower face is darker or lighter than itself, whatever its tone."""
-    side = image.shape[0]
-    grey = cv2.GaussianBlur(np.asarray(image, np.float32).mean(axis=2), (0, 0), PATTERN_SIGMA * side / 256.0)[region]
-    return ((grey - grey.mean()) / (grey.std() + 1e-6)).astype(np.float32)
-
-
-def _closed_mouths(images: np.ndarray, landmarks: np.ndarray, max_mouth_open: float) -> np.ndarray:
-    images, lm = np.asarray(images), np.asarray(landmarks, np.float64)
-    if images.ndim != 4 or images.shape[1] != images.shape[2] or images.shape[3] != 3:
-        raise ValueError(f"images must be (N, S, S, 3), got {images.shape}")
-    if lm.shape != (len(images), 68, 2):
-        raise ValueError(f"landmarks must be ({len(images)}, 68, 2), got {lm.shape}")
-    use = np.isfinite(lm).all(axis=(1, 2))
-    use[use] &= mouth_opening(lm[use]) <= max_mouth_open
-    if not use.any():
-        raise ValueError(f"no face has a mouth at most {max_mouth_open} open")
-    return use
-
-
-def build_prototypes(images: np.ndarray, landmarks: np.ndarray, *, k: int = PROTOTYPES,
-                     max_mouth_open: float = MAX_MOUTH_OPEN, texture: bool = True, seed: int = 0) -> list[MeanFace]:
-    """``k`` mean faces (module docstring, "Four prototypes") of the closed-mouth faces ``images``
-    (uint8 (N, S, S, 3)) with ``landmarks`` (N, 68, 2): the faces, warped to their mean shape, are
-    clustered by k-means (seeded) on the principal components of their :func:`lower_face_pattern`,
-    and each cluster is averaged (and, with ``texture``, texture-enhanced). All share the mean shape's
-    points. Sorted by how many faces each averages, most first."""
-    images = np.asarray(images)
-    use = _closed_mouths(images, landmarks, max_mouth_open)
-    lm = np.asarray(landmarks, np.float64)
-    side, chosen = images.shape[1], np.flatnonzero(use)
-    if len(chosen) < k:
-        raise ValueError(f"{len(chosen)} closed-mouth faces cannot make {k} prototypes")
-    points = lm[use].mean(axis=0)
-    region = lower_face_region(points, side)
-    patterns = np.stack([lower_face_pattern(warp_by_landmarks(images[i], lm[i], points, side), region) for i in chosen])
-    centred = patterns - patterns.mean(axis=0)
-    _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    coords = np.ascontiguousarray(centred @ vt[:PROTOTYPE_COMPONENTS].T, np.float32)
-    cv2.setRNGSeed(seed)
-    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 100, 1e-4)
-    _, labels, _ = cv2.kmeans(coords, k, None, criteria, 10, cv2.KMEANS_PP_CENTERS)
-    labels = labels.ravel()
-    out = []
-    for cluster in np.argsort(-np.bincount(labels, minlength=k), kind="stable"):
-        members = chosen[labels == cluster]
-        total = np.zeros((side, side, 3), np.float64)
-        amplitudes = np.zeros((len(TEXTURE_SIGMAS) - 1, side, side), np.float64)
-        for i in members:
-            warped = warp_by_landmarks(images[i], lm[i], points, side)
-            total += warped
-            if texture:
-                amplitudes += _band_amplitudes(warped.mean(axis=2), side)
-        mean = total / len(members)
-        image = (texture_enhance(mean, points, amplitudes / len(members)) if texture
-                 else np.clip(np.round(mean), 0, 255).astype(np.uint8))
-        out.append(MeanFace(image, points, len(members)))
-    return out
-
-
-def pick_prototype(fill: np.ndarray, points: np.ndarray, prototypes: list[MeanFace]) -> MeanFace:
-    """Of ``prototypes`` (sharing one shape), the one whose :func:`lower_face_pattern` correlates
-    best with that of ``fill`` (uint8 (S, S, 3), an aligned face the fill model filled, its 68
-    landmarks ``points`` in its pixels), the fill warped into the prototypes' shape."""
-    if not prototypes:
-        raise ValueError("pick_prototype needs at least one prototype")
-    fill = np.asarray(fill)
-    side, shape = prototypes[0].image.shape[0], prototypes[0].points
-    points = _check_points(points)
-    if fill.shape[0] != side:  # the pattern is read at the prototypes' side
-        points = (points + 0.5) * (side / fill.shape[0]) - 0.5
-        fill = cv2.resize(fill, (side, side), interpolation=cv2.INTER_LINEAR if fill.shape[0] < side else cv2.INTER_AREA)
-    region = lower_face_region(shape, side)
-    pattern = lower_face_pattern(warp_by_landmarks(fill, points, shape, side), region)
-    scores = [float(pattern @ lower_face_pattern(p.image, region)) for p in prototypes]
-    return prototypes[int(np.argmax(scores))]
-
-
-def save_prototypes(prototypes: list[MeanFace], textured: list[MeanFace], path: str | os.PathLike, *,
-                    source: str = "") -> None:
-    """Write the prototypes, plain and texture-enhanced (same clusters, same order), as one file."""
-    if len(prototypes) != len(textured) or not prototypes:
-        raise ValueError("save_prototypes needs as many plain as textured prototypes, at least one")
-    meta = {"format": PROTOTYPES_FORMAT, "counts": json.dumps([p.count for p in prototypes]), "source": source}
-    save_file({"plain": np.ascontiguousarray(np.stack([p.image for p in prototypes]), np.uint8),
-               "texture": np.ascontiguousarray(np.stack([p.image for p in textured]), np.uint8),
-               "points": np.ascontiguousarray(prototypes[0].points, np.float32)}, os.fspath(path), metadata=meta)
-
-
-def load_prototypes(path: str | os.PathLike = PROTOTYPES_FILE, *, texture: bool = True) -> list[MeanFace]:
-    """The prototypes written by :func:`save_prototypes` (texture-enhanced, or with ``texture=False``
-    plain); another file is refused with a one-line ``ValueError``."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"no mean face prototypes at {path}")
-    try:
-        with safe_open(os.fspath(path), framework="numpy") as f:
-            meta = f.metadata() or {}
-            if meta.get("format") != PROTOTYPES_FORMAT:
-                raise ValueError(f"{path} is not a file of mean face prototypes (format {meta.get('format')!r})")
-            images, points = f.get_tensor("texture" if texture else "plain"), f.get_tensor("points")
-        counts = json.loads(meta.get("counts", "[]"))
-    except ValueError:
-        raise
-    except Exception as e:  # a damaged or foreign file
-        raise ValueError(f"{path} is not a readable file of mean face prototypes: {e}") from None
-    if images.ndim != 4 or images.shape[3] != 3 or points.shape != (68, 2) or len(counts) != len(images):
-        raise ValueError(f"{path} holds images {images.shape}, points {points.shape} and {len(counts)} counts")
-    return [MeanFace(im.astype(np.uint8), points.astype(np.float64), int(c)) for im, c in zip(images, counts, strict=True)]
-
-
-@functools.lru_cache(maxsize=2)
-def shipped_prototypes(texture: bool = True) -> tuple[MeanFace, ...]:
-    """The shipped prototypes (:data:`PROTOTYPES_FILE`), read once per process."""
-    return tuple(load_prototypes(PROTOTYPES_FILE, texture=texture))
 
 
 def save_mean_face(mean: MeanFace, path: str | os.PathLike, *, source: str = "") -> None:

@@ -59,14 +59,7 @@ from unmasked.faces.align import scale_of
 from unmasked.faces.detect import box_iou
 from unmasked.faces.ear_loops import LOOP_SIZE, cielab, find_ear_loops, remove_ear_loops
 from unmasked.faces.landmarks import face_outline, six_points
-from unmasked.faces.mean_face import (
-    BAND_THRESHOLD,
-    horizontal_band_ratio,
-    pick_prototype,
-    shipped_mean_face,
-    shipped_prototypes,
-    structure_from_mean_face,
-)
+from unmasked.faces.mean_face import BAND_THRESHOLD, horizontal_band_ratio, shipped_mean_face, structure_from_mean_face
 from unmasked.faces.second_look import second_look_faces
 from unmasked.faces.skin_texture import skin_texture
 from unmasked.hub import DEFAULT_SEGMENTER, load_segmenter
@@ -609,7 +602,6 @@ def unmask_array(
     outline: bool = False,
     mean_face: bool | str = True,
     mean_texture: bool = True,
-    prototypes: bool = False,
     grain: bool = True,
     second_look: bool = True,
     ear_loops: bool = True,
@@ -649,9 +641,7 @@ def unmask_array(
     :data:`~unmasked.faces.mean_face.BAND_THRESHOLD`); False never. Not with a reference, whose fill
     should carry the person's own. ``mean_texture`` (default True): the mean face used is its
     texture-enhanced version (:func:`~unmasked.faces.mean_face.texture_enhance`: the finest bands'
-    crispness put back); False uses the plain average. ``prototypes``: instead of the one mean
-    face, the shipped prototype (:func:`~unmasked.faces.mean_face.pick_prototype`: four cluster
-    means) whose lower-face pattern is most like the fill's. ``grain`` (default True): add the photo's own skin grain,
+    crispness put back); False uses the plain average. ``grain`` (default True): add the photo's own skin grain,
     synthesised from the visible skin, to the restored face (:mod:`unmasked.faces.skin_texture`).
     ``second_look`` (default True; the "blazeface" detector and the segmenter region, no ``boxes``):
     when no face with a worn mask was found, BlazeFace's doubtful boxes are looked at again
@@ -690,7 +680,6 @@ def unmask_array(
         return UnmaskResult(rgb.copy(), region=np.zeros((h, w), bool), note=no_face)
     seg = load_segmenter(segmenter) if region == "segmenter" else None
     mean = shipped_mean_face(texture=bool(mean_texture)) if mean_face else None
-    protos = list(shipped_prototypes(texture=bool(mean_texture))) if mean_face and prototypes else None
 
     size = model.working_size or 128
     ref_face = None
@@ -777,7 +766,7 @@ def unmask_array(
                 band_ratio = horizontal_band_ratio(filled, hole, guess)
                 # NaN (too little of the face in the hole) compares False: no mean face
                 with_mean = mean_face != "auto" or band_ratio >= BAND_THRESHOLD
-            structure = ((pick_prototype(filled, guess, protos) if protos else mean), guess) if with_mean else None
+            structure = (mean, guess) if with_mean else None
             if points is not None and guide is None:  # the landmark guide's jaw line, painted as dots
                 filled = smooth_jaw_line(filled, hole, guess)
             loops = None

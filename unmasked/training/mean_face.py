@@ -4,9 +4,8 @@
 
 Averages the closed-mouth faces of the folder's training identities (the identity split that
 ``eval-unmask`` holds out 20 % of, so no held-out person enters it) and writes the two files that
-ship: the plain average (``unmasked/faces/models/mean_face256.safetensors``), its
-texture-enhanced version (``mean_face256_texture.safetensors``) and four prototypes, plain and
-texture-enhanced (``mean_face256_prototypes.safetensors``); ~2 minutes on the shared 2-core CPU.
+ship: the plain average (``unmasked/faces/models/mean_face256.safetensors``) and its
+texture-enhanced version (``mean_face256_texture.safetensors``); ~35 s on the shared 2-core CPU.
 """
 
 from __future__ import annotations
@@ -22,16 +21,12 @@ from unmasked.faces.mean_face import (
     MAX_MOUTH_OPEN,
     MEAN_FACE_FILE,
     MEAN_FACE_SIZE,
-    PROTOTYPES,
-    PROTOTYPES_FILE,
     TEXTURE_BANDS,
     TEXTURE_CAP,
     TEXTURE_INSET,
     TEXTURED_MEAN_FACE_FILE,
     build_mean_face,
-    build_prototypes,
     save_mean_face,
-    save_prototypes,
 )
 
 
@@ -43,7 +38,6 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--images", type=Path, required=True, help="<identity>/<image> folder of FFHQ-aligned faces")
     ap.add_argument("--out", type=Path, default=MEAN_FACE_FILE)
     ap.add_argument("--texture-out", type=Path, default=TEXTURED_MEAN_FACE_FILE)
-    ap.add_argument("--prototypes-out", type=Path, default=PROTOTYPES_FILE)
     ap.add_argument("--cache", type=Path, default=Path("~/.cache/unmasked/landmarks").expanduser(),
                     help="where the faces' landmarks are cached (shared with training)")
     args = ap.parse_args(argv)
@@ -63,10 +57,6 @@ def main(argv: list[str] | None = None) -> None:
                                                     if texture else ""))
         print(f"averaged {mean.count} of {len(names)} training faces (closed mouths"
               f"{', texture-enhanced' if texture else ''}) -> {out}")
-    plain, textured = (build_prototypes(pixels, lm, texture=t) for t in (False, True))
-    args.prototypes_out.parent.mkdir(parents=True, exist_ok=True)
-    save_prototypes(plain, textured, args.prototypes_out, source=source + f"; {PROTOTYPES} k-means clusters")
-    print(f"{PROTOTYPES} prototypes of {', '.join(str(p.count) for p in plain)} faces -> {args.prototypes_out}")
 
 
 if __name__ == "__main__":
