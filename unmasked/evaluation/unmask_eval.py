@@ -65,7 +65,8 @@ CLASSICAL = ("telea", "navier_stokes", "patchmatch")
 UNMASK_OPTIONS = {"seamless": {"seamless": True}, "nograbcut": {"grabcut": False}, "cropres": {"native": False},
                   "outline": {"outline": True}, "meanface": {"mean_face": True}, "nomeanface": {"mean_face": False},
                   "automeanface": {"mean_face": "auto"}, "meantexture": {"mean_texture": True},
-                  "nomeantexture": {"mean_texture": False},
+                  "nomeantexture": {"mean_texture": False}, "meanchroma": {"mean_chroma": True},
+                  "nomeanchroma": {"mean_chroma": False},
                   "nograin": {"grain": False}, "nosecondlook": {"second_look": False},
                   "noearloops": {"ear_loops": False}, "noeyeskin": {"eye_skin": False},
                   "nophotopx": {"min_dilate_px": 0.0}, "noeyecheck": {"eye_check": False}}

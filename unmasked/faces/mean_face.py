@@ -76,6 +76,10 @@ STRUCTURE_SIGMA = 8.0
 #: better, but by eye no face clearly better and one worse; README, "The mean face's detail at 1.25
 #: times its contrast")
 STRUCTURE_GAIN = 1.0
+#: the mean face's chroma detail (CIELAB a*, b* above the split: the lips' redness, crisp) is added at
+#: this many times the photo's own saturation over the mean face's (at most MAX_CHROMA_RATIO); 0: none
+CHROMA_GAIN = 0.0
+MAX_CHROMA_RATIO = 1.5
 #: the face's outline (:func:`unmasked.faces.landmarks.face_outline`: its hull, grown by this x the side)
 #: within which the mean face's detail is used; its edge is blurred by :data:`OUTLINE_SOFTNESS`
 OUTLINE_GROW = 0.05
@@ -268,9 +272,13 @@ def shipped_mean_face(texture: bool = False) -> MeanFace:
     return load_mean_face(TEXTURED_MEAN_FACE_FILE if texture else MEAN_FACE_FILE)
 
 
+def _lab(rgb: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(np.clip(np.asarray(rgb, np.float32), 0, 255) / 255.0, cv2.COLOR_RGB2LAB)
+
+
 def structure_from_mean_face(fill: np.ndarray, points: np.ndarray, mean: MeanFace, *,
                              sigma: float = STRUCTURE_SIGMA, where: np.ndarray | None = None,
-                             gain: float | None = None) -> np.ndarray:
+                             gain: float | None = None, chroma: float | None = None) -> np.ndarray:
     """``fill`` (uint8 (S, S, 3), an aligned face filled at S px) with its structure above the
     split (a Gaussian of ``sigma`` px at 256², scaled to S) taken, inside the face's outline, from
     ``mean`` warped so its landmarks lie at ``points`` (68, 2, the fill's pixels: FaceMesh's guess
@@ -278,7 +286,13 @@ def structure_from_mean_face(fill: np.ndarray, points: np.ndarray, mean: MeanFac
     mean face's luminance detail is used (the same in R, G and B), so it adds no colour; it is
     taken at ``gain`` times its contrast (None: :data:`STRUCTURE_GAIN`, read at call time).
     ``where`` (float or bool (S, S), 1 = the hole) confines the change to the hole, where the fill
-    is the model's (outside it the fill is the photo, whose own detail is real). Returns uint8 (S, S, 3).
+    is the model's (outside it the fill is the photo, whose own detail is real).
+
+    ``chroma`` (None: :data:`CHROMA_GAIN`, read at call time; 0: none): the mean face's colour
+    detail above the split too (CIELAB a* and b*: where the lips are redder than the skin around
+    them, with the mean's crisp edge), times ``chroma`` and the photo's saturation over the mean
+    face's (the median chroma of the face's skin outside ``where``, at most
+    :data:`MAX_CHROMA_RATIO`), so a black-and-white photo gets none. Returns uint8 (S, S, 3).
     """
     fill = np.asarray(fill)
     side = fill.shape[0]
@@ -299,6 +313,18 @@ def structure_from_mean_face(fill: np.ndarray, points: np.ndarray, mean: MeanFac
         if where.shape != (side, side):
             raise ValueError(f"where is {where.shape}, the fill {fill.shape[:2]}")
         out = f + where[..., None] * (out - f)
+    chroma = CHROMA_GAIN if chroma is None else chroma
+    if chroma > 0:
+        t_lab = _lab(template)
+        colour = t_lab[..., 1:] - cv2.GaussianBlur(t_lab[..., 1:], (0, 0), s)
+        face = face_outline(points, side, 0.0)
+        skin = face & (where < 0.01) if where is not None else face
+        saturation = (float(np.median(np.hypot(*_lab(fill)[..., 1:].transpose(2, 0, 1))[skin])) if skin.any() else 0.0)
+        ratio = min(MAX_CHROMA_RATIO, saturation / max(float(np.median(np.hypot(t_lab[..., 1], t_lab[..., 2])[face])), 1e-3))
+        k = chroma * ratio * weight[..., 0] * (where if where is not None else 1.0)
+        o_lab = _lab(out)
+        o_lab[..., 1:] += k[..., None] * colour
+        out = cv2.cvtColor(o_lab, cv2.COLOR_LAB2RGB) * 255.0
     return np.clip(np.round(out), 0, 255).astype(np.uint8)
 
 

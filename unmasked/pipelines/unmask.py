@@ -516,8 +516,8 @@ def paste_at_face_resolution(photo: np.ndarray, filled: np.ndarray, hole: np.nda
     crop as before. Measured in the README ("How real the restored face looks at 256²").
 
     ``structure``: (a :class:`~unmasked.faces.mean_face.MeanFace`, 68 points in crop pixels: FaceMesh's
-    guess under the mask) or None. The upsampled fill (at least 256², ``2 x`` the crop) takes its
-    structure, within the hole, from the mean face warped onto those points
+    guess under the mask, the ``chroma`` gain of its colour detail or None for the default) or None.
+    The upsampled fill (at least 256², ``2 x`` the crop) takes its structure, within the hole, from the mean face warped onto those points
     (:func:`~unmasked.faces.mean_face.structure_from_mean_face`) before it is pasted; a face pasted
     from the crop gets it too, made at 256² and shrunk back. ``grain``: the same 68 points, or None;
     with them the upsampled fill gets, within the hole and the face's outline, the photo's own skin
@@ -539,12 +539,12 @@ def paste_at_face_resolution(photo: np.ndarray, filled: np.ndarray, hole: np.nda
         inside_hole = cv2.resize(hole.astype(np.float32), fill_big.shape[:2], interpolation=cv2.INTER_LINEAR) > 0.5
         where = np.maximum(cv2.GaussianBlur(inside_hole.astype(np.float32), (0, 0), SEAM_SOFTNESS * up), inside_hole)
         if structure is not None:
-            mean, points = structure
+            mean, points, chroma = structure
             # the mean face's detail fades in from the hole's edge, where the fill continues the photo
             ramp = where if STRUCTURE_EDGE <= 0 else np.clip(
                 2.0 * cv2.GaussianBlur(inside_hole.astype(np.float32), (0, 0), STRUCTURE_EDGE * up) - 1.0, 0.0, 1.0)
             fill_big = structure_from_mean_face(fill_big, (np.asarray(points, np.float64) + 0.5) * up - 0.5, mean,
-                                                where=ramp)
+                                                where=ramp, chroma=chroma)
         if grain is not None:
             big = align_face(photo, aligned.face, up * size, zoom=zoom)
             points = (np.asarray(grain, np.float64) + 0.5) * up - 0.5
@@ -602,6 +602,7 @@ def unmask_array(
     outline: bool = False,
     mean_face: bool | str = True,
     mean_texture: bool = True,
+    mean_chroma: bool = False,
     grain: bool = True,
     second_look: bool = True,
     ear_loops: bool = True,
@@ -641,7 +642,9 @@ def unmask_array(
     :data:`~unmasked.faces.mean_face.BAND_THRESHOLD`); False never. Not with a reference, whose fill
     should carry the person's own. ``mean_texture`` (default True): the mean face used is its
     texture-enhanced version (:func:`~unmasked.faces.mean_face.texture_enhance`: the finest bands'
-    crispness put back); False uses the plain average. ``grain`` (default True): add the photo's own skin grain,
+    crispness put back); False uses the plain average. ``mean_chroma``: the mean face's colour
+    detail is added too (the lips' redness with a crisp edge), scaled by the photo's saturation
+    (:data:`~unmasked.faces.mean_face.CHROMA_GAIN`, or 1 when True). ``grain`` (default True): add the photo's own skin grain,
     synthesised from the visible skin, to the restored face (:mod:`unmasked.faces.skin_texture`).
     ``second_look`` (default True; the "blazeface" detector and the segmenter region, no ``boxes``):
     when no face with a worn mask was found, BlazeFace's doubtful boxes are looked at again
@@ -766,7 +769,7 @@ def unmask_array(
                 band_ratio = horizontal_band_ratio(filled, hole, guess)
                 # NaN (too little of the face in the hole) compares False: no mean face
                 with_mean = mean_face != "auto" or band_ratio >= BAND_THRESHOLD
-            structure = (mean, guess) if with_mean else None
+            structure = (mean, guess, 1.0 if mean_chroma else None) if with_mean else None
             if points is not None and guide is None:  # the landmark guide's jaw line, painted as dots
                 filled = smooth_jaw_line(filled, hole, guess)
             loops = None
