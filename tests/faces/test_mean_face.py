@@ -279,3 +279,39 @@ def test_the_shipped_textured_mean_face_is_the_plain_one_with_finer_detail_in_th
     assert fine[1][y - 6:y + 6, x - 12:x + 12].mean() > 1.4 * fine[0][y - 6:y + 6, x - 12:x + 12].mean()
     np.testing.assert_array_equal(textured.image[:20], plain.image[:20])  # above the face: as it was
     assert len(TEXTURE_SIGMAS) == 5
+
+
+def _a_star(rgb: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(np.asarray(rgb, np.float32) / 255.0, cv2.COLOR_RGB2LAB)[..., 1]
+
+
+def test_the_mean_faces_colour_detail_reddens_the_lips_at_the_photos_saturation_and_never_a_grey_photo():
+    """``chroma``: the mean face's a*/b* detail above the split, times the photo's saturation over
+    the mean face's: the lips get redder than the skin beside them; a black-and-white fill stays grey."""
+    mean = load_mean_face()
+    skin = np.full((256, 256, 3), (190, 140, 120), np.uint8)  # flat, saturated skin
+    plain = structure_from_mean_face(skin, mean.points, mean)  # chroma 0: luminance only
+    red = structure_from_mean_face(skin, mean.points, mean, chroma=1.0)
+    lips = np.zeros((256, 256), np.uint8)
+    cv2.fillPoly(lips, [np.round(mean.points[48:60]).astype(np.int32)], 1)
+    lips = lips.astype(bool)
+    cheek = np.zeros_like(lips)
+    x, y = np.round(mean.points[48]).astype(int)
+    cheek[y - 4:y + 4, x - 30:x - 18] = True  # beside the mouth's corner
+    gain = (_a_star(red)[lips].mean() - _a_star(red)[cheek].mean()) - (_a_star(plain)[lips].mean()
+                                                                      - _a_star(plain)[cheek].mean())
+    assert gain > 2.0  # the lips are redder than the skin beside them, by more than without chroma (measured 3.9)
+    np.testing.assert_array_equal(red[:8, :8], skin[:8, :8])  # outside the face: the fill itself
+    # at a photo's lower saturation, less colour comes in
+    pale = np.full((256, 256, 3), (160, 150, 145), np.uint8)
+    pale_red = structure_from_mean_face(pale, mean.points, mean, chroma=1.0)
+    pale_plain = structure_from_mean_face(pale, mean.points, mean)
+    pale_gain = (_a_star(pale_red)[lips].mean() - _a_star(pale_plain)[lips].mean())
+    assert 0 < pale_gain < 0.7 * (_a_star(red)[lips].mean() - _a_star(plain)[lips].mean())  # measured: 1.0 against 4.9
+    # a black-and-white photo gets no colour at all
+    grey = np.full((256, 256, 3), 150, np.uint8)
+    out = structure_from_mean_face(grey, mean.points, mean, chroma=1.0).astype(np.int16)
+    assert np.abs(out[..., 0] - out[..., 1]).max() <= 1 and np.abs(out[..., 1] - out[..., 2]).max() <= 1
+    # the hole's ramp confines it: where = 0 changes nothing
+    np.testing.assert_array_equal(structure_from_mean_face(skin, mean.points, mean, chroma=1.0,
+                                                           where=np.zeros((256, 256), np.float32)), skin)

@@ -60,8 +60,8 @@ def test_no_face_returns_copy_with_note():
         unmask_array(rgb, load_model("telea"), boxes=[(40, 40, 50, 50)])
 
 
-@pytest.mark.parametrize("option", ["second_look", "ear_loops", "mean_texture"])
-def test_cli_unmask_passes_the_second_look_ear_loop_and_mean_texture_choices(tmp_path, monkeypatch, option):
+@pytest.mark.parametrize("option", ["second_look", "ear_loops", "mean_texture", "mean_chroma"])
+def test_cli_unmask_passes_the_on_off_choices(tmp_path, monkeypatch, option):
     import unmasked.cli.unmask as cli
 
     seen = []

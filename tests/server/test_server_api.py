@@ -180,6 +180,13 @@ def test_unmask_takes_the_mean_face_choice_and_reports_it(client, photo):
     assert (np.abs(plain - outs["off"]).max(axis=2) > 10).sum() > 50  # and the plain one still gives structure
     r = client.post("/api/v1/unmask", files={"image": ("a.png", png(photo))}, data={**data, "mean_texture": "maybe"})
     assert r.status_code == 422 and "mean_texture" in r.text
+    r = client.post("/api/v1/unmask", files={"image": ("a.png", png(photo))}, data={**data, "mean_face": "on",
+                                                                                   "mean_chroma": "false"})
+    assert r.status_code == 200, r.text
+    grey = decode(base64.b64decode(r.json()["image"])).astype(int)
+    assert (np.abs(grey - outs["on"]).max(axis=2) > 2).sum() > 5  # the lips' colour is the default
+    r = client.post("/api/v1/unmask", files={"image": ("a.png", png(photo))}, data={**data, "mean_chroma": "maybe"})
+    assert r.status_code == 422 and "mean_chroma" in r.text
     r = client.post("/api/v1/unmask", files={"image": ("a.png", png(photo))}, data={**data, "mean_face": "sometimes"})
     assert r.status_code == 422 and "mean_face" in r.text
     r = client.post("/api/v1/unmask", files={"image": ("a.png", png(photo))}, data={**data, "mean_face": "off", "grain": "false"})

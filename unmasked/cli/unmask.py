@@ -58,6 +58,9 @@ from unmasked.pipelines.unmask import (
               help="With --mean-face: use the mean face with its finest detail put back (crisper lips, nostrils and "
                    "chin crease, Tiddeman et al.'s texture-enhanced prototype); --no-mean-texture: the plain, "
                    "softer average.")
+@click.option("--mean-chroma/--no-mean-chroma", default=True, show_default=True,
+              help="With --mean-face: take the lips' colour edge from the mean face too, at the photo's own "
+                   "saturation (none on a black-and-white photo); --no-mean-chroma: luminance detail only.")
 @click.option("--grain/--no-grain", default=True, show_default=True,
               help="Add the photo's own skin grain, synthesised from the visible skin above the mask, to the "
                    "restored face.")
@@ -77,10 +80,8 @@ from unmasked.pipelines.unmask import (
               help="A folder of photos (flat, or one sub-folder per person) searched for each face's reference.")
 @click.option("--reference-box", metavar="X,Y,W,H",
               help="The face square on the --reference photo; without it the reference's largest face is used.")
-def unmask_cmd(photo, output, model, boxes, detector, region, grabcut, eye_skin, outline, mean_face, mean_texture, grain,
-               second_look, ear_loops,
-               save_mask,
-               debug_dir, max_pixels, reference, gallery, reference_box) -> None:
+def unmask_cmd(photo, output, model, boxes, detector, region, grabcut, eye_skin, outline, mean_face, mean_texture, mean_chroma,
+               grain, second_look, ear_loops, save_mask, debug_dir, max_pixels, reference, gallery, reference_box) -> None:
     """Remove worn face masks in PHOTO (a file or a folder) and restore the faces beneath.
 
     Each face is found (or given with --box) and aligned; a learned segmenter finds the worn
@@ -113,7 +114,7 @@ def unmask_cmd(photo, output, model, boxes, detector, region, grabcut, eye_skin,
         loaded = run(load_image, src, max_pixels)
         result = run(unmask_array, loaded.rgb, face_model, boxes=parsed or None, detector=detector, region=region,
                      grabcut=grabcut, eye_skin=eye_skin, outline=outline, mean_face=MEAN_FACE_CHOICES[mean_face],
-                     mean_texture=mean_texture,
+                     mean_texture=mean_texture, mean_chroma=mean_chroma,
                      grain=grain, second_look=second_look, ear_loops=ear_loops,
                      keep_stages=debug is not None, reference=ref_rgb, gallery=gallery, reference_box=ref_box)
         run(save_image, dst, loaded.to_pil(result.image))

@@ -26,7 +26,10 @@ face, stay. It is the idea of LaFIn (Yang, Qi & Shi, arXiv:1911.11394, 2019: the
 where the parts are) done by warping instead of by a network, and of the two-step face
 hallucination of Liu, Shum & Freeman (IJCV 2007: a global face model for the low band, detail
 added on top), with the roles of the bands swapped: the low band is the person's, the structure
-is the mean's. Measured in the README ("The face's structure from a mean face").
+is the mean's. Measured in the README ("The face's structure from a mean face"). Since session
+53 ``unmask`` also takes the mean face's colour detail above the split (the lips' redness with a
+crisp edge), at the photo's own saturation (:data:`MEAN_CHROMA`; README, "The mean face's colour
+detail").
 
 **Its texture restored** (:func:`texture_enhance`, the default mean face since session 53): an
 average of 1,171 faces is smoother than any one of them, because each face's fine edges lie a
@@ -76,9 +79,10 @@ STRUCTURE_SIGMA = 8.0
 #: better, but by eye no face clearly better and one worse; README, "The mean face's detail at 1.25
 #: times its contrast")
 STRUCTURE_GAIN = 1.0
-#: the mean face's chroma detail (CIELAB a*, b* above the split: the lips' redness, crisp) is added at
-#: this many times the photo's own saturation over the mean face's (at most MAX_CHROMA_RATIO); 0: none
-CHROMA_GAIN = 0.0
+#: ``unmask``'s gain of the mean face's chroma detail (CIELAB a*, b* above the split: the lips' redness,
+#: crisp), times the photo's own saturation over the mean face's, at most MAX_CHROMA_RATIO
+#: (:func:`structure_from_mean_face`'s ``chroma``)
+MEAN_CHROMA = 1.0
 MAX_CHROMA_RATIO = 1.5
 #: the face's outline (:func:`unmasked.faces.landmarks.face_outline`: its hull, grown by this x the side)
 #: within which the mean face's detail is used; its edge is blurred by :data:`OUTLINE_SOFTNESS`
@@ -278,17 +282,17 @@ def _lab(rgb: np.ndarray) -> np.ndarray:
 
 def structure_from_mean_face(fill: np.ndarray, points: np.ndarray, mean: MeanFace, *,
                              sigma: float = STRUCTURE_SIGMA, where: np.ndarray | None = None,
-                             gain: float | None = None, chroma: float | None = None) -> np.ndarray:
+                             gain: float | None = None, chroma: float = 0.0) -> np.ndarray:
     """``fill`` (uint8 (S, S, 3), an aligned face filled at S px) with its structure above the
     split (a Gaussian of ``sigma`` px at 256², scaled to S) taken, inside the face's outline, from
     ``mean`` warped so its landmarks lie at ``points`` (68, 2, the fill's pixels: FaceMesh's guess
-    under the mask). Below the split, and outside the outline, the fill is unchanged. Only the
-    mean face's luminance detail is used (the same in R, G and B), so it adds no colour; it is
-    taken at ``gain`` times its contrast (None: :data:`STRUCTURE_GAIN`, read at call time).
+    under the mask). Below the split, and outside the outline, the fill is unchanged. The mean
+    face's luminance detail is used (the same in R, G and B; its colour detail only with
+    ``chroma``), taken at ``gain`` times its contrast (None: :data:`STRUCTURE_GAIN`, read at call time).
     ``where`` (float or bool (S, S), 1 = the hole) confines the change to the hole, where the fill
     is the model's (outside it the fill is the photo, whose own detail is real).
 
-    ``chroma`` (None: :data:`CHROMA_GAIN`, read at call time; 0: none): the mean face's colour
+    ``chroma`` (0: none, luminance only; ``unmask`` gives :data:`MEAN_CHROMA`): the mean face's colour
     detail above the split too (CIELAB a* and b*: where the lips are redder than the skin around
     them, with the mean's crisp edge), times ``chroma`` and the photo's saturation over the mean
     face's (the median chroma of the face's skin outside ``where``, at most
@@ -313,7 +317,6 @@ def structure_from_mean_face(fill: np.ndarray, points: np.ndarray, mean: MeanFac
         if where.shape != (side, side):
             raise ValueError(f"where is {where.shape}, the fill {fill.shape[:2]}")
         out = f + where[..., None] * (out - f)
-    chroma = CHROMA_GAIN if chroma is None else chroma
     if chroma > 0:
         t_lab = _lab(template)
         colour = t_lab[..., 1:] - cv2.GaussianBlur(t_lab[..., 1:], (0, 0), s)

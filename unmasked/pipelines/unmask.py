@@ -59,7 +59,13 @@ from unmasked.faces.align import scale_of
 from unmasked.faces.detect import box_iou
 from unmasked.faces.ear_loops import LOOP_SIZE, cielab, find_ear_loops, remove_ear_loops
 from unmasked.faces.landmarks import face_outline, six_points
-from unmasked.faces.mean_face import BAND_THRESHOLD, horizontal_band_ratio, shipped_mean_face, structure_from_mean_face
+from unmasked.faces.mean_face import (
+    BAND_THRESHOLD,
+    MEAN_CHROMA,
+    horizontal_band_ratio,
+    shipped_mean_face,
+    structure_from_mean_face,
+)
 from unmasked.faces.second_look import second_look_faces
 from unmasked.faces.skin_texture import skin_texture
 from unmasked.hub import DEFAULT_SEGMENTER, load_segmenter
@@ -516,7 +522,7 @@ def paste_at_face_resolution(photo: np.ndarray, filled: np.ndarray, hole: np.nda
     crop as before. Measured in the README ("How real the restored face looks at 256²").
 
     ``structure``: (a :class:`~unmasked.faces.mean_face.MeanFace`, 68 points in crop pixels: FaceMesh's
-    guess under the mask, the ``chroma`` gain of its colour detail or None for the default) or None.
+    guess under the mask, the ``chroma`` gain of its colour detail) or None.
     The upsampled fill (at least 256², ``2 x`` the crop) takes its structure, within the hole, from the mean face warped onto those points
     (:func:`~unmasked.faces.mean_face.structure_from_mean_face`) before it is pasted; a face pasted
     from the crop gets it too, made at 256² and shrunk back. ``grain``: the same 68 points, or None;
@@ -602,7 +608,7 @@ def unmask_array(
     outline: bool = False,
     mean_face: bool | str = True,
     mean_texture: bool = True,
-    mean_chroma: bool = False,
+    mean_chroma: bool = True,
     grain: bool = True,
     second_look: bool = True,
     ear_loops: bool = True,
@@ -642,9 +648,9 @@ def unmask_array(
     :data:`~unmasked.faces.mean_face.BAND_THRESHOLD`); False never. Not with a reference, whose fill
     should carry the person's own. ``mean_texture`` (default True): the mean face used is its
     texture-enhanced version (:func:`~unmasked.faces.mean_face.texture_enhance`: the finest bands'
-    crispness put back); False uses the plain average. ``mean_chroma``: the mean face's colour
-    detail is added too (the lips' redness with a crisp edge), scaled by the photo's saturation
-    (:data:`~unmasked.faces.mean_face.CHROMA_GAIN`, or 1 when True). ``grain`` (default True): add the photo's own skin grain,
+    crispness put back); False uses the plain average. ``mean_chroma`` (default True): the mean face's
+    colour detail is added too (the lips' redness with a crisp edge), scaled by the photo's
+    saturation (:data:`~unmasked.faces.mean_face.MEAN_CHROMA`; a black-and-white photo gets none). ``grain`` (default True): add the photo's own skin grain,
     synthesised from the visible skin, to the restored face (:mod:`unmasked.faces.skin_texture`).
     ``second_look`` (default True; the "blazeface" detector and the segmenter region, no ``boxes``):
     when no face with a worn mask was found, BlazeFace's doubtful boxes are looked at again
@@ -769,7 +775,7 @@ def unmask_array(
                 band_ratio = horizontal_band_ratio(filled, hole, guess)
                 # NaN (too little of the face in the hole) compares False: no mean face
                 with_mean = mean_face != "auto" or band_ratio >= BAND_THRESHOLD
-            structure = (mean, guess, 1.0 if mean_chroma else None) if with_mean else None
+            structure = (mean, guess, MEAN_CHROMA if mean_chroma else 0.0) if with_mean else None
             if points is not None and guide is None:  # the landmark guide's jaw line, painted as dots
                 filled = smooth_jaw_line(filled, hole, guess)
             loops = None

@@ -106,6 +106,8 @@ class UnmaskParams(StrictModel):
     mean_texture: bool = Field(True, description="With mean_face: use the mean face with its finest detail put back "
                                                  "(crisper lips, nostrils and chin crease); false: the plain, softer "
                                                  "average.")
+    mean_chroma: bool = Field(True, description="With mean_face: take the lips' colour edge from the mean face too, "
+                                                "at the photo's saturation (none on a black-and-white photo).")
     grain: bool = Field(True, description="Add the photo's own skin grain, synthesised from the visible skin, to "
                                           "the restored face.")
     second_look: bool = Field(True, description="With the blazeface detector: when no masked face is found, look "

@@ -47,6 +47,7 @@ async def unmask(request: Request) -> Response:
     extra = {} if params.region is None else {"region": params.region}
     extra["mean_face"] = MEAN_FACE_CHOICES[params.mean_face]
     extra["mean_texture"] = params.mean_texture
+    extra["mean_chroma"] = params.mean_chroma
     extra["grain"] = params.grain
     extra["second_look"] = params.second_look
     extra["ear_loops"] = params.ear_loops
