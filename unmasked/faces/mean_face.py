@@ -43,10 +43,9 @@ nostrils and the chin's crease come back at a photograph's crispness, where they
 face; the sign of each band stays the mean's, so nothing that is one person's is copied. Only the
 finest bands (:data:`TEXTURE_BANDS`, below 2 px at 256²) are enhanced: the coarser ones carry the
 shape of the mean's mouth and nose, and enhancing them too moved the identity distance past the
-issue's bar. Only inside the
-face's outline shrunk by :data:`TEXTURE_INSET` px: at the jaw's contour the mean face meets its
-blurred background, and the enhanced edge drew a line across real cheeks where FaceMesh's jaw guess
-was off.
+issue's bar. Only inside the face's outline shrunk by :data:`TEXTURE_INSET` px: at the jaw's
+contour the mean face meets its blurred background, and the enhanced edge drew a line across real
+cheeks where FaceMesh's jaw guess was off.
 
 **Only where the fill is banded** (``unmask --mean-face auto``): the mean face costs identity (its
 nose and mouth are nobody's), so it is used only on faces whose fill shows the bands it removes,
@@ -203,8 +202,8 @@ def texture_enhance(mean: np.ndarray, points: np.ndarray, amplitudes: np.ndarray
     gains[bands:] = 1.0
     out = np.empty_like(mean)
     for c in range(3):
-        bands, low = _texture_bands(mean[..., c], side)
-        out[..., c] = low + sum(g * b for g, b in zip(gains, bands, strict=True))
+        parts, low = _texture_bands(mean[..., c], side)
+        out[..., c] = low + sum(g * b for g, b in zip(gains, parts, strict=True))
     return np.clip(np.round(out), 0, 255).astype(np.uint8)
 
 

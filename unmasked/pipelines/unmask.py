@@ -522,9 +522,9 @@ def paste_at_face_resolution(photo: np.ndarray, filled: np.ndarray, hole: np.nda
     crop as before. Measured in the README ("How real the restored face looks at 256²").
 
     ``structure``: (a :class:`~unmasked.faces.mean_face.MeanFace`, 68 points in crop pixels: FaceMesh's
-    guess under the mask, the ``chroma`` gain of its colour detail) or None.
-    The upsampled fill (at least 256², ``2 x`` the crop) takes its structure, within the hole, from the mean face warped onto those points
-    (:func:`~unmasked.faces.mean_face.structure_from_mean_face`) before it is pasted; a face pasted
+    guess under the mask, the ``chroma`` gain of its colour detail) or None. The upsampled fill (at
+    least 256², ``2 x`` the crop) takes its structure, within the hole, from the mean face warped
+    onto those points (:func:`~unmasked.faces.mean_face.structure_from_mean_face`) before it is pasted; a face pasted
     from the crop gets it too, made at 256² and shrunk back. ``grain``: the same 68 points, or None;
     with them the upsampled fill gets, within the hole and the face's outline, the photo's own skin
     grain (:func:`~unmasked.faces.skin_texture.skin_texture`), on a face pasted at its own resolution only.
@@ -648,10 +648,10 @@ def unmask_array(
     :data:`~unmasked.faces.mean_face.BAND_THRESHOLD`); False never. Not with a reference, whose fill
     should carry the person's own. ``mean_texture`` (default True): the mean face used is its
     texture-enhanced version (:func:`~unmasked.faces.mean_face.texture_enhance`: the finest bands'
-    crispness put back); False uses the plain average. ``mean_chroma`` (default True): the mean face's
-    colour detail is added too (the lips' redness with a crisp edge), scaled by the photo's
-    saturation (:data:`~unmasked.faces.mean_face.MEAN_CHROMA`; a black-and-white photo gets none). ``grain`` (default True): add the photo's own skin grain,
-    synthesised from the visible skin, to the restored face (:mod:`unmasked.faces.skin_texture`).
+    crispness put back); False uses the plain average. ``mean_chroma`` (default True): the mean
+    face's colour detail is added too (the lips' redness with a crisp edge), scaled by the photo's
+    saturation (:data:`~unmasked.faces.mean_face.MEAN_CHROMA`; a black-and-white photo gets none).
+    ``grain`` (default True): add the photo's own skin grain, synthesised from the visible skin, to the restored face (:mod:`unmasked.faces.skin_texture`).
     ``second_look`` (default True; the "blazeface" detector and the segmenter region, no ``boxes``):
     when no face with a worn mask was found, BlazeFace's doubtful boxes are looked at again
     (:func:`~unmasked.faces.second_look.second_look_faces`), and a face from them is restored, and
