@@ -16,11 +16,23 @@ README's "20 real photos"; training's ``real_worn`` holes never come from these 
 Each row is one photo's first restored face, cropped about its box: the photo | each model's
 restored photo, in ``--model`` order. Two images are written (``out`` with ``_a`` and ``_b`` added),
 half of the rows each, so each stays readable. Models are presets or checkpoint paths.
+
+**Blind** (``--blind``, two models): each row shows the two restorations in a random order (seeded
+by ``--seed``), and the order is written to ``out``'s ``_key.json``, not shown. Judge each row
+before looking at the key, as a string of one letter a row, the better side clearly (``L``/``R``)
+or slightly (``l``/``r``), or ``=`` for alike; then count by model::
+
+    python benchmarks/unmask_real_photos.py --photos ../shared/data/real_masked_photos --offset 2 \
+        --model unmask --model unmask+nomeanchroma --blind --out runs/blind.png
+    python benchmarks/unmask_real_photos.py --tally runs/blind_key.json --judged "rr=rrr=r==r=l==rr=l="
+
+The by-eye rules of the README's session-53 studies were judged this way.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import cv2
@@ -54,17 +66,52 @@ def parse_spec(spec: str) -> tuple[str, dict]:
     return unmask_options(spec)
 
 
+def tally(key: dict, judged: str) -> dict[str, dict[str, int]]:
+    """Per model of a blind figure's ``key``: on how many rows it was judged clearly and slightly
+    better, from ``judged`` (one of ``L l = r R`` a row, in the figure's order); and ``alike``."""
+    rows = key["rows"]
+    if len(judged) != len(rows) or set(judged) - set("LlRr="):
+        raise ValueError(f"judge each of the {len(rows)} rows with one of L l = r R, got {judged!r}")
+    counts = {m: {"clearly": 0, "slightly": 0} for m in key["models"]}
+    counts["alike"] = {"rows": 0}
+    for row, mark in zip(rows, judged, strict=True):
+        if mark == "=":
+            counts["alike"]["rows"] += 1
+            continue
+        better = row["order"][0 if mark in "Ll" else 1]
+        counts[better]["clearly" if mark.isupper() else "slightly"] += 1
+    return counts
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--photos", type=Path, required=True)
-    ap.add_argument("--model", action="append", required=True,
+    ap.add_argument("--photos", type=Path)
+    ap.add_argument("--model", action="append",
                     help="a preset or checkpoint path ('unmask': the default), with '+option's; repeat")
+    ap.add_argument("--blind", action="store_true", help="two models, in a random order a row; the order to _key.json")
+    ap.add_argument("--seed", type=int, default=0, help="the blind order's seed")
+    ap.add_argument("--tally", type=Path, help="a blind figure's _key.json: count --judged by model, and stop")
+    ap.add_argument("--judged", help="with --tally: one of L l = r R a row (the better side, clearly or slightly)")
     ap.add_argument("--offset", type=int, default=0, help="the first photo's index in the sorted folder")
     ap.add_argument("--every", type=int, default=REAL_HOLDOUT_EVERY,
                     help="every n-th photo (the default: the photos no real_worn training hole comes from)")
     ap.add_argument("--count", type=int, default=20)
-    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--out", type=Path)
     args = ap.parse_args(argv)
+    if args.tally is not None:
+        if args.judged is None:
+            ap.error("--tally needs --judged")
+        try:
+            print(json.dumps(tally(json.loads(args.tally.read_text()), args.judged), indent=1))
+        except (OSError, ValueError, KeyError) as e:
+            ap.error(f"cannot tally {args.tally}: {e}")
+        return
+    if args.photos is None or not args.model or args.out is None:
+        ap.error("--photos, --model and --out are needed (or --tally)")
+    if args.blind and len(args.model) != 2:
+        ap.error("--blind compares exactly two models")
+    rng = np.random.default_rng(args.seed)
+    key = {"models": list(args.model), "rows": []}
     specs = [parse_spec(m) for m in args.model]
     models = [(load_model(name), kwargs) for name, kwargs in specs]
     rows = []
@@ -75,7 +122,12 @@ def main(argv=None) -> None:
         if not restored:
             continue
         box = restored[0].box
-        rows.append(np.concatenate([crop_about(rgb, box)] + [crop_about(r.image, box) for r in results], 1))
+        cells = [crop_about(r.image, box) for r in results]
+        if args.blind:
+            order = [1, 0] if rng.integers(2) else [0, 1]
+            cells = [cells[i] for i in order]
+            key["rows"].append({"photo": path.name, "order": [args.model[i] for i in order]})
+        rows.append(np.concatenate([crop_about(rgb, box)] + cells, 1))
         print(f"{len(rows):2d} {path.name}", flush=True)
         if len(rows) == args.count:
             break
@@ -86,6 +138,10 @@ def main(argv=None) -> None:
             out = args.out.with_name(args.out.stem + suffix + args.out.suffix)
             Image.fromarray(np.concatenate(part, 0)).save(out)
             print(f"wrote {out}")
+    if args.blind:
+        out = args.out.with_name(args.out.stem + "_key.json")
+        out.write_text(json.dumps(key, indent=1))
+        print(f"wrote {out} (the order of each row: judge the figure before reading it)")
 
 
 if __name__ == "__main__":

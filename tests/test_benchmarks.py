@@ -104,6 +104,25 @@ def test_the_real_photo_figure_takes_unmask_options(tmp_path):
     fig.main(["--photos", str(photos), "--offset", "2", "--every", "1", "--model", "unmask", "--out", str(tmp_path / "g.png")])
     assert (tmp_path / "g_a.png").is_file() and not (tmp_path / "g_b.png").exists()  # from the third photo: one left
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "g_a.png"))[:, :fig.CELL], b[:, :fig.CELL])
+    # blind: the same two restorations a row, in the order the key says
+    fig.main(["--photos", str(photos), "--offset", "1", "--every", "1", "--count", "2", "--blind", "--seed", "1",
+              "--model", "unmask+nomeanface", "--model", "unmask+meanface", "--out", str(tmp_path / "h.png")])
+    key = json.loads((tmp_path / "h_key.json").read_text())
+    assert [r["photo"] for r in key["rows"]] == ["1.png", "2.png"]
+    plain = {"unmask+nomeanface": 1, "unmask+meanface": 2}  # their columns in the unblinded figure
+    for i, half in enumerate(("a", "b")):
+        shown = np.asarray(Image.open(tmp_path / f"h_{half}.png"))
+        seen = np.asarray(Image.open(tmp_path / f"f_{half}.png"))
+        for col, model in enumerate(key["rows"][i]["order"], start=1):
+            np.testing.assert_array_equal(shown[:, col * fig.CELL:(col + 1) * fig.CELL],
+                                          seen[:, plain[model] * fig.CELL:(plain[model] + 1) * fig.CELL])
+    counts = fig.tally(key, "L=")
+    first = key["rows"][0]["order"][0]
+    assert counts[first] == {"clearly": 1, "slightly": 0} and counts["alike"] == {"rows": 1}
+    with pytest.raises(ValueError, match="judge each of the 2 rows"):
+        fig.tally(key, "L")
+    with pytest.raises(SystemExit):
+        fig.main(["--photos", str(photos), "--model", "unmask", "--blind", "--out", str(tmp_path / "i.png")])
 
 
 @pytest.mark.slow
