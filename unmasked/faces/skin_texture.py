@@ -17,7 +17,8 @@ variance instead of averaging it away: the variance-preserving blending of Heitz
 ("High-Performance By-Example Noise using a Histogram-Preserving Blending Operator", HPG 2018),
 with patches as in image quilting (Efros & Freeman, SIGGRAPH 2001) but placed at random instead
 of by matching their overlaps, which for a stationary micro-texture such as skin grain is enough.
-The result is scaled to the median patch contrast. Measured in the README ("Skin grain").
+The result is scaled to the median patch contrast times :data:`GRAIN_GAIN`. Measured in the README
+("Skin grain", "The grain at 1.5 times its contrast").
 """
 
 from __future__ import annotations
