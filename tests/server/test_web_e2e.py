@@ -195,6 +195,9 @@ def test_unmask_flow_with_a_face_square(server, driver, photo_path):
     _wait(driver, lambda d: "Face square: 100, 40, 120, 120" in _by_id(d, "face-box-text").text)
     Select(_by_id(driver, "region")).select_by_value("landmarks")
     Select(_by_id(driver, "mean-face")).select_by_value("on")
+    for box in ("mean-texture", "mean-chroma"):  # on by default; sent as false, which the server must accept
+        assert _by_id(driver, box).is_selected()
+        _by_id(driver, box).click()
     second_look = _by_id(driver, "second-look")
     assert second_look.is_selected()
     second_look.click()  # sent as second_look=false, which the server must accept

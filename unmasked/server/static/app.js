@@ -436,6 +436,8 @@ async function runUnmask() {
   if (state.faceBox) form.append("boxes", state.faceBox.join(","));
   if ($("region").value) form.append("region", $("region").value);
   form.append("mean_face", $("mean-face").value);
+  form.append("mean_texture", $("mean-texture").checked ? "true" : "false");
+  form.append("mean_chroma", $("mean-chroma").checked ? "true" : "false");
   form.append("grain", $("grain").checked ? "true" : "false");
   form.append("second_look", $("second-look").checked ? "true" : "false");
   form.append("ear_loops", $("ear-loops").checked ? "true" : "false");
