@@ -66,6 +66,7 @@ from safetensors import safe_open
 from safetensors.numpy import save_file
 from scipy.interpolate import LinearNDInterpolator
 
+from unmasked.faces.ear_loops import cielab
 from unmasked.faces.landmarks import disc, face_outline, mouth_opening
 
 #: side of the mean face (an FFHQ-aligned square, as the 256² evaluation faces)
@@ -275,10 +276,6 @@ def shipped_mean_face(texture: bool = False) -> MeanFace:
     return load_mean_face(TEXTURED_MEAN_FACE_FILE if texture else MEAN_FACE_FILE)
 
 
-def _lab(rgb: np.ndarray) -> np.ndarray:
-    return cv2.cvtColor(np.clip(np.asarray(rgb, np.float32), 0, 255) / 255.0, cv2.COLOR_RGB2LAB)
-
-
 def structure_from_mean_face(fill: np.ndarray, points: np.ndarray, mean: MeanFace, *,
                              sigma: float = STRUCTURE_SIGMA, where: np.ndarray | None = None,
                              gain: float | None = None, chroma: float = 0.0) -> np.ndarray:
@@ -317,14 +314,14 @@ def structure_from_mean_face(fill: np.ndarray, points: np.ndarray, mean: MeanFac
             raise ValueError(f"where is {where.shape}, the fill {fill.shape[:2]}")
         out = f + where[..., None] * (out - f)
     if chroma > 0:
-        t_lab = _lab(template)
+        t_lab = cielab(np.clip(template, 0, 255))
         colour = t_lab[..., 1:] - cv2.GaussianBlur(t_lab[..., 1:], (0, 0), s)
         face = face_outline(points, side, 0.0)
         skin = face & (where < 0.01) if where is not None else face
-        saturation = (float(np.median(np.hypot(*_lab(fill)[..., 1:].transpose(2, 0, 1))[skin])) if skin.any() else 0.0)
+        saturation = (float(np.median(np.hypot(*cielab(fill)[..., 1:].transpose(2, 0, 1))[skin])) if skin.any() else 0.0)
         ratio = min(MAX_CHROMA_RATIO, saturation / max(float(np.median(np.hypot(t_lab[..., 1], t_lab[..., 2])[face])), 1e-3))
         k = chroma * ratio * weight[..., 0] * (where if where is not None else 1.0)
-        o_lab = _lab(out)
+        o_lab = cielab(np.clip(out, 0, 255))
         o_lab[..., 1:] += k[..., None] * colour
         out = cv2.cvtColor(o_lab, cv2.COLOR_LAB2RGB) * 255.0
     return np.clip(np.round(out), 0, 255).astype(np.uint8)
